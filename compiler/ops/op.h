@@ -1,0 +1,30 @@
+/* One row per op (brief §3): name, arity, shape rule, FLOPs; later issues add the reference kernels,
+ * the gradient rule and the LLVM emitter to the same row. Rows live in compiler/ops/<family>.c. */
+#ifndef SNC_OPS_OP_H
+#define SNC_OPS_OP_H
+#include "snc/ir.h"
+
+typedef struct snc_op_info {
+  const char *name;
+  int min_inputs, max_inputs; /* max -1: any number */
+  /* Sets n->shape, n->dtype and the batched flag from the inputs and n->attr; on a user error
+   * returns snc_node_errorf(...). Inputs' shapes are final when it runs. */
+  int (*infer)(snc_graph *g, snc_node *n, snc_error *err);
+  /* Floating-point operations of one execution for the whole batch (a multiply-add counts 2). */
+  int64_t (*flops)(const snc_graph *g, const snc_node *n);
+} snc_op_info;
+
+const snc_op_info *snc_op(snc_opcode op);
+
+#define X(e, name, fam) extern const snc_op_info snc_op_##name;
+#include "snc/ops.def"
+#undef X
+
+/* Helpers shared by the rows. */
+int snc_infer_same_as_input(snc_graph *g, snc_node *n, snc_error *err); /* shape/dtype of input 0 */
+int snc_require_f32(const snc_graph *g, snc_node *n, int k, snc_error *err);
+int64_t snc_flops_numel(const snc_graph *g, const snc_node *n);        /* one op per element */
+int64_t snc_flops_zero(const snc_graph *g, const snc_node *n);
+#define SNC_SHAPE_STR(g, id, buf) snc_shape_str(&(g)->nodes[id]->shape, (g)->nodes[id]->flags & SNC_NF_BATCHED, buf, sizeof buf)
+
+#endif
