@@ -232,7 +232,7 @@ int snc_fe_opt_pair(snc_fe *fe, yaml_node_t *m, const char *key, int lo, int hi,
   yaml_node_t *v = snc_fe_get(fe, m, key, NULL);
   long long a, b;
   if (!v) {
-    if (required) return snc_fe_error(fe, m, "missing required key '%s'", key);
+    if (required) return snc_fe_error(fe, m, "missing '%s'", key);
     out[0] = out[1] = def;
     return 0;
   }

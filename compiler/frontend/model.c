@@ -96,6 +96,7 @@ static int parse_training(snc_fe *fe, yaml_node_t *m) {
   long long v;
   double d;
   *t = (snc_train_cfg){SNC_OPT_ADAM, 1e-3f, 0.9f, 0.999f, 1e-8f, 0, 0, 0, 25, 100, 1};
+  fe->g->batch = t->batch_size;
   if (!m) return 0;
   if (snc_fe_expect_map(fe, m, "training") ||
       snc_fe_check_keys(fe, m, "training",
@@ -157,8 +158,8 @@ static int parse_data(snc_fe *fe, yaml_node_t *m) {
     const char *names[NGEN];
     for (int i = 0; i < NGEN; i++) names[i] = generators[i].name;
     const char *hint = snc_fe_suggest(d->generator, names, NGEN);
-    return snc_fe_error(fe, gen, "unknown generator '%s' (%s%s)", d->generator, hint ? "did you mean " : "expected mnist_pairs or mnist_digits",
-                        hint ? hint : "");
+    if (hint) return snc_fe_error(fe, gen, "unknown generator '%s' (did you mean '%s'?)", d->generator, hint);
+    return snc_fe_error(fe, gen, "unknown generator '%s' (expected mnist_pairs or mnist_digits)", d->generator);
   }
   if (snc_fe_opt_int(fe, m, "train", 1, 10000000, 1000, &v)) return -1;
   d->train_size = (int)v;
@@ -180,8 +181,8 @@ static const stream_def *find_stream(const char *gen, const char *name) {
   return NULL;
 }
 
-static int parse_inputs(snc_fe *fe, yaml_node_t *m) {
-  if (!m) return snc_errorf(fe->err, "%s: the model has no 'inputs' section", fe->file);
+static int parse_inputs(snc_fe *fe, yaml_node_t *root, yaml_node_t *m) {
+  if (!m) return snc_fe_error(fe, root, "the model has no 'inputs' section");
   if (snc_fe_expect_map(fe, m, "inputs")) return -1;
   for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
     yaml_node_t *k = snc_fe_node(fe, p->key), *v = snc_fe_node(fe, p->value);
@@ -310,7 +311,7 @@ static snc_graph *build(snc_fe *fe, const snc_override *sets, int nsets) {
   if (fe->networks && snc_fe_expect_map(fe, fe->networks, "networks")) goto fail;
   if (parse_switches(fe, snc_fe_get(fe, root, "switches", NULL), sets, nsets) ||
       parse_training(fe, snc_fe_get(fe, root, "training", NULL)) ||
-      parse_data(fe, snc_fe_get(fe, root, "data", NULL)) || parse_inputs(fe, snc_fe_get(fe, root, "inputs", NULL)))
+      parse_data(fe, snc_fe_get(fe, root, "data", NULL)) || parse_inputs(fe, root, snc_fe_get(fe, root, "inputs", NULL)))
     goto fail;
   snc_scope main = {"", "", -1};
   int last;

@@ -66,7 +66,11 @@ static int check_size(snc_graph *g, snc_node *n, snc_error *err) {
   int64_t numel = 1;
   for (int i = 0; i < n->shape.rank; i++) {
     if (n->shape.dim[i] < 0 || (n->shape.dim[i] && numel > SNC_MAX_NUMEL / n->shape.dim[i]))
-      return snc_node_errorf(g, n, err, "tensor of %s elements is too large (limit 2^31)", "more than 2^31");
+    {
+      char s[96];
+      return snc_node_errorf(g, n, err, "shape %s has more than 2^31 elements; too large",
+                             snc_shape_str(&n->shape, 0, s, sizeof s));
+    }
     numel *= n->shape.dim[i];
   }
   return 0;
@@ -121,9 +125,9 @@ int snc_graph_param(snc_graph *g, const char *name, const snc_shape *shape, snc_
     snc_node *p = g->nodes[id];
     if (p->op != SNC_OP_PARAM) return check_new_name(g, name, loc, err);
     if (!snc_shape_eq(&p->shape, shape))
-      return snc_errorf(err, "%s:%d:%d: shared parameter '%s' is %s here but %s where it was created (line %d)",
+      return snc_errorf(err, "%s:%d:%d: shared parameter '%s' would be %s here but was created as %s",
                         loc.file, loc.line, loc.col, name, snc_shape_str(shape, 0, s1, sizeof s1),
-                        snc_shape_str(&p->shape, 0, s2, sizeof s2), p->loc.line);
+                        snc_shape_str(&p->shape, 0, s2, sizeof s2));
     return id;
   }
   snc_node *n = new_node(g, SNC_OP_PARAM, name, loc);
