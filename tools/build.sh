@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Configures and builds snc into build/ (or $SNC_BUILD_DIR), installing Debian packages first when
+# run as root (tools/deps.sh). Extra arguments go to cmake's configure step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/deps.sh
+build=${SNC_BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=${SNC_BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
+cmake --build "$build" -j"$(nproc)"
