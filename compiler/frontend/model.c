@@ -319,6 +319,7 @@ static snc_graph *build(snc_fe *fe, const snc_override *sets, int nsets) {
   yaml_node_t *losses = snc_fe_get(fe, root, "losses", NULL);
   if (losses && (snc_fe_layers(fe, losses, &main, 1, &last) || total_loss(fe, losses))) goto fail;
   if (parse_outputs(fe, snc_fe_get(fe, root, "outputs", NULL))) goto fail;
+  fe->g->nforward = fe->g->nnodes;
   if (snc_graph_verify(fe->g, fe->err)) goto fail;
   return fe->g;
 fail:

@@ -41,6 +41,7 @@ static snc_node *new_node(snc_graph *g, snc_opcode op, const char *name, snc_loc
   n->name = snc_arena_strdup(&g->arena, name);
   n->loc = loc;
   n->weight = 1.0f;
+  n->grad = -1;
   g->nodes[g->nnodes++] = n;
   return n;
 }
@@ -140,6 +141,23 @@ int snc_graph_param(snc_graph *g, const char *name, const snc_shape *shape, snc_
     g->nnodes--;
     return -1;
   }
+  return n->id;
+}
+
+int snc_graph_const(snc_graph *g, const char *name, const snc_shape *shape, const float *values, snc_loc loc,
+                    snc_error *err) {
+  if (check_new_name(g, name, loc, err)) return -1;
+  snc_node *n = new_node(g, SNC_OP_CONST, name, loc);
+  n->dtype = SNC_F32;
+  n->shape = *shape;
+  n->inputs = snc_arena_alloc(&g->arena, sizeof(int));
+  if (check_size(g, n, err)) {
+    g->nnodes--;
+    return -1;
+  }
+  size_t bytes = (size_t)snc_shape_numel(shape) * sizeof(float);
+  n->value = snc_arena_alloc(&g->arena, bytes ? bytes : sizeof(float));
+  if (bytes) memcpy(n->value, values, bytes);
   return n->id;
 }
 

@@ -4,6 +4,10 @@
 #define SNC_OPS_OP_H
 #include "snc/ir.h"
 
+#include "snc/kernel.h"
+
+typedef struct snc_ad snc_ad; /* compiler/autodiff/ad.h */
+
 typedef struct snc_op_info {
   const char *name;
   int min_inputs, max_inputs; /* max -1: any number */
@@ -12,6 +16,15 @@ typedef struct snc_op_info {
   int (*infer)(snc_graph *g, snc_node *n, snc_error *err);
   /* Floating-point operations of one execution for the whole batch (a multiply-add counts 2). */
   int64_t (*flops)(const snc_graph *g, const snc_node *n);
+  /* Reference kernel: plain C, written for clarity; the oracle for generated code. NULL for leaves. */
+  snc_ref_fn ref;
+  /* Gradient rule: adds nodes computing the gradients of n's inputs from `gout` (the gradient of
+   * n's output) and hands each to snc_ad_accum. NULL: the op has no gradient (autodiff refuses a
+   * model that would need one). Backward and update ops have none. */
+  int (*grad)(snc_ad *ad, const snc_node *n, int gout);
+  /* A small instance for the table-driven tests: adds inputs (and parameters) of typical shapes to
+   * g and the op itself, returns its id. NULL for leaves and for ops only autodiff creates. */
+  int (*example)(snc_graph *g);
 } snc_op_info;
 
 const snc_op_info *snc_op(snc_opcode op);
@@ -25,6 +38,10 @@ int snc_infer_same_as_input(snc_graph *g, snc_node *n, snc_error *err); /* shape
 int snc_require_f32(const snc_graph *g, snc_node *n, int k, snc_error *err);
 int64_t snc_flops_numel(const snc_graph *g, const snc_node *n);        /* one op per element */
 int64_t snc_flops_zero(const snc_graph *g, const snc_node *n);
+/* For example builders: a batched float input of per-sample shape dims, a trainable parameter. */
+int snc_example_input(snc_graph *g, int rank, const int64_t *dims, snc_dtype dt);
+int snc_example_param(snc_graph *g, int rank, const int64_t *dims);
+int snc_example_op(snc_graph *g, snc_opcode op, const int *ins, int n, snc_attrs a);
 #define SNC_SHAPE_STR(g, id, buf) snc_shape_str(&(g)->nodes[id]->shape, (g)->nodes[id]->flags & SNC_NF_BATCHED, buf, sizeof buf)
 
 #endif

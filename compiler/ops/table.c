@@ -49,3 +49,41 @@ int64_t snc_flops_zero(const snc_graph *g, const snc_node *n) {
   (void)n;
   return 0;
 }
+
+int64_t snc_kernel_numel(const snc_node *n, const snc_kctx *ctx) {
+  int64_t e = snc_shape_numel(&n->shape);
+  if ((n->flags & SNC_NF_BATCHED) && n->shape.dim[0]) e = e / n->shape.dim[0] * ctx->nb;
+  return e;
+}
+
+int snc_example_input(snc_graph *g, int rank, const int64_t *dims, snc_dtype dt) {
+  snc_shape s = {rank, {0}};
+  for (int i = 0; i < rank; i++) s.dim[i] = dims[i];
+  snc_error err = {0};
+  char name[32];
+  snprintf(name, sizeof name, "in%d", g->nnodes);
+  int id = snc_graph_input(g, name, dt, &s, (snc_loc){g->file, 0, 0}, &err);
+  SNC_ASSERT(id >= 0);
+  return id;
+}
+
+int snc_example_param(snc_graph *g, int rank, const int64_t *dims) {
+  snc_shape s = {rank, {0}};
+  for (int i = 0; i < rank; i++) s.dim[i] = dims[i];
+  snc_error err = {0};
+  char name[32];
+  snprintf(name, sizeof name, "p%d", g->nnodes);
+  int id = snc_graph_param(g, name, &s, (snc_init){SNC_INIT_UNIFORM, -1, 1}, SNC_NF_TRAINABLE, (snc_loc){g->file, 0, 0}, &err);
+  SNC_ASSERT(id >= 0);
+  return id;
+}
+
+int snc_example_op(snc_graph *g, snc_opcode op, const int *ins, int n, snc_attrs a) {
+  snc_error err = {0};
+  char name[32];
+  snprintf(name, sizeof name, "%s%d", snc_op_name(op), g->nnodes);
+  int id = snc_graph_add(g, op, name, ins, n, &a, (snc_loc){g->file, 0, 0}, &err);
+  if (id < 0) fprintf(stderr, "snc: example of %s: %s\n", snc_op_name(op), err.msg);
+  SNC_ASSERT(id >= 0);
+  return id;
+}

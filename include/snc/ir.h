@@ -50,7 +50,12 @@ typedef struct snc_attrs {
   float alpha;                      /* leaky_relu slope, elu alpha, scale factor */
   float p;                          /* dropout probability of zeroing */
   float eps, momentum;              /* batchnorm */
-  snc_shape to;                     /* reshape: per-sample target shape, one dim may be -1 */
+  snc_shape to;                     /* reshape: per-sample target shape, one dim may be -1;
+                                       backward ops: the (full) shape of the input they differentiate */
+  int to_batched;                   /* backward ops: whether that input is batched */
+  int stream;                       /* dropout: RNG stream (the forward node's id, shared by its backward) */
+  float lr, beta1, beta2, weight_decay; /* optimizer updates; eps and momentum above are shared */
+  int nesterov;
 } snc_attrs;
 
 /* Parameter initialisation, resolved by the front end (PyTorch's defaults become UNIFORM). */
@@ -64,6 +69,7 @@ enum {
   SNC_NF_BATCHED = 1u << 0,   /* dim[0] is the batch */
   SNC_NF_TRAINABLE = 1u << 1, /* PARAM updated by the optimizer (otherwise state, e.g. running mean) */
   SNC_NF_LOSS = 1u << 2,      /* a loss term (scalar) */
+  SNC_NF_EFFECT = 1u << 3,    /* writes into its inputs (optimizer updates, batchnorm running stats) */
 };
 
 typedef struct snc_node {
@@ -80,6 +86,8 @@ typedef struct snc_node {
   snc_init init;      /* PARAM */
   const char *source; /* INPUT: the data stream it binds to */
   float weight;       /* loss terms: weight in the total loss */
+  float *value;       /* CONST: numel(shape) values, in the graph's arena */
+  int grad;           /* after autodiff, trainable PARAM: the node holding its gradient (else -1) */
 } snc_node;
 
 /* A metric: accuracy of `node` against the integer labels in `target`. Argmax over the last
@@ -125,6 +133,7 @@ typedef struct snc_graph {
   int nswitches;
   snc_train_cfg train;
   snc_data_cfg data;
+  int nforward; /* nodes [0, nforward) are the forward graph; autodiff appends backward and updates */
 } snc_graph;
 
 /* --- building --- */
@@ -142,6 +151,9 @@ int snc_graph_input(snc_graph *g, const char *name, snc_dtype dt, const snc_shap
 int snc_graph_param(snc_graph *g, const char *name, const snc_shape *shape, snc_init init, unsigned flags,
                     snc_loc loc, snc_error *err);
 int snc_graph_find(const snc_graph *g, const char *name); /* node id or -1 */
+/* A constant tensor (not batched) holding `values` (copied into the arena). */
+int snc_graph_const(snc_graph *g, const char *name, const snc_shape *shape, const float *values, snc_loc loc,
+                    snc_error *err);
 
 static inline snc_node *snc_node_at(const snc_graph *g, int id) { return g->nodes[id]; }
 static inline snc_node *snc_node_in(const snc_graph *g, const snc_node *n, int k) {
