@@ -1,0 +1,190 @@
+/* The training runtime behind `snrun`: backends, data sets bound to a model's inputs, the training
+ * loop with per-epoch evaluation, checkpoints, and evaluation of a checkpoint.
+ *
+ *   snc_graph *g = snc_model_load("models/siamese.yaml", NULL, 0, &err);
+ *   if (!g || snc_autodiff(g, 0, &err) != 0) ...             // training needs the backward graph
+ *   snc_backend *be = snc_backend_new("ref", g, &err);        // the reference executor (or the JIT)
+ *   snc_train_opts o = snc_train_defaults(g);                 // seed, epochs from the model
+ *   o.save_path = "run/siamese.safetensors";                  // optional
+ *   snc_train_result r = {0};
+ *   if (snc_train(g, be, &o, &r, &err) != 0) { fprintf(stderr, "%s\n", err.msg); ... }
+ *   printf("%.2f%%\n", 100 * r.final_acc);
+ *   snc_train_result_free(&r);                                // frees r.epoch
+ *   be->free(be);                                             // frees the backend's buffers; g stays
+ *   snc_graph_free(g);
+ *
+ *   snc_eval_result e;                                        // `snrun eval`
+ *   snc_eval_checkpoint("models/siamese.yaml", NULL, 0, "run/siamese.safetensors", NULL, NULL, &e, &err);
+ *
+ * Seeds: every random choice of a run derives from the run seed with snc_seed_derive and one purpose
+ * per use (SNC_SEED_*): the training draw, the test draw, parameter init, dropout, shuffling.
+ * The same seed gives the same run bit for bit; the test set depends only on the seed and the data.
+ *
+ * Errors are user errors (files, data, checkpoints): the functions return -1 with err naming the
+ * file or the model place. Nothing allocates inside a training or evaluation step. */
+#ifndef SNC_TRAIN_H
+#define SNC_TRAIN_H
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "snc/data.h"
+#include "snc/exec.h"
+#include "snc/frontend.h"
+#include "snc/ir.h"
+#include "snc/kernel.h"
+
+/* ---- backends: what executes the graph ------------------------------------------------------- */
+
+/* A backend holds one buffer per node the runtime reads or writes (inputs, parameters and state,
+ * losses, outputs and their targets) and runs the forward graph or the whole training step. */
+typedef struct snc_backend snc_backend;
+struct snc_backend {
+  const char *name;                                        /* "ref" */
+  void *(*buf)(snc_backend *b, int node);                  /* the node's buffer, g->batch rows if batched */
+  void (*init_params)(snc_backend *b, uint64_t seed);      /* parameters from their init specs, state zeroed */
+  void (*run)(snc_backend *b, snc_run_kind kind, const snc_kctx *ctx);
+  void (*free)(snc_backend *b);                            /* frees b and everything it owns, not the graph */
+};
+
+/* The reference executor as a backend. g must outlive it. */
+snc_backend *snc_backend_ref_new(const snc_graph *g, snc_error *err);
+/* A backend by name ("ref"); an unknown name is an error listing the known ones. */
+snc_backend *snc_backend_new(const char *name, const snc_graph *g, snc_error *err);
+
+/* ---- data: the generator's streams, bound to the model's INPUT nodes ------------------------- */
+
+#define SNC_TRAIN_MAX_STREAMS 4
+#define SNC_TRAIN_MAX_OUTPUTS 16
+
+enum { /* purposes for snc_seed_derive(run_seed, purpose) */
+  SNC_SEED_DATA_TRAIN = 1,
+  SNC_SEED_DATA_TEST = 2,
+  SNC_SEED_INIT = 3,
+  SNC_SEED_DROPOUT = 4,
+  SNC_SEED_SHUFFLE = 5,
+};
+
+typedef struct snc_stream {
+  const char *name; /* "pair", "target", "classes"; "image", "label" */
+  snc_dtype dtype;
+  int64_t per; /* elements per sample */
+  void *data;  /* n * per elements, owned by the split's generator struct */
+} snc_stream;
+
+typedef struct snc_split {
+  int64_t n;
+  int nstreams;
+  snc_stream s[SNC_TRAIN_MAX_STREAMS];
+} snc_split;
+
+typedef struct snc_train_data {
+  const char *generator; /* g->data.generator */
+  const char *dir;       /* dataset directory used (NULL: bundled / $SNC_DATA) */
+  snc_split train, test; /* train.n is 0 when only the test set was drawn */
+  int standardized;
+  float mean, std; /* the training set's statistics applied to both splits when standardized */
+  snc_pairs pairs[2];   /* mnist_pairs: owners of the stream arrays (train, test) */
+  snc_digits digits[2]; /* mnist_digits */
+} snc_train_data;
+
+/* Draws the training and test sets of g->data from dir (NULL: g->data.dataset, which NULL means the
+ * bundled set) with seeds derived from `seed`, standardises them when g->data.standardize. With
+ * stored_ms (mean, std from a checkpoint) no training set is drawn and the test set is standardised
+ * with those values. Then checks the sets against g (snc_train_data_check). Free with
+ * snc_train_data_free (also after a failure). */
+int snc_train_data_load(const snc_graph *g, const char *dir, uint64_t seed, const float *stored_ms,
+                        snc_train_data *d, snc_error *err);
+void snc_train_data_free(snc_train_data *d);
+/* Every INPUT binds to a stream of the right dtype and size, and integer labels fit where the model
+ * needs them: [0, classes) before one_hot, [0, C) for cross_entropy and argmax outputs, 0/1 for
+ * thresholded outputs. Errors name the model place, the split, the sample and the value. */
+int snc_train_data_check(const snc_graph *g, const snc_train_data *d, snc_error *err);
+
+/* ---- evaluation -------------------------------------------------------------------------------- */
+
+typedef struct snc_eval_result {
+  int64_t n;                           /* samples */
+  double loss;                         /* mean total loss (NaN when the model has no loss) */
+  int noutputs;                        /* g->noutputs, at most SNC_TRAIN_MAX_OUTPUTS */
+  double acc[SNC_TRAIN_MAX_OUTPUTS];   /* accuracy of each output in [0, 1], model order */
+} snc_eval_result;
+
+/* Runs the forward graph in eval mode (ctx.training 0) over split s in order, batches of g->batch. */
+void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r);
+
+/* ---- training --------------------------------------------------------------------------------- */
+
+typedef struct snc_epoch_stats {
+  int epoch;           /* 1-based */
+  double step_loss;    /* mean loss of the training steps of this epoch (training mode) */
+  snc_eval_result train, test; /* eval mode after the epoch */
+  double seconds;      /* the epoch's wall time, evaluation included */
+  double step_seconds; /* of which training steps */
+} snc_epoch_stats;
+
+typedef struct snc_train_opts {
+  const char *data_dir;  /* overrides g->data.dataset; NULL: keep the model's */
+  uint64_t seed;         /* the run seed */
+  int epochs;            /* >= 1 */
+  const char *save_path; /* checkpoint after every epoch and when interrupted; NULL: none */
+  const char *backend_name; /* recorded in messages only */
+  int quiet;             /* print nothing */
+  int progress;          /* "\r" progress within an epoch (for a terminal) */
+  FILE *out;             /* where lines go; NULL: stdout */
+  void (*on_epoch)(const snc_epoch_stats *e, void *user); /* called after each epoch (may be NULL) */
+  void *user;
+  volatile sig_atomic_t *stop; /* when it becomes non-zero, stop after the current step (may be NULL) */
+} snc_train_opts;
+
+/* Options from the model: its seed and epochs, everything else off. */
+snc_train_opts snc_train_defaults(const snc_graph *g);
+
+typedef struct snc_train_result {
+  int nepochs;             /* completed epochs, records in epoch[0 .. nepochs) */
+  snc_epoch_stats *epoch;  /* owned; snc_train_result_free */
+  double final_acc;        /* main metric (first output) on the test set after the last epoch */
+  double best_acc;         /* best of those over the epochs */
+  int best_epoch;
+  double seconds;          /* whole run: data, init, training and evaluation */
+  double samples_per_sec;  /* training samples per second of training steps */
+  int64_t steps;           /* optimizer steps taken */
+  int interrupted;         /* stopped through opts.stop */
+  int saved;               /* a checkpoint was written to opts.save_path */
+  float mean, std;         /* standardisation (0, 1 when off) */
+} snc_train_result;
+
+/* Trains g (after snc_autodiff) on backend be (built on g): data, init, the epochs, checkpoints.
+ * Returns 0 also when interrupted (r->interrupted). */
+int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_train_result *r, snc_error *err);
+void snc_train_result_free(snc_train_result *r);
+
+/* ---- checkpoints (safetensors, atomic) ------------------------------------------------------- */
+
+typedef struct snc_run_info {
+  uint64_t seed;
+  int epoch;      /* completed epochs */
+  int64_t step;   /* optimizer steps taken */
+  int standardized;
+  float mean, std;
+} snc_run_info;
+
+/* Writes every PARAM node of g (parameters, batchnorm state, optimizer state) under its node name,
+ * the step as an I32 scalar "step", and metadata: model, model_file, switches, seed, epoch, step,
+ * generator, standardize, mean, std. */
+int snc_checkpoint_save(const char *path, const snc_graph *g, snc_backend *be, const snc_run_info *info,
+                        snc_error *err);
+/* Reads path into every PARAM node of g (a forward-only graph needs no optimizer state), checking
+ * the model name and every tensor's presence and shape; fills info from the metadata. */
+int snc_checkpoint_load(const char *path, const snc_graph *g, snc_backend *be, snc_run_info *info,
+                        snc_error *err);
+
+/* `snrun eval`: loads the model with the checkpoint's switch values (an explicit --set wins), its
+ * parameters, and evaluates the test set drawn with the checkpoint's seed (or *seed when given) and
+ * its stored standardisation. data_dir NULL: the model's dataset. On success *g_out (may be NULL)
+ * receives the loaded graph (the caller frees it). */
+int snc_eval_checkpoint(const char *model, const snc_override *sets, int nsets, const char *ckpt,
+                        const char *data_dir, const uint64_t *seed, snc_eval_result *r, snc_graph **g_out,
+                        snc_error *err);
+
+#endif

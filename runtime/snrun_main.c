@@ -1,0 +1,260 @@
+/* snrun: trains and evaluates models. Subcommands: train, eval. See docs/snrun.md. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "snc/autodiff.h"
+#include "snc/frontend.h"
+#include "snc/train.h"
+
+#define MAX_SETS 64
+
+static const char *const usage_main =
+    "usage: snrun <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  train MODEL.yaml [options]                  train a model, one line per epoch\n"
+    "  eval MODEL.yaml --checkpoint PATH [options] test loss and accuracy of a saved model\n"
+    "\n"
+    "  snrun <command> --help    options of a command\n"
+    "  snrun --version           print the version\n"
+    "\n"
+    "exit status: 0 success, 1 model, data or file error, 2 wrong usage, 130 interrupted\n";
+
+static const char *const usage_train =
+    "usage: snrun train MODEL.yaml [options]\n"
+    "\n"
+    "Trains the model on the data its `data:` section describes and evaluates it on the training\n"
+    "and test sets after every epoch.\n"
+    "\n"
+    "options:\n"
+    "  --set NAME=VALUE   override a switch of the model (repeatable)\n"
+    "  --seed N           run seed (default: the model's training.seed); data, init, dropout and\n"
+    "                     shuffling derive from it\n"
+    "  --epochs N         number of epochs (default: the model's training.epochs)\n"
+    "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
+    "  --save PATH        write a checkpoint (safetensors) after every epoch and on Ctrl-C\n"
+    "  --backend NAME     ref (the reference executor; default)\n"
+    "  -q, --quiet        print only the summary\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Ctrl-C stops after the current step (saving the checkpoint with --save) and exits 130.\n";
+
+static const char *const usage_eval =
+    "usage: snrun eval MODEL.yaml --checkpoint PATH [options]\n"
+    "\n"
+    "Loads a checkpoint written by `snrun train --save` and prints the loss and accuracy on the\n"
+    "test set drawn with the checkpoint's seed, standardised with the stored statistics. The\n"
+    "checkpoint's switch values apply unless --set changes them.\n"
+    "\n"
+    "options:\n"
+    "  --checkpoint PATH  the checkpoint (required)\n"
+    "  --set NAME=VALUE   override a switch of the model (repeatable)\n"
+    "  --seed N           draw the test set with this seed instead of the checkpoint's\n"
+    "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
+    "  --backend NAME     ref (default)\n"
+    "  -h, --help         show this help\n";
+
+typedef struct {
+  const char *cmd, *model, *data, *save, *checkpoint, *backend;
+  snc_override sets[MAX_SETS];
+  int nsets, quiet, has_seed, epochs;
+  uint64_t seed;
+} cli;
+
+static volatile sig_atomic_t stop_flag;
+static void on_sigint(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
+
+static int parse_u64(const char *s, uint64_t *v) {
+  char *end;
+  if (!s || !*s || *s == '-' || *s == '+' || *s == ' ') return -1;
+  errno = 0;
+  unsigned long long x = strtoull(s, &end, 10);
+  if (*end || errno) return -1;
+  *v = x;
+  return 0;
+}
+
+/* Returns -1 to continue, else the exit status. */
+static int parse(int argc, char **argv, cli *c) {
+  int train = !strcmp(c->cmd, "train");
+  const char *usage = train ? usage_train : usage_eval;
+  for (int i = 0; i < argc; i++) {
+    char *a = argv[i], *val = NULL;
+    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", NULL};
+    const char *opt = NULL;
+    for (int k = 0; opts[k]; k++) {
+      size_t l = strlen(opts[k]);
+      if (!strncmp(a, opts[k], l) && (a[l] == 0 || a[l] == '=')) {
+        opt = opts[k];
+        if (a[l] == '=') {
+          val = a + l + 1;
+        } else if (i + 1 < argc) {
+          val = argv[++i];
+        } else {
+          fprintf(stderr, "snrun %s: %s needs a value (see snrun %s --help)\n", c->cmd, opt, c->cmd);
+          return 2;
+        }
+        break;
+      }
+    }
+    if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save")))
+      opt = NULL; /* train-only options are unknown to eval */
+    if (opt && train && !strcmp(opt, "--checkpoint")) opt = NULL;
+    if (!opt) {
+      if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        fputs(usage, stdout);
+        return 0;
+      }
+      if (train && (!strcmp(a, "-q") || !strcmp(a, "--quiet"))) {
+        c->quiet = 1;
+        continue;
+      }
+      if (a[0] == '-' && a[1]) {
+        fprintf(stderr, "snrun %s: unknown option '%s' (see snrun %s --help)\n", c->cmd, a, c->cmd);
+        return 2;
+      }
+      if (c->model) {
+        fprintf(stderr, "snrun %s: one model file at a time ('%s' and '%s')\n", c->cmd, c->model, a);
+        return 2;
+      }
+      c->model = a;
+      continue;
+    }
+    snc_error err = {0};
+    if (!strcmp(opt, "--set")) {
+      if (c->nsets == MAX_SETS) return fprintf(stderr, "snrun %s: too many --set options\n", c->cmd), 2;
+      if (snc_override_parse(val, &c->sets[c->nsets], &err))
+        return fprintf(stderr, "snrun %s: %s\n", c->cmd, err.msg), 2;
+      c->nsets++;
+    } else if (!strcmp(opt, "--seed")) {
+      if (parse_u64(val, &c->seed))
+        return fprintf(stderr, "snrun %s: --seed takes a non-negative integer, got '%s'\n", c->cmd, val), 2;
+      c->has_seed = 1;
+    } else if (!strcmp(opt, "--epochs")) {
+      uint64_t e;
+      if (parse_u64(val, &e) || e < 1 || e > 1000000)
+        return fprintf(stderr, "snrun %s: --epochs takes an integer from 1 to 1000000, got '%s'\n", c->cmd, val), 2;
+      c->epochs = (int)e;
+    } else if (!*val) {
+      return fprintf(stderr, "snrun %s: %s needs a non-empty value\n", c->cmd, opt), 2;
+    } else if (!strcmp(opt, "--data")) {
+      c->data = val;
+    } else if (!strcmp(opt, "--save")) {
+      c->save = val;
+    } else if (!strcmp(opt, "--checkpoint")) {
+      c->checkpoint = val;
+    } else if (!strcmp(opt, "--backend")) {
+      if (strcmp(val, "ref"))
+        return fprintf(stderr, "snrun %s: unknown backend '%s' (known: ref)\n", c->cmd, val), 2;
+      c->backend = val;
+    }
+  }
+  if (!c->model) {
+    fprintf(stderr, "snrun %s: which model? %s", c->cmd, usage);
+    return 2;
+  }
+  if (!train && !c->checkpoint) {
+    fprintf(stderr, "snrun eval: --checkpoint PATH is required (see snrun eval --help)\n");
+    return 2;
+  }
+  return -1;
+}
+
+static int cmd_train(cli *c) {
+  snc_error err = {0};
+  snc_train_result r = {0};
+  snc_backend *be = NULL;
+  int status = 1;
+  snc_graph *g = snc_model_load(c->model, c->sets, c->nsets, &err);
+  if (!g || snc_autodiff(g, 0, &err) != 0) goto done;
+  if (!(be = snc_backend_new(c->backend, g, &err))) goto done;
+  snc_train_opts o = snc_train_defaults(g);
+  if (c->has_seed) o.seed = c->seed;
+  if (c->epochs) o.epochs = c->epochs;
+  o.data_dir = c->data;
+  o.save_path = c->save;
+  o.backend_name = c->backend;
+  o.quiet = c->quiet;
+  o.progress = isatty(STDOUT_FILENO);
+  o.stop = &stop_flag;
+  struct sigaction sa = {0};
+  sa.sa_handler = on_sigint;
+  sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  if (snc_train(g, be, &o, &r, &err) != 0) goto done;
+  if (c->quiet && r.nepochs && g->noutputs)
+    printf("%s: test accuracy %.2f%% (%s) after %d epochs, %.1f s\n", g->name, 100 * r.final_acc, g->outputs[0].name,
+           r.nepochs, r.seconds);
+  status = 0;
+  if (stop_flag) {
+    if (c->save && r.saved)
+      fprintf(stderr, "snrun: interrupted after step %lld (%d epochs done); checkpoint saved to %s\n",
+              (long long)r.steps, r.nepochs, c->save);
+    else
+      fprintf(stderr, "snrun: interrupted after step %lld (%d epochs done); nothing saved (no --save)\n",
+              (long long)r.steps, r.nepochs);
+    status = 130;
+  }
+done:
+  if (status == 1) fprintf(stderr, "%s\n", err.msg);
+  snc_train_result_free(&r);
+  if (be) be->free(be);
+  snc_graph_free(g);
+  return status;
+}
+
+static int cmd_eval(cli *c) {
+  snc_error err = {0};
+  snc_eval_result r;
+  snc_graph *g = NULL;
+  if (snc_eval_checkpoint(c->model, c->sets, c->nsets, c->checkpoint, c->data, c->has_seed ? &c->seed : NULL, &r, &g,
+                          &err) != 0) {
+    fprintf(stderr, "%s\n", err.msg);
+    return 1;
+  }
+  printf("%s (%s) from %s:", g->name, g->file, c->checkpoint);
+  for (int i = 0; i < g->nswitches; i++) {
+    const snc_switch *s = &g->switches[i];
+    if (s->is_bool)
+      printf(" %s=%s", s->name, s->value ? "true" : "false");
+    else
+      printf(" %s=%g", s->name, s->value);
+  }
+  printf("%s%lld test samples\n", g->nswitches ? "; " : " ", (long long)r.n);
+  printf("test loss %.4f", r.loss);
+  for (int k = 0; k < r.noutputs; k++) printf("  %s %.2f%%", g->outputs[k].name, 100 * r.acc[k]);
+  printf("\n");
+  snc_graph_free(g);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+    fputs(usage_main, stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    puts("snrun 0.1.0");
+    return 0;
+  }
+  if (strcmp(cmd, "train") && strcmp(cmd, "eval")) {
+    fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval; see snrun --help)\n", cmd);
+    return 2;
+  }
+  cli c = {.cmd = cmd, .backend = "ref"};
+  int st = parse(argc - 2, argv + 2, &c);
+  if (st >= 0) return st;
+  return !strcmp(cmd, "train") ? cmd_train(&c) : cmd_eval(&c);
+}

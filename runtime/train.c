@@ -1,0 +1,281 @@
+/* The training loop: backends, batches, epochs, evaluation, the lines `snrun train` prints. */
+#include "snc/train.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- the reference backend ---------------------------------------------------------------------- */
+
+typedef struct {
+  snc_backend base; /* first: a snc_backend* is a ref_backend* */
+  snc_exec *ex;
+} ref_backend;
+
+static void *ref_buf(snc_backend *b, int node) { return snc_exec_buf(((ref_backend *)b)->ex, node); }
+static void ref_init(snc_backend *b, uint64_t seed) { snc_exec_init_params(((ref_backend *)b)->ex, seed); }
+static void ref_run(snc_backend *b, snc_run_kind kind, const snc_kctx *ctx) {
+  snc_exec_run(((ref_backend *)b)->ex, kind, ctx);
+}
+static void ref_free(snc_backend *b) {
+  if (!b) return;
+  snc_exec_free(((ref_backend *)b)->ex);
+  free(b);
+}
+
+snc_backend *snc_backend_ref_new(const snc_graph *g, snc_error *err) {
+  ref_backend *r = calloc(1, sizeof *r);
+  if (!r) {
+    snc_errorf(err, "%s: out of memory for the reference backend", g->file);
+    return NULL;
+  }
+  r->base = (snc_backend){"ref", ref_buf, ref_init, ref_run, ref_free};
+  if (!(r->ex = snc_exec_new(g, err))) { /* err set by the executor */
+    free(r);
+    return NULL;
+  }
+  return &r->base;
+}
+
+snc_backend *snc_backend_new(const char *name, const snc_graph *g, snc_error *err) {
+  if (!strcmp(name, "ref")) return snc_backend_ref_new(g, err);
+  snc_errorf(err, "unknown backend '%s' (known: ref)", name);
+  return NULL;
+}
+
+/* ---- batches and evaluation ---------------------------------------------------------------------- */
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static const snc_stream *stream_of(const snc_split *s, const snc_node *in) {
+  const char *name = in->source ? in->source : in->name;
+  for (int i = 0; i < s->nstreams; i++)
+    if (!strcmp(s->s[i].name, name)) return &s->s[i];
+  return NULL;
+}
+
+/* Copies samples idx[0..nb) (or first..first+nb when idx is NULL) of every stream into the INPUT
+ * buffers. Bindings were checked by snc_train_data_check. */
+static void load_batch(const snc_graph *g, snc_backend *be, const snc_split *s, const uint32_t *idx, int64_t first,
+                       int64_t nb) {
+  for (int i = 0; i < g->nforward; i++) {
+    const snc_node *n = g->nodes[i];
+    if (n->op != SNC_OP_INPUT) continue;
+    const snc_stream *st = stream_of(s, n);
+    SNC_ASSERT(st);
+    size_t row = (size_t)st->per * 4; /* float32 and int32 alike */
+    char *dst = be->buf(be, i);
+    const char *src = st->data;
+    for (int64_t r = 0; r < nb; r++) {
+      int64_t k = idx ? (int64_t)idx[first + r] : first + r;
+      memcpy(dst + (size_t)r * row, src + (size_t)k * row, row);
+    }
+  }
+}
+
+/* Correct predictions of output o in the first nb rows, out of nb * labels-per-sample. */
+static int64_t count_correct(const snc_graph *g, snc_backend *be, const snc_output *o, int64_t nb, int64_t *total) {
+  const snc_node *p = g->nodes[o->node], *t = g->nodes[o->target];
+  int64_t per_pred = snc_shape_numel(&p->shape) / g->batch, per_tgt = snc_shape_numel(&t->shape) / g->batch;
+  int64_t last = p->shape.rank > 1 ? p->shape.dim[p->shape.rank - 1] : 1;
+  const float *pred = be->buf(be, o->node);
+  const int32_t *lab = be->buf(be, o->target);
+  int64_t ok = 0;
+  for (int64_t i = 0; i < nb * per_tgt; i++) {
+    int guess;
+    if (last >= 2) {
+      const float *row = pred + i * last;
+      guess = 0;
+      for (int64_t c = 1; c < last; c++)
+        if (row[c] > row[guess]) guess = (int)c;
+    } else {
+      guess = pred[i] > 0.5f;
+    }
+    ok += guess == lab[i];
+  }
+  (void)per_pred;
+  *total += nb * per_tgt;
+  return ok;
+}
+
+void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r) {
+  int64_t ok[SNC_TRAIN_MAX_OUTPUTS] = {0}, tot[SNC_TRAIN_MAX_OUTPUTS] = {0};
+  double loss = 0;
+  memset(r, 0, sizeof *r);
+  r->n = s->n;
+  r->noutputs = g->noutputs < SNC_TRAIN_MAX_OUTPUTS ? g->noutputs : SNC_TRAIN_MAX_OUTPUTS;
+  for (int64_t first = 0; first < s->n; first += g->batch) {
+    int64_t nb = s->n - first < g->batch ? s->n - first : g->batch;
+    snc_kctx ctx = {.nb = nb, .seed = seed, .step = 1, .training = 0, .lr_scale = 1};
+    load_batch(g, be, s, NULL, first, nb);
+    be->run(be, SNC_RUN_FORWARD, &ctx);
+    if (g->loss >= 0) loss += (double)*(float *)be->buf(be, g->loss) * (double)nb;
+    for (int k = 0; k < r->noutputs; k++) ok[k] += count_correct(g, be, &g->outputs[k], nb, &tot[k]);
+  }
+  r->loss = g->loss >= 0 && s->n ? loss / (double)s->n : NAN;
+  for (int k = 0; k < r->noutputs; k++) r->acc[k] = tot[k] ? (double)ok[k] / (double)tot[k] : 0;
+}
+
+/* ---- printing ------------------------------------------------------------------------------------- */
+
+static int col_width(const char *name) {
+  int w = (int)strlen(name);
+  return w < 7 ? 7 : w;
+}
+
+static const char *unit_of(const snc_graph *g) {
+  return g->data.generator && !strcmp(g->data.generator, "mnist_pairs") ? "pairs" : "samples";
+}
+
+static void print_header(FILE *out, const snc_graph *g, const snc_train_opts *o, const snc_train_data *d) {
+  fprintf(out, "%s (%s):", g->name, g->file);
+  for (int i = 0; i < g->nswitches; i++) {
+    const snc_switch *s = &g->switches[i];
+    if (s->is_bool)
+      fprintf(out, " %s=%s", s->name, s->value ? "true" : "false");
+    else
+      fprintf(out, " %s=%g", s->name, s->value);
+  }
+  fprintf(out, "%s%lld train / %lld test %s, batch %d, %d epochs, seed %llu, backend %s\n", g->nswitches ? "; " : " ",
+          (long long)d->train.n, (long long)d->test.n, unit_of(g), g->batch, o->epochs, (unsigned long long)o->seed,
+          o->backend_name ? o->backend_name : "ref");
+  fprintf(out, "epoch  train loss  train acc  test loss  test acc");
+  for (int k = 1; k < g->noutputs && k < SNC_TRAIN_MAX_OUTPUTS; k++)
+    fprintf(out, "  %*s", col_width(g->outputs[k].name), g->outputs[k].name);
+  fprintf(out, "     time\n");
+}
+
+static void print_epoch(FILE *out, const snc_graph *g, const snc_epoch_stats *e) {
+  double tr = e->train.noutputs ? 100 * e->train.acc[0] : NAN, te = e->test.noutputs ? 100 * e->test.acc[0] : NAN;
+  fprintf(out, "%5d  %10.4f  %8.2f%%  %9.4f  %7.2f%%", e->epoch, e->step_loss, tr, e->test.loss, te);
+  for (int k = 1; k < e->test.noutputs; k++) fprintf(out, "  %*.2f%%", col_width(g->outputs[k].name) - 1, 100 * e->test.acc[k]);
+  fprintf(out, "  %6.2f s\n", e->seconds);
+  fflush(out);
+}
+
+/* ---- the loop ------------------------------------------------------------------------------------- */
+
+snc_train_opts snc_train_defaults(const snc_graph *g) {
+  snc_train_opts o = {0};
+  o.seed = g->train.seed;
+  o.epochs = g->train.epochs;
+  o.backend_name = "ref";
+  return o;
+}
+
+void snc_train_result_free(snc_train_result *r) {
+  if (!r) return;
+  free(r->epoch);
+  memset(r, 0, sizeof *r);
+}
+
+static int save(const snc_train_opts *o, const snc_graph *g, snc_backend *be, const snc_train_data *d, int epoch,
+                int64_t step, snc_train_result *r, snc_error *err) {
+  if (!o->save_path) return 0;
+  snc_run_info info = {o->seed, epoch, step, d->standardized, d->mean, d->std};
+  if (snc_checkpoint_save(o->save_path, g, be, &info, err) != 0) return -1;
+  r->saved = 1;
+  return 0;
+}
+
+int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_train_result *r, snc_error *err) {
+  snc_train_data d = {0};
+  uint32_t *perm = NULL;
+  FILE *out = o->out ? o->out : stdout;
+  int rc = -1;
+  double t0 = now(), step_time = 0;
+  int64_t trained = 0; /* samples through training steps */
+  memset(r, 0, sizeof *r);
+  if (g->loss < 0) return snc_errorf(err, "%s: the model has no loss; nothing to train", g->file);
+  if (g->nnodes == g->nforward) return snc_errorf(err, "%s: no backward graph (run snc_autodiff first)", g->file);
+  if (o->epochs < 1) return snc_errorf(err, "%s: epochs must be at least 1 (got %d)", g->file, o->epochs);
+  if (snc_train_data_load(g, o->data_dir, o->seed, NULL, &d, err) != 0) return -1;
+  r->mean = d.mean;
+  r->std = d.std;
+  if (d.train.n > UINT32_MAX) {
+    snc_errorf(err, "%s: training set of %lld samples is too large", g->file, (long long)d.train.n);
+    goto cleanup;
+  }
+  perm = malloc((size_t)d.train.n * sizeof *perm);
+  r->epoch = calloc((size_t)o->epochs, sizeof *r->epoch);
+  if (!perm || !r->epoch) {
+    snc_errorf(err, "%s: out of memory for the training loop", g->file);
+    goto cleanup;
+  }
+  be->init_params(be, snc_seed_derive(o->seed, SNC_SEED_INIT));
+  if (!o->quiet) print_header(out, g, o, &d);
+  if (save(o, g, be, &d, 0, 0, r, err) != 0) goto cleanup; /* a bad --save path fails before any work */
+
+  snc_rng shuffle = snc_rng_seed(snc_seed_derive(o->seed, SNC_SEED_SHUFFLE));
+  snc_kctx ctx = {.nb = g->batch, .seed = snc_seed_derive(o->seed, SNC_SEED_DROPOUT), .step = 0, .training = 1,
+                  .lr_scale = 1};
+  int64_t nbatches = (d.train.n + g->batch - 1) / g->batch;
+  for (int ep = 1; ep <= o->epochs; ep++) {
+    double te0 = now(), last_progress = 0, loss_sum = 0;
+    snc_epoch_stats *e = &r->epoch[ep - 1];
+    snc_rt_permutation(&shuffle, perm, (uint32_t)d.train.n); /* a fresh order every epoch */
+    for (int64_t b = 0; b < nbatches; b++) {
+      int64_t first = b * g->batch, nb = d.train.n - first < g->batch ? d.train.n - first : g->batch;
+      double ts = now();
+      load_batch(g, be, &d.train, perm, first, nb);
+      ctx.nb = nb;
+      ctx.step++;
+      ctx.training = 1;
+      be->run(be, SNC_RUN_STEP, &ctx);
+      loss_sum += (double)*(float *)be->buf(be, g->loss) * (double)nb;
+      double te = now();
+      step_time += te - ts;
+      trained += nb;
+      r->steps = ctx.step;
+      if (o->stop && *o->stop) {
+        r->interrupted = 1;
+        if (o->progress && !o->quiet) fputs("\r\033[K", out);
+        if (save(o, g, be, &d, ep - 1, ctx.step, r, err) != 0) goto cleanup;
+        rc = 0;
+        goto cleanup;
+      }
+      if (o->progress && !o->quiet && te - last_progress > 0.1) {
+        fprintf(out, "\r%5d  %lld/%lld %s, loss %.4f", ep, (long long)(first + nb), (long long)d.train.n, unit_of(g),
+                loss_sum / (double)(first + nb));
+        fflush(out);
+        last_progress = te;
+      }
+    }
+    e->epoch = ep;
+    e->step_loss = loss_sum / (double)d.train.n;
+    e->step_seconds = now() - te0;
+    snc_evaluate(g, be, &d.train, ctx.seed, &e->train);
+    snc_evaluate(g, be, &d.test, ctx.seed, &e->test);
+    e->seconds = now() - te0;
+    r->nepochs = ep;
+    double acc = e->test.noutputs ? e->test.acc[0] : 0;
+    if (ep == 1 || acc > r->best_acc) r->best_acc = acc, r->best_epoch = ep;
+    r->final_acc = acc;
+    if (save(o, g, be, &d, ep, ctx.step, r, err) != 0) goto cleanup;
+    if (!o->quiet) {
+      if (o->progress) fputs("\r\033[K", out);
+      print_epoch(out, g, e);
+    }
+    if (o->on_epoch) o->on_epoch(e, o->user);
+  }
+  rc = 0;
+cleanup:
+  r->seconds = now() - t0;
+  r->samples_per_sec = step_time > 0 ? (double)trained / step_time : 0;
+  if (rc == 0 && !o->quiet && r->nepochs > 0) {
+    const char *main_name = g->noutputs ? g->outputs[0].name : "loss";
+    if (g->noutputs)
+      fprintf(out, "final test accuracy %.2f%% (%s), best %.2f%% at epoch %d; ", 100 * r->final_acc, main_name,
+              100 * r->best_acc, r->best_epoch);
+    fprintf(out, "%d epoch%s in %.1f s, %.0f %s/s\n", r->nepochs, r->nepochs == 1 ? "" : "s", r->seconds,
+            r->samples_per_sec, unit_of(g));
+    fflush(out);
+  }
+  free(perm);
+  snc_train_data_free(&d);
+  return rc;
+}

@@ -1,0 +1,341 @@
+/* The training runtime end to end on the reference backend: a short siamese run learns, runs are
+ * reproducible from the seed, checkpoints round-trip through `eval` and bad ones are refused clearly,
+ * labels are validated, digit_cnn trains, and the snrun CLI's exit codes (usage 2, file 1, Ctrl-C 130).
+ * Small sets and few epochs keep the whole program to seconds. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "snc/autodiff.h"
+#include "snc/checkpoint.h"
+#include "snc/frontend.h"
+#include "snc/train.h"
+#include "testutil.h"
+
+static char tmpdir[256];
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)n + 1);
+  if (fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+  s[n] = 0;
+  fclose(f);
+  return s;
+}
+
+/* Replaces the first occurrence of `from` in *s with `to` (reallocating); asserts it exists. */
+static void replace(char **s, const char *from, const char *to) {
+  char *at = strstr(*s, from);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+  size_t pre = (size_t)(at - *s), lf = strlen(from), lt = strlen(to), rest = strlen(at + lf);
+  char *r = malloc(pre + lt + rest + 1);
+  memcpy(r, *s, pre);
+  memcpy(r + pre, to, lt);
+  memcpy(r + pre + lt, at + lf, rest + 1);
+  free(*s);
+  *s = r;
+}
+
+/* A copy of a shipped model with smaller data and training settings, written under tmpdir. */
+static const char *small_model(const char *src, const char *out, const char *const *edits) {
+  static char path[512];
+  char *text = slurp(src);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+  for (int i = 0; edits[i]; i += 2) replace(&text, edits[i], edits[i + 1]);
+  snprintf(path, sizeof path, "%s/%s", tmpdir, out);
+  FILE *f = fopen(path, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs(text, f);
+  fclose(f);
+  free(text);
+  return path;
+}
+
+static const char *siamese_small(void) {
+  static char path[512];
+  if (!path[0]) {
+    const char *edits[] = {"train: 1000", "train: 200", "test: 1000", "test: 100", "batch_size: 100", "batch_size: 25",
+                           "lr: 0.001", "lr: 0.003", "epochs: 25", "epochs: 3", NULL};
+    snprintf(path, sizeof path, "%s", small_model(SNC_SRC("models/siamese.yaml"), "siamese_small.yaml", edits));
+  }
+  return path;
+}
+
+/* Trains `model` (with overrides); sizes < 0 keep the file's. Returns 0 on success. */
+static int run(const char *model, const snc_override *sets, int nsets, uint64_t seed, int epochs, int ntrain,
+               int ntest, const char *save, snc_train_result *r, snc_error *err) {
+  snc_graph *g = snc_model_load(model, sets, nsets, err);
+  if (!g) return -1;
+  if (ntrain > 0) g->data.train_size = ntrain;
+  if (ntest > 0) g->data.test_size = ntest;
+  int rc = -1;
+  snc_backend *be = NULL;
+  if (snc_autodiff(g, 0, err) == 0 && (be = snc_backend_new("ref", g, err))) {
+    snc_train_opts o = snc_train_defaults(g);
+    o.seed = seed;
+    if (epochs > 0) o.epochs = epochs;
+    o.quiet = 1;
+    o.save_path = save;
+    rc = snc_train(g, be, &o, r, err);
+  }
+  if (be) be->free(be);
+  snc_graph_free(g);
+  return rc;
+}
+
+/* ---- the siamese run: learns, saves, evaluates the same ----------------------------------------- */
+
+static snc_train_result main_run;
+static char main_ckpt[512];
+
+static void test_siamese_learns(void) {
+  snc_error err = {0};
+  snprintf(main_ckpt, sizeof main_ckpt, "%s/siamese.safetensors", tmpdir);
+  int rc = run(siamese_small(), NULL, 0, 7, 0, 0, 0, main_ckpt, &main_run, &err);
+  if (rc) fprintf(stderr, "\n%s\n", err.msg);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  CU_ASSERT_EQUAL(main_run.nepochs, 3);
+  CU_ASSERT_EQUAL(main_run.steps, 3 * 8);
+  CU_ASSERT_TRUE(main_run.saved);
+  const snc_epoch_stats *e = main_run.epoch;
+  for (int i = 0; i < 3; i++)
+    printf("\n  epoch %d: step loss %.4f, train acc %.3f, test loss %.4f acc %.3f, digit_a %.3f", e[i].epoch,
+           e[i].step_loss, e[i].train.acc[0], e[i].test.loss, e[i].test.acc[0], e[i].test.acc[1]);
+  CU_ASSERT_TRUE(e[2].step_loss < e[0].step_loss);
+  CU_ASSERT_TRUE(e[2].test.loss < e[0].test.loss);
+  CU_ASSERT_EQUAL(e[0].test.n, 100);
+  CU_ASSERT_EQUAL(e[0].train.n, 200);
+  CU_ASSERT_EQUAL(e[0].test.noutputs, 3);
+  /* better than always answering "first <= second" (55%) and than guessing digits (10%) */
+  CU_ASSERT_TRUE(main_run.final_acc > 0.62);
+  CU_ASSERT_TRUE(e[2].test.acc[1] > 0.3 && e[2].test.acc[2] > 0.3);
+  CU_ASSERT_DOUBLE_EQUAL(main_run.final_acc, e[2].test.acc[0], 0);
+  CU_ASSERT_TRUE(main_run.best_acc >= main_run.final_acc);
+  CU_ASSERT_TRUE(main_run.std > 1 && main_run.mean > 1); /* standardised on the 0..255 scale */
+}
+
+static void test_eval_matches_training(void) {
+  snc_error err = {0};
+  snc_eval_result r;
+  CU_ASSERT_EQUAL_FATAL(main_run.nepochs, 3);
+  int rc = snc_eval_checkpoint(siamese_small(), NULL, 0, main_ckpt, NULL, NULL, &r, NULL, &err);
+  if (rc) fprintf(stderr, "\n%s\n", err.msg);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  const snc_eval_result *t = &main_run.epoch[2].test;
+  CU_ASSERT_EQUAL(r.n, t->n);
+  CU_ASSERT_EQUAL(r.noutputs, 3);
+  for (int k = 0; k < 3; k++) CU_ASSERT_DOUBLE_EQUAL(r.acc[k], t->acc[k], 0);
+  CU_ASSERT_DOUBLE_EQUAL(r.loss, t->loss, 0);
+  /* the metadata a user needs */
+  snc_ckpt *c = snc_ckpt_read(main_ckpt, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  CU_ASSERT_STRING_EQUAL(snc_ckpt_meta(c, "model"), "siamese");
+  CU_ASSERT_STRING_EQUAL(snc_ckpt_meta(c, "switches"), "weight_sharing=true,aux_loss=true");
+  CU_ASSERT_STRING_EQUAL(snc_ckpt_meta(c, "seed"), "7");
+  CU_ASSERT_STRING_EQUAL(snc_ckpt_meta(c, "epoch"), "3");
+  CU_ASSERT_STRING_EQUAL(snc_ckpt_meta(c, "step"), "24");
+  CU_ASSERT_PTR_NOT_NULL(snc_ckpt_find(c, "digit_a.conv1.weight"));
+  CU_ASSERT_PTR_NOT_NULL(snc_ckpt_find(c, "digit_a.conv1.weight.adam_m")); /* optimizer state too */
+  CU_ASSERT_PTR_NOT_NULL(snc_ckpt_find(c, "step"));
+  CU_ASSERT_PTR_NULL(snc_ckpt_find(c, "digit_b.conv1.weight")); /* shared */
+  snc_ckpt_free(c);
+  /* the checkpoint's switches apply by default; --set weight_sharing=false asks for other tensors */
+  snc_override s = {"weight_sharing", "false"};
+  rc = snc_eval_checkpoint(siamese_small(), &s, 1, main_ckpt, NULL, NULL, &r, NULL, &err);
+  CU_ASSERT_EQUAL(rc, -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "digit_b.conv1.weight"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "weight_sharing=true"));
+}
+
+/* ---- reproducibility ---------------------------------------------------------------------------- */
+
+static void test_same_seed_same_run(void) {
+  snc_error err = {0};
+  snc_train_result a = {0}, b = {0}, c = {0};
+  CU_ASSERT_EQUAL_FATAL(run(siamese_small(), NULL, 0, 3, 2, 100, 50, NULL, &a, &err), 0);
+  CU_ASSERT_EQUAL_FATAL(run(siamese_small(), NULL, 0, 3, 2, 100, 50, NULL, &b, &err), 0);
+  CU_ASSERT_EQUAL_FATAL(run(siamese_small(), NULL, 0, 4, 2, 100, 50, NULL, &c, &err), 0);
+  for (int i = 0; i < 2; i++) {
+    CU_ASSERT_EQUAL(memcmp(&a.epoch[i].step_loss, &b.epoch[i].step_loss, sizeof(double)), 0);
+    CU_ASSERT_EQUAL(memcmp(&a.epoch[i].test.loss, &b.epoch[i].test.loss, sizeof(double)), 0);
+    CU_ASSERT_EQUAL(memcmp(a.epoch[i].test.acc, b.epoch[i].test.acc, sizeof a.epoch[i].test.acc), 0);
+  }
+  CU_ASSERT_TRUE(a.epoch[0].step_loss != c.epoch[0].step_loss);
+  CU_ASSERT_TRUE(a.epoch[1].test.loss != c.epoch[1].test.loss);
+  CU_ASSERT_TRUE(a.mean != c.mean); /* another seed draws other pairs */
+  snc_train_result_free(&a);
+  snc_train_result_free(&b);
+  snc_train_result_free(&c);
+}
+
+/* ---- bad checkpoints ---------------------------------------------------------------------------- */
+
+static char digit_ckpt[512];
+
+static void test_digit_cnn_learns(void) {
+  snc_error err = {0};
+  snc_train_result r = {0};
+  snprintf(digit_ckpt, sizeof digit_ckpt, "%s/digit_cnn.safetensors", tmpdir);
+  int rc = run(SNC_SRC("models/digit_cnn.yaml"), NULL, 0, 1, 3, 200, 100, digit_ckpt, &r, &err);
+  if (rc) fprintf(stderr, "\n%s\n", err.msg);
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  printf("\n  digit_cnn: step loss %.4f -> %.4f, test acc %.3f", r.epoch[0].step_loss, r.epoch[2].step_loss,
+         r.final_acc);
+  CU_ASSERT_TRUE(r.epoch[2].step_loss < r.epoch[0].step_loss);
+  CU_ASSERT_TRUE(r.final_acc > 0.3);
+  snc_train_result_free(&r);
+}
+
+static void test_eval_refuses_other_model(void) {
+  snc_error err = {0};
+  snc_eval_result r;
+  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, digit_ckpt, NULL, NULL, &r, NULL, &err), -1);
+  printf("\n  %s", err.msg);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, digit_ckpt));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "model 'digit_cnn'"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'siamese'"));
+}
+
+static void test_eval_refuses_wrong_shape(void) {
+  snc_error err = {0};
+  snc_eval_result r;
+  char path[512];
+  snprintf(path, sizeof path, "%s/bad_shape.safetensors", tmpdir);
+  static float w[16 * 9], b[32];
+  snc_ckpt_tensor t[] = {{"digit_a.conv1.weight", SNC_CKPT_F32, 4, {16, 1, 3, 3}, w},
+                         {"digit_a.conv1.bias", SNC_CKPT_F32, 1, {32}, b}};
+  const char *meta[] = {"model", "siamese", "switches", "weight_sharing=true,aux_loss=true", "seed", "1", NULL};
+  CU_ASSERT_EQUAL_FATAL(snc_ckpt_write(path, t, 2, meta, &err), 0);
+  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, path, NULL, NULL, &r, NULL, &err), -1);
+  printf("\n  %s", err.msg);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, path));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "digit_a.conv1.weight"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "[16,1,3,3]") || strstr(err.msg, "[16, 1, 3, 3]"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "[32,1,3,3]") || strstr(err.msg, "[32, 1, 3, 3]"));
+  /* a tensor missing altogether */
+  t[0].dims[0] = 32;
+  static float w32[32 * 9];
+  t[0].data = w32;
+  CU_ASSERT_EQUAL_FATAL(snc_ckpt_write(path, t, 2, meta, &err), 0);
+  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, path, NULL, NULL, &r, NULL, &err), -1);
+  printf("\n  %s", err.msg);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "digit_a.conv2.weight"));
+  /* not a checkpoint at all */
+  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, SNC_SRC("models/siamese.yaml"), NULL, NULL, &r, NULL,
+                                      &err), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "models/siamese.yaml"));
+}
+
+/* ---- data checks -------------------------------------------------------------------------------- */
+
+static void test_labels_validated(void) {
+  snc_error err = {0};
+  snc_train_result r = {0};
+  const char *edits[] = {"{name: logits, linear: {units: 10}}", "{name: logits, linear: {units: 5}}", NULL};
+  const char *m = small_model(SNC_SRC("models/digit_cnn.yaml"), "digit5.yaml", edits);
+  CU_ASSERT_EQUAL(run(m, NULL, 0, 1, 1, 50, 50, NULL, &r, &err), -1);
+  printf("\n  %s", err.msg);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "digit5.yaml:"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "outside [0, 5)"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'label'"));
+  snc_train_result_free(&r);
+  /* a missing dataset directory names the directory */
+  snc_graph *g = snc_model_load(SNC_SRC("models/digit_cnn.yaml"), NULL, 0, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  snc_train_data d;
+  CU_ASSERT_EQUAL(snc_train_data_load(g, "/nonexistent/mnist", 1, NULL, &d, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/nonexistent/mnist"));
+  snc_graph_free(g);
+}
+
+/* ---- the CLI ------------------------------------------------------------------------------------- */
+
+static int sh(const char *args) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "%s/snrun %s >/dev/null 2>&1", SNC_BINARY_DIR, args);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli_exit_codes(void) {
+  CU_ASSERT_EQUAL(sh(""), 2);
+  CU_ASSERT_EQUAL(sh("frobnicate"), 2);
+  CU_ASSERT_EQUAL(sh("train"), 2);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --bogus"), 2);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --epochs zero"), 2);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --seed"), 2);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --backend gpu"), 2);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --set weight_sharing"), 2);
+  CU_ASSERT_EQUAL(sh("eval models/siamese.yaml"), 2);
+  CU_ASSERT_EQUAL(sh("eval models/siamese.yaml --checkpoint x --epochs 3"), 2);
+  CU_ASSERT_EQUAL(sh("--version"), 0);
+  CU_ASSERT_EQUAL(sh("--help"), 0);
+  CU_ASSERT_EQUAL(sh("train --help"), 0);
+  CU_ASSERT_EQUAL(sh("eval --help"), 0);
+  CU_ASSERT_EQUAL(sh("train /nonexistent/model.yaml"), 1);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --set no_such_switch=1"), 1);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --data /nonexistent/mnist"), 1);
+  char args[2048];
+  snprintf(args, sizeof args, "eval models/siamese.yaml --checkpoint %s/none.safetensors", tmpdir);
+  CU_ASSERT_EQUAL(sh(args), 1);
+  snprintf(args, sizeof args, "eval %s --checkpoint %s", siamese_small(), main_ckpt);
+  CU_ASSERT_EQUAL(sh(args), 0);
+}
+
+/* Ctrl-C in the middle of a long run: exit 130 with the checkpoint saved. */
+static void test_cli_sigint(void) {
+  char save[512], bin[512];
+  snprintf(save, sizeof save, "%s/interrupted.safetensors", tmpdir);
+  snprintf(bin, sizeof bin, "%s/snrun", SNC_BINARY_DIR);
+  pid_t pid = fork();
+  CU_ASSERT_TRUE_FATAL(pid >= 0);
+  if (pid == 0) {
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(bin, bin, "train", SNC_SRC("models/digit_cnn.yaml"), "--epochs", "1000", "--save", save, (char *)NULL);
+    _exit(127);
+  }
+  struct stat st;
+  for (int i = 0; i < 200 && stat(save, &st) != 0; i++) usleep(20000); /* the epoch-0 checkpoint */
+  usleep(300000);
+  kill(pid, SIGINT);
+  int status;
+  CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+  CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 130);
+  snc_error err = {0};
+  snc_ckpt *c = snc_ckpt_read(save, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  CU_ASSERT_TRUE(atoi(snc_ckpt_meta(c, "step")) >= 1); /* saved after the interrupted step */
+  snc_ckpt_free(c);
+}
+
+static void cleanup_dir(void) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+static void register_tests(void) {
+  snprintf(tmpdir, sizeof tmpdir, "%s", "/tmp/snc_test_train.XXXXXX");
+  if (!mkdtemp(tmpdir)) {
+    perror("mkdtemp");
+    exit(1);
+  }
+  atexit(cleanup_dir);
+  SNC_SUITE("train", {"siamese learns", test_siamese_learns}, {"eval matches training", test_eval_matches_training},
+            {"same seed same run", test_same_seed_same_run}, {"digit_cnn learns", test_digit_cnn_learns},
+            {"eval refuses other model", test_eval_refuses_other_model},
+            {"eval refuses wrong shape", test_eval_refuses_wrong_shape}, {"labels validated", test_labels_validated},
+            {"cli exit codes", test_cli_exit_codes}, {"cli sigint", test_cli_sigint});
+}
+
+SNC_TEST_MAIN(register_tests)
