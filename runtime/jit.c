@@ -1,0 +1,391 @@
+/* ORC LLJIT wrapper: optimise, generate host machine code, link against an allowed symbol list. */
+#include "snc/jit.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+
+#include "snc/target.h"
+
+/* The OpenMP runtime ABI the generated code calls (libgomp, linked into snc_runtime). */
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+void GOMP_barrier(void);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+
+static const char *const g_allowed[] = {
+    "GOMP_parallel", "GOMP_barrier", "omp_get_thread_num", "omp_get_num_threads",
+    "expf", "logf", "tanhf", "log1pf", "expm1f", "sqrtf", "memset", "memcpy", NULL};
+
+/* Addresses in g_allowed's order (function pointers go through uintptr_t into the JIT's table). */
+static void allowed_addresses(uintptr_t *a) {
+  int i = 0;
+  a[i++] = (uintptr_t)&GOMP_parallel;
+  a[i++] = (uintptr_t)&GOMP_barrier;
+  a[i++] = (uintptr_t)&omp_get_thread_num;
+  a[i++] = (uintptr_t)&omp_get_num_threads;
+  a[i++] = (uintptr_t)&expf;
+  a[i++] = (uintptr_t)&logf;
+  a[i++] = (uintptr_t)&tanhf;
+  a[i++] = (uintptr_t)&log1pf;
+  a[i++] = (uintptr_t)&expm1f;
+  a[i++] = (uintptr_t)&sqrtf;
+  a[i++] = (uintptr_t)&memset;
+  a[i++] = (uintptr_t)&memcpy;
+  SNC_ASSERT(g_allowed[i] == NULL);
+}
+
+#define N_BUILTIN (sizeof g_allowed / sizeof g_allowed[0] - 1)
+
+const char *const *snc_jit_allowed_symbols(void) { return g_allowed; }
+
+snc_jit_options snc_jit_default_options(void) {
+  snc_jit_options o = {0};
+  o.opt_level = 3;
+  return o;
+}
+
+typedef struct jit_def {
+  char *name;
+  void *addr;
+} jit_def;
+
+struct snc_jit {
+  LLVMOrcLLJITRef lljit;
+  jit_def *defs; /* external symbols the module defines, with their addresses once linked */
+  size_t n_defs;
+  snc_jit_timing timing;
+  char module_name[128];
+  char session_msg[1024]; /* errors the execution session reports outside any call's result */
+};
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Turns an LLVMErrorRef into err->msg (consumes e) and returns -1. */
+static int llvm_error(snc_error *err, LLVMErrorRef e, const char *what, const char *session) {
+  char *msg = LLVMGetErrorMessage(e);
+  if (session && session[0])
+    snc_errorf(err, "jit: %s: %s (%s)", what, session, msg);
+  else
+    snc_errorf(err, "jit: %s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return -1;
+}
+
+static void report_session_error(void *ctx, LLVMErrorRef e) {
+  snc_jit *j = ctx;
+  char *msg = LLVMGetErrorMessage(e); /* consumes e */
+  size_t used = strlen(j->session_msg);
+  if (used + 3 < sizeof j->session_msg)
+    snprintf(j->session_msg + used, sizeof j->session_msg - used, "%s%s", used ? "; " : "", msg);
+  LLVMDisposeErrorMessage(msg);
+}
+
+/* The last resort of symbol resolution in the main JITDylib: every allowed symbol and every definition
+ * of the module are already there, so whatever reaches this generator is a reference the module's
+ * machine code makes to something not allowed (typically a library call code generation introduced).
+ * Failing here stops the lookup before LLJIT's process-symbol JITDylib could resolve it. */
+static LLVMErrorRef refuse_other_symbols(LLVMOrcDefinitionGeneratorRef gen, void *ctx,
+                                         LLVMOrcLookupStateRef *state, LLVMOrcLookupKind kind,
+                                         LLVMOrcJITDylibRef jd, LLVMOrcJITDylibLookupFlags flags,
+                                         LLVMOrcCLookupSet set, size_t n) {
+  (void)gen, (void)state, (void)kind, (void)jd, (void)flags;
+  const snc_jit *j = ctx;
+  for (size_t i = 0; i < n; i++) {
+    if (set[i].LookupFlags == LLVMOrcSymbolLookupFlagsWeaklyReferencedSymbol) continue;
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "machine code of module '%s' references external symbol '%s', which is not allowed",
+             j->module_name, LLVMOrcSymbolStringPoolEntryStr(set[i].Name));
+    return LLVMCreateStringError(msg);
+  }
+  return LLVMErrorSuccess;
+}
+
+/* ------------------------------------------------------------------------------ symbol policy */
+
+typedef struct allowed_set {
+  const char *name[64 + N_BUILTIN];
+  uintptr_t addr[64 + N_BUILTIN];
+  size_t n;
+} allowed_set;
+
+static int find_allowed(const allowed_set *a, const char *name) {
+  for (size_t i = 0; i < a->n; i++)
+    if (strcmp(a->name[i], name) == 0) return (int)i;
+  return -1;
+}
+
+/* The built-ins, then the caller's entries (which replace a built-in of the same name). */
+static int build_allowed(allowed_set *a, const snc_jit_options *opt, snc_error *err) {
+  uintptr_t builtin[N_BUILTIN];
+  allowed_addresses(builtin);
+  a->n = 0;
+  for (size_t i = 0; i < N_BUILTIN; i++) {
+    a->name[a->n] = g_allowed[i];
+    a->addr[a->n++] = builtin[i];
+  }
+  if (opt->n_symbols && !opt->symbols)
+    return snc_errorf(err, "jit: n_symbols is %zu but symbols is NULL", opt->n_symbols);
+  if (opt->n_symbols > 64) return snc_errorf(err, "jit: %zu extra symbols, at most 64", opt->n_symbols);
+  for (size_t i = 0; i < opt->n_symbols; i++) {
+    const snc_jit_symbol *s = &opt->symbols[i];
+    if (!s->name || !s->name[0] || !s->addr)
+      return snc_errorf(err, "jit: extra symbol %zu has an empty name or a NULL address", i);
+    for (size_t k = 0; k < i; k++)
+      if (strcmp(opt->symbols[k].name, s->name) == 0)
+        return snc_errorf(err, "jit: extra symbol '%s' is given twice", s->name);
+    int at = find_allowed(a, s->name);
+    if (at < 0) at = (int)a->n++;
+    a->name[at] = s->name;
+    a->addr[at] = (uintptr_t)s->addr;
+  }
+  return 0;
+}
+
+static int is_intrinsic(LLVMValueRef f, const char *name) {
+  return LLVMGetIntrinsicID(f) != 0 || strncmp(name, "llvm.", 5) == 0;
+}
+
+/* Refuses a module declaring an external function or global that is not allowed. */
+static int check_externals(LLVMModuleRef m, const char *mname, const allowed_set *a, snc_error *err) {
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) {
+    if (!LLVMIsDeclaration(f)) continue;
+    size_t len = 0;
+    const char *name = LLVMGetValueName2(f, &len);
+    if (is_intrinsic(f, name)) continue;
+    if (find_allowed(a, name) < 0) {
+      char list[512] = "";
+      size_t used = 0;
+      for (size_t i = 0; i < a->n && used < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? " " : "", a->name[i]);
+      return snc_errorf(err,
+                        "jit: module '%s' declares external function '%s', which is not allowed "
+                        "(allowed: %s)",
+                        mname, name, list);
+    }
+  }
+  for (LLVMValueRef g = LLVMGetFirstGlobal(m); g; g = LLVMGetNextGlobal(g)) {
+    if (!LLVMIsDeclaration(g)) continue;
+    size_t len = 0;
+    const char *name = LLVMGetValueName2(g, &len);
+    if (find_allowed(a, name) < 0)
+      return snc_errorf(err, "jit: module '%s' declares external global '%s', which is not allowed",
+                        mname, name);
+  }
+  return 0;
+}
+
+static int is_exported(LLVMValueRef v) {
+  LLVMLinkage l = LLVMGetLinkage(v);
+  return !LLVMIsDeclaration(v) && l != LLVMInternalLinkage && l != LLVMPrivateLinkage;
+}
+
+/* Records the names of the functions and globals the module defines for other code. */
+static int collect_defs(snc_jit *j, LLVMModuleRef m, snc_error *err) {
+  size_t n = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(m); f; f = LLVMGetNextFunction(f)) n += is_exported(f);
+  for (LLVMValueRef g = LLVMGetFirstGlobal(m); g; g = LLVMGetNextGlobal(g)) n += is_exported(g);
+  j->defs = calloc(n ? n : 1, sizeof *j->defs);
+  if (!j->defs) return snc_errorf(err, "jit: out of memory");
+  for (int pass = 0; pass < 2; pass++) {
+    LLVMValueRef v = pass == 0 ? LLVMGetFirstFunction(m) : LLVMGetFirstGlobal(m);
+    for (; v; v = pass == 0 ? LLVMGetNextFunction(v) : LLVMGetNextGlobal(v)) {
+      if (!is_exported(v)) continue;
+      size_t len = 0;
+      const char *name = LLVMGetValueName2(v, &len);
+      char *copy = malloc(len + 1);
+      if (!copy) return snc_errorf(err, "jit: out of memory");
+      memcpy(copy, name, len + 1);
+      j->defs[j->n_defs++].name = copy;
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------------------ linking */
+
+/* Creates the LLJIT for the host, defines the allowed symbols, adds obj (ownership taken) and links
+ * it by looking up every definition. */
+static int link_object(snc_jit *j, const allowed_set *a, LLVMMemoryBufferRef obj, snc_error *err) {
+  int rc = -1;
+  LLVMOrcLLJITBuilderRef builder = NULL;
+  LLVMOrcCSymbolMapPairs pairs = NULL;
+  LLVMOrcMaterializationUnitRef mu = NULL;
+  LLVMErrorRef e = NULL;
+
+  LLVMTargetMachineRef tm = snc_cg_target_host(err);
+  if (!tm) goto cleanup;
+  /* the builder takes the target machine (destroyed inside), the LLJIT then takes the builder */
+  LLVMOrcJITTargetMachineBuilderRef jtmb = LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
+  builder = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb); /* builder owns jtmb */
+  e = LLVMOrcCreateLLJIT(&j->lljit, builder);
+  builder = NULL; /* consumed, even on failure */
+  if (e) {
+    j->lljit = NULL;
+    llvm_error(err, e, "cannot create LLJIT", NULL);
+    goto cleanup;
+  }
+  LLVMOrcExecutionSessionSetErrorReporter(LLVMOrcLLJITGetExecutionSession(j->lljit), report_session_error, j);
+  LLVMOrcJITDylibRef main_jd = LLVMOrcLLJITGetMainJITDylib(j->lljit);
+
+  pairs = calloc(a->n, sizeof *pairs);
+  if (!pairs) {
+    snc_errorf(err, "jit: out of memory");
+    goto cleanup;
+  }
+  for (size_t i = 0; i < a->n; i++) {
+    pairs[i].Name = LLVMOrcLLJITMangleAndIntern(j->lljit, a->name[i]); /* retained; the unit takes it */
+    pairs[i].Sym.Address = (LLVMOrcExecutorAddress)a->addr[i];
+    pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    pairs[i].Sym.Flags.TargetFlags = 0;
+  }
+  mu = LLVMOrcAbsoluteSymbols(pairs, a->n); /* takes the names */
+  e = LLVMOrcJITDylibDefine(main_jd, mu);
+  if (e) {
+    LLVMOrcDisposeMaterializationUnit(mu); /* still ours on failure */
+    llvm_error(err, e, "cannot define the allowed symbols", NULL);
+    goto cleanup;
+  }
+  /* the JITDylib owns the generator; j outlives it (the LLJIT is disposed first in snc_jit_free) */
+  LLVMOrcJITDylibAddGenerator(main_jd,
+                              LLVMOrcCreateCustomCAPIDefinitionGenerator(refuse_other_symbols, j, NULL));
+
+  e = LLVMOrcLLJITAddObjectFile(j->lljit, main_jd, obj);
+  obj = NULL; /* the LLJIT owns the buffer now */
+  if (e) {
+    llvm_error(err, e, "cannot add the object", j->session_msg);
+    goto cleanup;
+  }
+  /* materialise: the first lookup links the whole object; every definition gets its address */
+  for (size_t i = 0; i < j->n_defs; i++) {
+    LLVMOrcExecutorAddress addr = 0;
+    e = LLVMOrcLLJITLookup(j->lljit, &addr, j->defs[i].name);
+    if (e) {
+      char what[256];
+      snprintf(what, sizeof what, "cannot link module '%s'", j->module_name);
+      llvm_error(err, e, what, j->session_msg);
+      goto cleanup;
+    }
+    j->defs[i].addr = (void *)(uintptr_t)addr;
+  }
+  rc = 0;
+cleanup:
+  if (obj) LLVMDisposeMemoryBuffer(obj);
+  if (builder) LLVMOrcDisposeLLJITBuilder(builder);
+  free(pairs);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- API */
+
+snc_jit *snc_jit_new(LLVMModuleRef module, const snc_jit_options *opt, snc_error *err) {
+  snc_jit_options defaults = snc_jit_default_options();
+  if (!opt) opt = &defaults;
+  snc_jit *j = NULL;
+  LLVMTargetMachineRef tm = NULL;
+  LLVMMemoryBufferRef obj = NULL;
+  allowed_set *allowed = NULL;
+  if (!module) {
+    snc_errorf(err, "jit: no module");
+    return NULL;
+  }
+  j = calloc(1, sizeof *j);
+  allowed = malloc(sizeof *allowed);
+  if (!j || !allowed) {
+    snc_errorf(err, "jit: out of memory");
+    goto fail;
+  }
+  size_t len = 0;
+  const char *mname = LLVMGetModuleIdentifier(module, &len);
+  snprintf(j->module_name, sizeof j->module_name, "%.*s", (int)len, mname ? mname : "");
+  if (opt->opt_level < 0 || opt->opt_level > 3) {
+    snc_errorf(err, "jit: optimisation level %d is not 0..3", opt->opt_level);
+    goto fail;
+  }
+  if (opt->dump_llvm) snc_cg_dump_ir(module, "before optimisation", opt->dump_llvm);
+  if (build_allowed(allowed, opt, err) != 0) goto fail;
+  if (check_externals(module, j->module_name, allowed, err) != 0) goto fail;
+
+  tm = snc_cg_target_host(err);
+  if (!tm) goto fail;
+  double t0 = now();
+  snc_error e2 = {{0}};
+  if (snc_cg_optimize(module, tm, opt->opt_level, &e2) != 0) {
+    snc_errorf(err, "jit: %s", e2.msg);
+    goto fail;
+  }
+  j->timing.optimize = now() - t0;
+  if (opt->dump_llvm) snc_cg_dump_ir(module, "after optimisation", opt->dump_llvm);
+  if (opt->dump_asm && snc_cg_dump_asm(module, tm, opt->dump_asm, &e2) != 0) {
+    snc_errorf(err, "jit: %s", e2.msg);
+    goto fail;
+  }
+  if (collect_defs(j, module, err) != 0) goto fail;
+
+  t0 = now();
+  if (snc_cg_write_buffer(module, tm, SNC_CG_FILE_OBJECT, SNC_CG_WRITE_IN_PLACE, &obj, &e2) != 0) {
+    snc_errorf(err, "jit: %s", e2.msg);
+    goto fail;
+  }
+  j->timing.codegen = now() - t0;
+  LLVMDisposeModule(module); /* lowered by codegen; everything needed is in obj */
+  module = NULL;
+  LLVMDisposeTargetMachine(tm);
+  tm = NULL;
+
+  t0 = now();
+  int linked = link_object(j, allowed, obj, err);
+  obj = NULL; /* link_object took it */
+  if (linked != 0) goto fail;
+  j->timing.link = now() - t0;
+  j->timing.total = j->timing.optimize + j->timing.codegen + j->timing.link;
+  free(allowed);
+  return j;
+
+fail:
+  if (obj) LLVMDisposeMemoryBuffer(obj);
+  if (tm) LLVMDisposeTargetMachine(tm);
+  if (module) LLVMDisposeModule(module); /* ownership was taken, success or not */
+  free(allowed);
+  snc_jit_free(j);
+  return NULL;
+}
+
+void *snc_jit_lookup(snc_jit *j, const char *name, snc_error *err) {
+  if (!j || !name) {
+    snc_errorf(err, "jit: lookup without a JIT or a name");
+    return NULL;
+  }
+  for (size_t i = 0; i < j->n_defs; i++)
+    if (strcmp(j->defs[i].name, name) == 0) return j->defs[i].addr;
+  snc_errorf(err, "jit: module '%s' defines no external symbol '%s'", j->module_name, name);
+  return NULL;
+}
+
+const snc_jit_timing *snc_jit_timing_of(const snc_jit *j) { return &j->timing; }
+
+void snc_jit_free(snc_jit *j) {
+  if (!j) return;
+  if (j->lljit) {
+    LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
+    if (e) { /* nobody to return it to: say it once on stderr */
+      char *msg = LLVMGetErrorMessage(e);
+      fprintf(stderr, "snc: jit: disposing module '%s': %s\n", j->module_name, msg);
+      LLVMDisposeErrorMessage(msg);
+    }
+  }
+  for (size_t i = 0; i < j->n_defs; i++) free(j->defs[i].name);
+  free(j->defs);
+  free(j);
+}
