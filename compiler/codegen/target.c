@@ -187,7 +187,7 @@ int snc_cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int level, snc_err
 /* ------------------------------------------------------------------------------------ emitting */
 
 int snc_cg_write_buffer(LLVMModuleRef m, LLVMTargetMachineRef tm, snc_cg_file_kind kind, unsigned flags,
-                LLVMMemoryBufferRef *out, snc_error *err) {
+                        LLVMMemoryBufferRef *out, snc_error *err) {
   *out = NULL;
   if (kind == SNC_CG_FILE_BITCODE) {
     *out = LLVMWriteBitcodeToMemoryBuffer(m);

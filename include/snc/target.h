@@ -52,7 +52,8 @@ void snc_cg_target_apply(LLVMModuleRef m, LLVMTargetMachineRef tm);
  * for tm (level 0..3; loop and SLP vectorisation from level 2 on, as clang does). */
 int snc_cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int level, snc_error *err);
 
-/* Verifies m; 0 when it verifies, else -1 with "module 'name' does not verify: <verifier text>". */
+/* Verifies m; 0 when it verifies, else -1 with "module 'name' does not verify (a compiler bug):
+ * <verifier text on one line>". */
 int snc_cg_verify(LLVMModuleRef m, snc_error *err);
 
 typedef enum {
@@ -70,7 +71,7 @@ typedef enum {
  * must equal tm's (call snc_cg_target_apply first); code generation runs on a clone of m
  * (LLVMCloneModule) unless flags has SNC_CG_WRITE_IN_PLACE. */
 int snc_cg_write_buffer(LLVMModuleRef m, LLVMTargetMachineRef tm, snc_cg_file_kind kind, unsigned flags,
-                LLVMMemoryBufferRef *out, snc_error *err);
+                        LLVMMemoryBufferRef *out, snc_error *err);
 
 /* Writes m as kind to path atomically: the bytes go to "<path>.tmp.<pid>", which is flushed, fsync'ed
  * and renamed over path. On failure the temporary file is removed and a file at path is untouched.
