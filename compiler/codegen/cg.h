@@ -1,0 +1,83 @@
+/* Code generation internals: the LLVM-C builder context and the helpers every emitter uses.
+ * Emitters write one kernel each into its own function `void k(ptr arena, ptr args, i32 tid, i32 nt)`;
+ * the parallel region calls the kernels in order with a barrier between them. */
+#ifndef SNC_CODEGEN_CG_H
+#define SNC_CODEGEN_CG_H
+#include <llvm-c/Core.h>
+
+#include "snc/codegen.h"
+#include "snc/ir.h"
+
+#define SNC_VW 16 /* floats per vector (AVX-512); the batch is padded to a multiple of it */
+
+typedef struct snc_cg {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, vf, vi32, vi64, vi1, voidt, kernel_ty;
+  const snc_graph *g;
+  const snc_layout *lay;
+  /* in the current kernel */
+  LLVMValueRef fn, arena, args, tid, nt;
+  int training;
+  int nkernels;
+  snc_error *err;
+} snc_cg;
+
+typedef struct snc_cg_loop {
+  LLVMBasicBlockRef header, body, exit;
+  LLVMValueRef iv, phi, step;
+} snc_cg_loop;
+
+/* constants and types */
+LLVMValueRef cg_i64(snc_cg *cg, int64_t v);
+LLVMValueRef cg_i32(snc_cg *cg, int32_t v);
+LLVMValueRef cg_f32(snc_cg *cg, float v);
+LLVMValueRef cg_vf(snc_cg *cg, float v); /* splat */
+LLVMValueRef cg_splat(snc_cg *cg, LLVMValueRef scalar);
+
+/* kernels: begin a new kernel function (returns it) and end it with `ret void` */
+LLVMValueRef cg_kernel_begin(snc_cg *cg, const char *name);
+void cg_kernel_end(snc_cg *cg);
+
+/* loops: for (iv = lo; iv < hi; iv += step) { ... } ; lo/hi are i64 values */
+void cg_loop_begin(snc_cg *cg, snc_cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name);
+void cg_loop_end(snc_cg *cg, snc_cg_loop *l);
+/* this thread's share [lo, hi) of n work items */
+void cg_partition(snc_cg *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
+/* if (cond) { ... } */
+LLVMBasicBlockRef cg_if_begin(snc_cg *cg, LLVMValueRef cond, const char *name);
+void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after);
+
+/* memory: node buffers live in the arena at the layout's offsets */
+LLVMValueRef cg_node_ptr(snc_cg *cg, int node);                      /* float* (or i32*) base */
+LLVMValueRef cg_gep(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx); /* &base[idx], float elements */
+LLVMValueRef cg_gep_i32(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx);
+/* an alloca in the function's entry block (so SROA keeps it in registers) */
+LLVMValueRef cg_alloca(snc_cg *cg, LLVMTypeRef t, const char *name);
+LLVMValueRef cg_load(snc_cg *cg, LLVMValueRef p);
+void cg_store(snc_cg *cg, LLVMValueRef v, LLVMValueRef p);
+LLVMValueRef cg_vload(snc_cg *cg, LLVMValueRef p, unsigned align);
+void cg_vstore(snc_cg *cg, LLVMValueRef v, LLVMValueRef p, unsigned align);
+LLVMValueRef cg_arg(snc_cg *cg, int field); /* a field of snc_step_args, see SNC_ARG_* */
+enum { SNC_ARG_INPUTS, SNC_ARG_OUTPUTS, SNC_ARG_NB, SNC_ARG_SEED, SNC_ARG_STEP, SNC_ARG_LR_SCALE, SNC_ARG_NTHREADS };
+
+/* arithmetic */
+LLVMValueRef cg_add(snc_cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64 */
+LLVMValueRef cg_mul(snc_cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64 */
+LLVMValueRef cg_fma(snc_cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c); /* a*b+c, float or vector */
+LLVMValueRef cg_call_intrinsic(snc_cg *cg, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int n);
+LLVMValueRef cg_fmax(snc_cg *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_hsum(snc_cg *cg, LLVMValueRef v); /* ordered horizontal sum of a vector */
+
+/* vector math (cg_math.c): polynomial approximations, |error| about 1e-7 relative */
+LLVMValueRef cg_vexp(snc_cg *cg, LLVMValueRef x);
+LLVMValueRef cg_vlog(snc_cg *cg, LLVMValueRef x);
+LLVMValueRef cg_vtanh(snc_cg *cg, LLVMValueRef x);
+LLVMValueRef cg_vsigmoid(snc_cg *cg, LLVMValueRef x);
+LLVMValueRef cg_vexpm1(snc_cg *cg, LLVMValueRef x);
+/* dropout uniforms of 16 consecutive-batch elements: index i = (b0 + lane) * F + f */
+LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, int stream, LLVMValueRef base_i,
+                                 int64_t lane_stride);
+
+#endif

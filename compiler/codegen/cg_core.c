@@ -1,0 +1,171 @@
+/* Builder helpers shared by every emitter: constants, loops, partitions, memory, arithmetic. */
+#include <string.h>
+
+#include "codegen/cg.h"
+
+LLVMValueRef cg_i64(snc_cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_i32(snc_cg *cg, int32_t v) { return LLVMConstInt(cg->i32, (unsigned long long)(int64_t)v, 1); }
+LLVMValueRef cg_f32(snc_cg *cg, float v) { return LLVMConstReal(cg->f32, v); }
+
+LLVMValueRef cg_vf(snc_cg *cg, float v) {
+  LLVMValueRef e[SNC_VW];
+  for (int i = 0; i < SNC_VW; i++) e[i] = cg_f32(cg, v);
+  return LLVMConstVector(e, SNC_VW);
+}
+
+LLVMValueRef cg_splat(snc_cg *cg, LLVMValueRef s) {
+  LLVMTypeRef t = LLVMVectorType(LLVMTypeOf(s), SNC_VW);
+  LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetUndef(t), s, cg_i32(cg, 0), "");
+  LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(cg->i32, SNC_VW));
+  return LLVMBuildShuffleVector(cg->b, v, LLVMGetUndef(t), zeros, "splat");
+}
+
+LLVMValueRef cg_kernel_begin(snc_cg *cg, const char *name) {
+  char buf[160];
+  snprintf(buf, sizeof buf, "k%d.%s", cg->nkernels++, name);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, buf, cg->kernel_ty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
+  LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, entry);
+  cg->fn = fn;
+  cg->arena = LLVMGetParam(fn, 0);
+  cg->args = LLVMGetParam(fn, 1);
+  cg->tid = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 2), cg->i64, "tid");
+  cg->nt = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), cg->i64, "nt");
+  return fn;
+}
+
+void cg_kernel_end(snc_cg *cg) { LLVMBuildRetVoid(cg->b); }
+
+void cg_loop_begin(snc_cg *cg, snc_cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
+  l->header = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, name);
+  l->body = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "body");
+  l->exit = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "exit");
+  l->step = cg_i64(cg, step);
+  LLVMBuildBr(cg->b, l->header);
+  LLVMPositionBuilderAtEnd(cg->b, l->header);
+  l->phi = LLVMBuildPhi(cg->b, cg->i64, name);
+  LLVMAddIncoming(l->phi, &lo, &pre, 1);
+  l->iv = l->phi;
+  LLVMValueRef c = LLVMBuildICmp(cg->b, LLVMIntSLT, l->phi, hi, "");
+  LLVMBuildCondBr(cg->b, c, l->body, l->exit);
+  LLVMPositionBuilderAtEnd(cg->b, l->body);
+}
+
+void cg_loop_end(snc_cg *cg, snc_cg_loop *l) {
+  LLVMValueRef next = LLVMBuildNSWAdd(cg->b, l->phi, l->step, "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+  LLVMAddIncoming(l->phi, &next, &latch, 1);
+  LLVMBuildBr(cg->b, l->header);
+  LLVMPositionBuilderAtEnd(cg->b, l->exit);
+}
+
+void cg_partition(snc_cg *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi) {
+  LLVMValueRef N = cg_i64(cg, n);
+  *lo = LLVMBuildSDiv(cg->b, LLVMBuildMul(cg->b, cg->tid, N, ""), cg->nt, "lo");
+  *hi = LLVMBuildSDiv(cg->b, LLVMBuildMul(cg->b, LLVMBuildAdd(cg->b, cg->tid, cg_i64(cg, 1), ""), N, ""), cg->nt, "hi");
+}
+
+LLVMBasicBlockRef cg_if_begin(snc_cg *cg, LLVMValueRef cond, const char *name) {
+  LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, name);
+  LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "endif");
+  LLVMBuildCondBr(cg->b, cond, then, after);
+  LLVMPositionBuilderAtEnd(cg->b, then);
+  return after;
+}
+
+void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after) {
+  LLVMBuildBr(cg->b, after);
+  LLVMPositionBuilderAtEnd(cg->b, after);
+}
+
+LLVMValueRef cg_node_ptr(snc_cg *cg, int node) {
+  int64_t off = cg->lay->offset[node];
+  SNC_ASSERT(off >= 0);
+  LLVMValueRef idx = cg_i64(cg, off);
+  return LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->arena, &idx, 1, cg->g->nodes[node]->name);
+}
+
+LLVMValueRef cg_gep(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx) {
+  return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &idx, 1, "");
+}
+
+LLVMValueRef cg_gep_i32(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx) {
+  return LLVMBuildInBoundsGEP2(cg->b, cg->i32, base, &idx, 1, "");
+}
+
+LLVMValueRef cg_alloca(snc_cg *cg, LLVMTypeRef t, const char *name) {
+  LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first) LLVMPositionBuilderBefore(tmp, first);
+  else LLVMPositionBuilderAtEnd(tmp, entry);
+  LLVMValueRef a = LLVMBuildAlloca(tmp, t, name);
+  LLVMSetAlignment(a, 64);
+  LLVMDisposeBuilder(tmp);
+  return a;
+}
+
+LLVMValueRef cg_load(snc_cg *cg, LLVMValueRef p) { return LLVMBuildLoad2(cg->b, cg->f32, p, ""); }
+void cg_store(snc_cg *cg, LLVMValueRef v, LLVMValueRef p) { LLVMBuildStore(cg->b, v, p); }
+
+LLVMValueRef cg_vload(snc_cg *cg, LLVMValueRef p, unsigned align) {
+  LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->vf, p, "");
+  LLVMSetAlignment(v, align);
+  return v;
+}
+
+void cg_vstore(snc_cg *cg, LLVMValueRef v, LLVMValueRef p, unsigned align) {
+  LLVMValueRef s = LLVMBuildStore(cg->b, v, p);
+  LLVMSetAlignment(s, align);
+}
+
+/* snc_step_args: {ptr inputs, ptr outputs, i64 nb, i64 seed, i64 step, float lr_scale, i32 nthreads} */
+LLVMValueRef cg_arg(snc_cg *cg, int field) {
+  static const int64_t off[] = {0, 8, 16, 24, 32, 40, 44};
+  LLVMValueRef idx = cg_i64(cg, off[field]);
+  LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->args, &idx, 1, "");
+  LLVMTypeRef t = field <= SNC_ARG_OUTPUTS ? cg->ptr : field == SNC_ARG_LR_SCALE ? cg->f32
+                                                   : field == SNC_ARG_NTHREADS ? cg->i32 : cg->i64;
+  return LLVMBuildLoad2(cg->b, t, p, "");
+}
+
+LLVMValueRef cg_add(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(cg->b, a, b, ""); }
+LLVMValueRef cg_mul(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(cg->b, a, b, ""); }
+
+LLVMValueRef cg_call_intrinsic(snc_cg *cg, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int n) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  SNC_ASSERT(id != 0);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &overload, 1);
+  LLVMTypeRef ft = LLVMIntrinsicGetType(cg->ctx, id, &overload, 1);
+  return LLVMBuildCall2(cg->b, ft, fn, args, (unsigned)n, "");
+}
+
+LLVMValueRef cg_fma(snc_cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  LLVMValueRef args[3] = {a, b, c};
+  return cg_call_intrinsic(cg, "llvm.fma", LLVMTypeOf(a), args, 3);
+}
+
+LLVMValueRef cg_fmax(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef c = LLVMBuildFCmp(cg->b, LLVMRealOGT, b, a, "");
+  return LLVMBuildSelect(cg->b, c, b, a, "");
+}
+
+LLVMValueRef cg_hsum(snc_cg *cg, LLVMValueRef v) {
+  /* pairwise tree in a fixed order: lanes (0..7)+(8..15), then halves again */
+  LLVMValueRef acc = v;
+  for (int w = SNC_VW / 2; w >= 1; w /= 2) {
+    LLVMValueRef lo_idx[SNC_VW], hi_idx[SNC_VW];
+    for (int i = 0; i < w; i++) {
+      lo_idx[i] = cg_i32(cg, i);
+      hi_idx[i] = cg_i32(cg, i + w);
+    }
+    LLVMValueRef lo = LLVMBuildShuffleVector(cg->b, acc, LLVMGetUndef(LLVMTypeOf(acc)), LLVMConstVector(lo_idx, (unsigned)w), "");
+    LLVMValueRef hi = LLVMBuildShuffleVector(cg->b, acc, LLVMGetUndef(LLVMTypeOf(acc)), LLVMConstVector(hi_idx, (unsigned)w), "");
+    acc = LLVMBuildFAdd(cg->b, lo, hi, "");
+  }
+  return LLVMBuildExtractElement(cg->b, acc, cg_i32(cg, 0), "");
+}

@@ -1,0 +1,106 @@
+/* Vector math for generated kernels: exp, log, tanh, sigmoid (Cephes-style polynomial
+ * approximations, about 1-2 ulp on the ranges used), and the counter-based dropout hash, which must
+ * agree bit for bit with snc_dropout_uniform in include/snc/kernel.h. */
+#include "codegen/cg.h"
+
+static LLVMValueRef vmul(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(cg->b, a, b, ""); }
+static LLVMValueRef vadd(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(cg->b, a, b, ""); }
+static LLVMValueRef vsub(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(cg->b, a, b, ""); }
+static LLVMValueRef vmin(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOLT, b, a, ""), b, a, "");
+}
+
+/* Horner: c[0]*x^(n-1) + ... + c[n-1] */
+static LLVMValueRef poly(snc_cg *cg, LLVMValueRef x, const float *c, int n) {
+  LLVMValueRef y = cg_vf(cg, c[0]);
+  for (int i = 1; i < n; i++) y = cg_fma(cg, y, x, cg_vf(cg, c[i]));
+  return y;
+}
+
+LLVMValueRef cg_vexp(snc_cg *cg, LLVMValueRef x) {
+  x = vmin(cg, x, cg_vf(cg, 88.3762626647949f));
+  x = cg_fmax(cg, x, cg_vf(cg, -87.3365447504f));
+  LLVMValueRef fx = cg_call_intrinsic(cg, "llvm.floor", cg->vf, (LLVMValueRef[]){cg_fma(cg, x, cg_vf(cg, 1.44269504088896341f), cg_vf(cg, 0.5f))}, 1);
+  x = cg_fma(cg, fx, cg_vf(cg, -0.693359375f), x);
+  x = cg_fma(cg, fx, cg_vf(cg, 2.12194440e-4f), x);
+  static const float c[] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+  LLVMValueRef z = vmul(cg, x, x);
+  LLVMValueRef y = cg_fma(cg, poly(cg, x, c, 6), z, vadd(cg, x, cg_vf(cg, 1.0f)));
+  /* scale by 2^fx through the exponent bits */
+  LLVMValueRef n = LLVMBuildFPToSI(cg->b, fx, cg->vi32, "");
+  LLVMValueRef bits = LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, n, cg_splat(cg, cg_i32(cg, 127)), ""), cg_splat(cg, cg_i32(cg, 23)), "");
+  return vmul(cg, y, LLVMBuildBitCast(cg->b, bits, cg->vf, ""));
+}
+
+LLVMValueRef cg_vlog(snc_cg *cg, LLVMValueRef x0) {
+  LLVMValueRef bits = LLVMBuildBitCast(cg->b, x0, cg->vi32, "");
+  LLVMValueRef e = LLVMBuildSub(cg->b, LLVMBuildLShr(cg->b, bits, cg_splat(cg, cg_i32(cg, 23)), ""), cg_splat(cg, cg_i32(cg, 126)), "");
+  /* mantissa in [0.5, 1) */
+  LLVMValueRef mbits = LLVMBuildOr(cg->b, LLVMBuildAnd(cg->b, bits, cg_splat(cg, cg_i32(cg, 0x007fffff)), ""),
+                                   cg_splat(cg, cg_i32(cg, 0x3f000000)), "");
+  LLVMValueRef m = LLVMBuildBitCast(cg->b, mbits, cg->vf, "");
+  LLVMValueRef small = LLVMBuildFCmp(cg->b, LLVMRealOLT, m, cg_vf(cg, 0.707106781186547524f), "");
+  LLVMValueRef ef = LLVMBuildSIToFP(cg->b, e, cg->vf, "");
+  ef = LLVMBuildSelect(cg->b, small, vsub(cg, ef, cg_vf(cg, 1.0f)), ef, "");
+  LLVMValueRef x = LLVMBuildSelect(cg->b, small, vsub(cg, vadd(cg, m, m), cg_vf(cg, 1.0f)), vsub(cg, m, cg_vf(cg, 1.0f)), "");
+  static const float c[] = {7.0376836292e-2f, -1.1514610310e-1f, 1.1676998740e-1f, -1.2420140846e-1f, 1.4249322787e-1f,
+                            -1.6668057665e-1f, 2.0000714765e-1f, -2.4999993993e-1f, 3.3333331174e-1f};
+  LLVMValueRef z = vmul(cg, x, x);
+  LLVMValueRef y = vmul(cg, vmul(cg, poly(cg, x, c, 9), x), z);
+  y = cg_fma(cg, ef, cg_vf(cg, -2.12194440e-4f), y);
+  y = cg_fma(cg, z, cg_vf(cg, -0.5f), y);
+  LLVMValueRef r = vadd(cg, x, y);
+  r = cg_fma(cg, ef, cg_vf(cg, 0.693359375f), r);
+  /* log(0) = -inf; negative and NaN inputs give NaN */
+  LLVMValueRef zero = LLVMBuildFCmp(cg->b, LLVMRealOEQ, x0, cg_vf(cg, 0.0f), "");
+  r = LLVMBuildSelect(cg->b, zero, cg_vf(cg, -__builtin_inff()), r, "");
+  LLVMValueRef bad = LLVMBuildFCmp(cg->b, LLVMRealULT, x0, cg_vf(cg, 0.0f), "");
+  return LLVMBuildSelect(cg->b, bad, cg_vf(cg, __builtin_nanf("")), r, "");
+}
+
+LLVMValueRef cg_vtanh(snc_cg *cg, LLVMValueRef x) {
+  LLVMValueRef ax = cg_call_intrinsic(cg, "llvm.fabs", cg->vf, &x, 1);
+  /* small |x|: odd polynomial; otherwise 1 - 2 / (exp(2|x|) + 1) with the sign of x */
+  static const float c[] = {-5.70498872745e-3f, 2.06390887954e-2f, -5.37397155531e-2f, 1.33314422036e-1f, -3.33332819422e-1f};
+  LLVMValueRef z = vmul(cg, x, x);
+  LLVMValueRef ys = cg_fma(cg, vmul(cg, poly(cg, z, c, 5), z), x, x);
+  LLVMValueRef e = cg_vexp(cg, vadd(cg, ax, ax));
+  LLVMValueRef yl = vsub(cg, cg_vf(cg, 1.0f), LLVMBuildFDiv(cg->b, cg_vf(cg, 2.0f), vadd(cg, e, cg_vf(cg, 1.0f)), ""));
+  LLVMValueRef args[2] = {yl, x};
+  yl = cg_call_intrinsic(cg, "llvm.copysign", cg->vf, args, 2);
+  LLVMValueRef small = LLVMBuildFCmp(cg->b, LLVMRealOLT, ax, cg_vf(cg, 0.625f), "");
+  return LLVMBuildSelect(cg->b, small, ys, yl, "");
+}
+
+LLVMValueRef cg_vsigmoid(snc_cg *cg, LLVMValueRef x) {
+  LLVMValueRef e = cg_vexp(cg, LLVMBuildFNeg(cg->b, x, ""));
+  return LLVMBuildFDiv(cg->b, cg_vf(cg, 1.0f), vadd(cg, cg_vf(cg, 1.0f), e), "");
+}
+
+LLVMValueRef cg_vexpm1(snc_cg *cg, LLVMValueRef x) { return vsub(cg, cg_vexp(cg, x), cg_vf(cg, 1.0f)); }
+
+/* --- the dropout hash (snc_mix64 / snc_hash_uniform in include/snc/rng.h) --- */
+static LLVMValueRef mix64(snc_cg *cg, LLVMValueRef z, int vec) {
+  LLVMValueRef s30 = vec ? cg_splat(cg, cg_i64(cg, 30)) : cg_i64(cg, 30);
+  LLVMValueRef s27 = vec ? cg_splat(cg, cg_i64(cg, 27)) : cg_i64(cg, 27);
+  LLVMValueRef s31 = vec ? cg_splat(cg, cg_i64(cg, 31)) : cg_i64(cg, 31);
+  LLVMValueRef m1 = LLVMConstInt(cg->i64, 0xBF58476D1CE4E5B9ull, 0), m2 = LLVMConstInt(cg->i64, 0x94D049BB133111EBull, 0);
+  if (vec) m1 = cg_splat(cg, m1), m2 = cg_splat(cg, m2);
+  z = LLVMBuildMul(cg->b, LLVMBuildXor(cg->b, z, LLVMBuildLShr(cg->b, z, s30, ""), ""), m1, "");
+  z = LLVMBuildMul(cg->b, LLVMBuildXor(cg->b, z, LLVMBuildLShr(cg->b, z, s27, ""), ""), m2, "");
+  return LLVMBuildXor(cg->b, z, LLVMBuildLShr(cg->b, z, s31, ""), "");
+}
+
+LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, int stream, LLVMValueRef base_i,
+                                 int64_t lane_stride) {
+  LLVMValueRef golden = LLVMConstInt(cg->i64, 0x9E3779B97F4A7C15ull, 0);
+  LLVMValueRef sv = LLVMBuildXor(cg->b, LLVMBuildShl(cg->b, step, cg_i64(cg, 20), ""), cg_i64(cg, stream), "");
+  LLVMValueRef key = mix64(cg, LLVMBuildXor(cg->b, seed, mix64(cg, LLVMBuildAdd(cg->b, sv, golden, ""), 0), ""), 0);
+  LLVMValueRef lanes[SNC_VW];
+  for (int l = 0; l < SNC_VW; l++) lanes[l] = cg_i64(cg, l * lane_stride);
+  LLVMValueRef idx = LLVMBuildAdd(cg->b, cg_splat(cg, base_i), LLVMConstVector(lanes, SNC_VW), "");
+  LLVMValueRef z = LLVMBuildAdd(cg->b, cg_splat(cg, key), LLVMBuildMul(cg->b, idx, cg_splat(cg, golden), ""), "");
+  LLVMValueRef top = LLVMBuildLShr(cg->b, mix64(cg, z, 1), cg_splat(cg, cg_i64(cg, 40)), "");
+  LLVMValueRef f = LLVMBuildUIToFP(cg->b, top, cg->vf, "");
+  return LLVMBuildFMul(cg->b, f, cg_vf(cg, 0x1.0p-24f), "");
+}

@@ -1,0 +1,183 @@
+/* The module builder: memory plan, one kernel function per node (or fused group), and the entry
+ * points P_train_step and P_eval, each one OpenMP parallel region (GOMP_parallel) that calls the
+ * kernels in order with GOMP_barrier between them. Shared by the JIT and the object writer. */
+#include <string.h>
+#include <time.h>
+
+#include "codegen/cg.h"
+#include "codegen/emit.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void init_types(snc_cg *cg) {
+  cg->i1 = LLVMInt1TypeInContext(cg->ctx);
+  cg->i8 = LLVMInt8TypeInContext(cg->ctx);
+  cg->i32 = LLVMInt32TypeInContext(cg->ctx);
+  cg->i64 = LLVMInt64TypeInContext(cg->ctx);
+  cg->f32 = LLVMFloatTypeInContext(cg->ctx);
+  cg->f64 = LLVMDoubleTypeInContext(cg->ctx);
+  cg->ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+  cg->vf = LLVMVectorType(cg->f32, SNC_VW);
+  cg->vi32 = LLVMVectorType(cg->i32, SNC_VW);
+  cg->vi64 = LLVMVectorType(cg->i64, SNC_VW);
+  cg->vi1 = LLVMVectorType(cg->i1, SNC_VW);
+  cg->voidt = LLVMVoidTypeInContext(cg->ctx);
+  LLVMTypeRef kp[4] = {cg->ptr, cg->ptr, cg->i32, cg->i32};
+  cg->kernel_ty = LLVMFunctionType(cg->voidt, kp, 4, 0);
+}
+
+static LLVMValueRef declare(snc_cg *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n) {
+  LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
+  if (!f) f = LLVMAddFunction(cg->mod, name, LLVMFunctionType(ret, params, n, 0));
+  return f;
+}
+
+/* region(data): data = {arena, args}; calls kernels [k0, k1) with a barrier after each */
+static LLVMValueRef build_region(snc_cg *cg, const char *name, LLVMValueRef *kernels, int nk) {
+  LLVMTypeRef rt = LLVMFunctionType(cg->voidt, &cg->ptr, 1, 0);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, rt);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+  LLVMValueRef data = LLVMGetParam(fn, 0);
+  LLVMValueRef arena = LLVMBuildLoad2(cg->b, cg->ptr, data, "arena");
+  LLVMValueRef eight = cg_i64(cg, 8);
+  LLVMValueRef args = LLVMBuildLoad2(cg->b, cg->ptr, LLVMBuildInBoundsGEP2(cg->b, cg->i8, data, &eight, 1, ""), "args");
+  LLVMValueRef f_tid = declare(cg, "omp_get_thread_num", cg->i32, NULL, 0);
+  LLVMValueRef f_nt = declare(cg, "omp_get_num_threads", cg->i32, NULL, 0);
+  LLVMValueRef f_bar = declare(cg, "GOMP_barrier", cg->voidt, NULL, 0);
+  LLVMTypeRef i32fn = LLVMFunctionType(cg->i32, NULL, 0, 0), voidfn = LLVMFunctionType(cg->voidt, NULL, 0, 0);
+  LLVMValueRef tid = LLVMBuildCall2(cg->b, i32fn, f_tid, NULL, 0, "tid");
+  LLVMValueRef nt = LLVMBuildCall2(cg->b, i32fn, f_nt, NULL, 0, "nt");
+  for (int k = 0; k < nk; k++) {
+    LLVMValueRef a[4] = {arena, args, tid, nt};
+    LLVMBuildCall2(cg->b, cg->kernel_ty, kernels[k], a, 4, "");
+    if (k + 1 < nk) LLVMBuildCall2(cg->b, voidfn, f_bar, NULL, 0, "");
+  }
+  LLVMBuildRetVoid(cg->b);
+  return fn;
+}
+
+/* P_<entry>(arena, args): GOMP_parallel(region, &{arena, args}, args->nthreads, 0) */
+static void build_entry(snc_cg *cg, const char *name, LLVMValueRef region) {
+  LLVMTypeRef pt[2] = {cg->ptr, cg->ptr};
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->voidt, pt, 2, 0));
+  LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+  LLVMTypeRef st[2] = {cg->ptr, cg->ptr};
+  LLVMValueRef data = LLVMBuildAlloca(cg->b, LLVMArrayType(cg->ptr, 2), "data");
+  (void)st;
+  LLVMBuildStore(cg->b, LLVMGetParam(fn, 0), data);
+  LLVMValueRef eight = cg_i64(cg, 8);
+  LLVMBuildStore(cg->b, LLVMGetParam(fn, 1), LLVMBuildInBoundsGEP2(cg->b, cg->i8, data, &eight, 1, ""));
+  LLVMValueRef idx = cg_i64(cg, 44);
+  LLVMValueRef nth = LLVMBuildLoad2(cg->b, cg->i32, LLVMBuildInBoundsGEP2(cg->b, cg->i8, LLVMGetParam(fn, 1), &idx, 1, ""), "nthreads");
+  LLVMTypeRef gp[4] = {cg->ptr, cg->ptr, cg->i32, cg->i32};
+  LLVMValueRef f_par = declare(cg, "GOMP_parallel", cg->voidt, gp, 4);
+  LLVMValueRef a[4] = {region, data, nth, cg_i32(cg, 0)};
+  LLVMBuildCall2(cg->b, LLVMFunctionType(cg->voidt, gp, 4, 0), f_par, a, 4, "");
+  LLVMBuildRetVoid(cg->b);
+}
+
+typedef struct klist {
+  LLVMValueRef *k;
+  int n, cap;
+} klist;
+
+static void push(klist *l, LLVMValueRef f) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 64;
+    l->k = realloc(l->k, (size_t)l->cap * sizeof *l->k);
+    SNC_ASSERT(l->k);
+  }
+  l->k[l->n++] = f;
+}
+
+/* Emits the kernels of nodes [0, end) in one mode; appends their functions to l. */
+static int emit_range(snc_cg *cg, int end, int training, klist *l, snc_error *err) {
+  cg->training = training;
+  LLVMValueRef f = snc_cg_emit_inputs(cg);
+  if (f) push(l, f);
+  for (int i = 0; i < end; i++) {
+    const snc_node *n = cg->g->nodes[i];
+    if (n->op == SNC_OP_INPUT || n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST) continue;
+    LLVMValueRef ks[4];
+    int nk = snc_cg_emit_node(cg, n, ks);
+    if (nk < 0) return snc_errorf(err, "%s: no code generator for op %s (node '%s')", cg->g->file, snc_op_name(n->op), n->name);
+    for (int k = 0; k < nk; k++) push(l, ks[k]);
+  }
+  return 0;
+}
+
+snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, snc_error *err) {
+  double t0 = now();
+  snc_program *p = calloc(1, sizeof *p);
+  klist train = {0}, eval = {0};
+  if (!p) return snc_errorf(err, "%s: out of memory", g->file), NULL;
+  p->g = g;
+  snprintf(p->prefix, sizeof p->prefix, "%s", opt && opt->prefix ? opt->prefix : g->name);
+  for (char *c = p->prefix; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))) *c = '_';
+  if (snc_layout_plan(g, opt && opt->no_reuse, &p->layout, err)) goto fail;
+  p->inputs = calloc((size_t)g->nnodes, sizeof(int));
+  p->outputs = calloc((size_t)g->noutputs + 1, sizeof(int));
+  if (!p->inputs || !p->outputs) goto oom;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i]->op == SNC_OP_INPUT) p->inputs[p->ninputs++] = i;
+  for (int o = 0; o < g->noutputs; o++) p->outputs[p->noutputs++] = g->outputs[o].node;
+
+  snc_cg cg = {.g = g, .lay = &p->layout, .err = err};
+  p->context = cg.ctx = LLVMContextCreate();
+  char modname[96];
+  snprintf(modname, sizeof modname, "snc.%s", p->prefix);
+  p->module = cg.mod = LLVMModuleCreateWithNameInContext(modname, cg.ctx);
+  cg.b = LLVMCreateBuilderInContext(cg.ctx);
+  init_types(&cg);
+  snc_cg_emit_begin(&cg, p);
+
+  char name[160];
+  int has_step = g->nnodes > g->nforward;
+  if (has_step) {
+    if (emit_range(&cg, g->nnodes, 1, &train, err)) goto fail_b;
+    snprintf(name, sizeof name, "%s.train.region", p->prefix);
+    LLVMValueRef r = build_region(&cg, name, train.k, train.n);
+    snprintf(name, sizeof name, "%s_train_step", p->prefix);
+    build_entry(&cg, name, r);
+  }
+  if (emit_range(&cg, g->nforward, 0, &eval, err)) goto fail_b;
+  LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
+  if (f) push(&eval, f);
+  snprintf(name, sizeof name, "%s.eval.region", p->prefix);
+  LLVMValueRef r = build_region(&cg, name, eval.k, eval.n);
+  snprintf(name, sizeof name, "%s_eval", p->prefix);
+  build_entry(&cg, name, r);
+  p->nkernels = cg.nkernels;
+  LLVMDisposeBuilder(cg.b);
+  free(train.k);
+  free(eval.k);
+  if (opt && opt->dump_graph) snc_cg_dump_plan(p, opt->dump_graph);
+  p->build_seconds = now() - t0;
+  return p;
+fail_b:
+  LLVMDisposeBuilder(cg.b);
+  goto fail;
+oom:
+  snc_errorf(err, "%s: out of memory", g->file);
+fail:
+  free(train.k);
+  free(eval.k);
+  snc_program_free(p);
+  return NULL;
+}
+
+void snc_program_free(snc_program *p) {
+  if (!p) return;
+  if (p->module) LLVMDisposeModule(p->module);
+  if (p->context) LLVMContextDispose(p->context); /* a taker of the module is done with it by now */
+  snc_layout_free(&p->layout);
+  free(p->inputs);
+  free(p->outputs);
+  free(p);
+}

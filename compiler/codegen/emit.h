@@ -1,0 +1,32 @@
+/* Kernel emitters (compiler/codegen/emit_*.c), called by the module builder. */
+#ifndef SNC_CODEGEN_EMIT_H
+#define SNC_CODEGEN_EMIT_H
+#include "codegen/cg.h"
+
+void snc_cg_emit_begin(snc_cg *cg, const snc_program *p);
+/* inputs (batch-major, from snc_step_args) into the arena's layout; NULL when there are none */
+LLVMValueRef snc_cg_emit_inputs(snc_cg *cg);
+/* outputs and the loss from the arena into snc_step_args.outputs (eval) */
+LLVMValueRef snc_cg_emit_outputs(snc_cg *cg, const snc_program *p);
+/* the kernels of one node into ks[] (at most 4); returns how many, -1 if the op has no emitter */
+int snc_cg_emit_node(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+void snc_cg_dump_plan(const snc_program *p, FILE *out);
+
+/* per-family emitters */
+int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_update(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_conv(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_pool(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_softmax(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_loss(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_norm(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_shape(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+
+/* helpers */
+int64_t cg_per_sample(const snc_graph *g, int node); /* numel per sample (numel when not batched) */
+LLVMValueRef cg_nb(snc_cg *cg);                      /* i64 rows in use */
+/* lanes b0..b0+15 < nb as an i1 vector */
+LLVMValueRef cg_lane_mask(snc_cg *cg, LLVMValueRef b0);
+
+#endif

@@ -1,0 +1,322 @@
+/* Convolutions and matrix products, forward and both gradients, as register-blocked vector code.
+ * Batched tensors are [channels][height][width][Bp]: the batch is the vector dimension, so every
+ * FMA works on 16 samples at once, weights are broadcast from memory, and each output element is a
+ * sum over the reduction in a fixed order whatever the thread count. linear is the 1x1 case.
+ *
+ *   forward: out[o][oy][ox] = bias[o] + sum_{ky,kx,c} w[o][c][ky][kx] * x[c][oy*s+ky-p][ox*s+kx-p]
+ *   dx:      dx[c][iy][ix]  = sum_{ky,kx,o} w[o][c][ky][kx] * dy[o][(iy+p-ky)/s][(ix+p-kx)/s]
+ *   dw:      dw[o][c][ky][kx] = sum_{oy,ox,b} dy[o][oy][ox][b] * x[c][oy*s+ky-p][ox*s+kx-p][b]
+ * Forward and dx share one emitter ("gather"): R output channels x VC batch vectors of accumulators,
+ * reduction over (ky, kx) unrolled and channels in a loop. dw is a blocked dot-product emitter. */
+#include "codegen/emit.h"
+
+typedef struct conv_dims {
+  int64_t C, H, W;    /* input x: channels, height, width */
+  int64_t O, OH, OW;  /* output */
+  int kh, kw, s[2], p[2];
+} conv_dims;
+
+static conv_dims dims_of(const snc_graph *g, const snc_node *n) {
+  conv_dims d = {0};
+  const snc_node *x, *y;
+  if (n->op == SNC_OP_CONV2D || n->op == SNC_OP_LINEAR) x = g->nodes[n->inputs[0]], y = n;
+  else if (n->op == SNC_OP_CONV2D_DX || n->op == SNC_OP_LINEAR_DX) x = n, y = g->nodes[n->inputs[0]];
+  else if (n->op == SNC_OP_CONV2D_DW) x = g->nodes[n->inputs[0]], y = g->nodes[n->inputs[1]];
+  else x = g->nodes[n->inputs[1]], y = g->nodes[n->inputs[0]]; /* linear_dw(dy, x) */
+  d.C = x->shape.dim[1];
+  d.O = y->shape.dim[1];
+  int conv = x->shape.rank == 4;
+  d.H = conv ? x->shape.dim[2] : 1;
+  d.W = conv ? x->shape.dim[3] : 1;
+  d.OH = conv ? y->shape.dim[2] : 1;
+  d.OW = conv ? y->shape.dim[3] : 1;
+  d.kh = d.kw = 1;
+  d.s[0] = d.s[1] = 1;
+  if (conv) {
+    const snc_attrs *a = &n->attr;
+    d.s[0] = a->stride[0], d.s[1] = a->stride[1], d.p[0] = a->pad[0], d.p[1] = a->pad[1];
+    d.kh = a->kernel[0], d.kw = a->kernel[1];
+    const snc_node *w = n->op == SNC_OP_CONV2D_DW ? n : g->nodes[n->inputs[1]]; /* [O,C,kh,kw] */
+    d.kh = (int)w->shape.dim[2], d.kw = (int)w->shape.dim[3];
+  }
+  return d;
+}
+
+/* --- gather: forward and dx --------------------------------------------------------------------- */
+
+typedef struct gather {
+  int dx;                    /* 0: forward (out = O channels), 1: input gradient (out = C channels) */
+  conv_dims d;
+  int64_t nout, nred;        /* output channels, reduction channels */
+  int64_t SH, SW, OH, OW;    /* source (read) spatial size, produced spatial size */
+  int64_t ws_out, ws_red;    /* weight strides for (out channel, reduction channel) */
+  int VC, R, bp;
+  LLVMValueRef src, w, bias, out;
+} gather;
+
+/* acc[r][v] += w(out0+r, red, ky, kx) * src[red][sy][sx][v] over red, for one (ky, kx) */
+static void gather_red_loop(snc_cg *cg, const gather *G, int R, LLVMValueRef out0, LLVMValueRef sy, LLVMValueRef sx,
+                            LLVMValueRef chunk0, int ky, int kx, LLVMValueRef *acc) {
+  snc_cg_loop lr;
+  int64_t plane = G->SH * G->SW * G->bp;
+  cg_loop_begin(cg, &lr, cg_i64(cg, 0), cg_i64(cg, G->nred), 1, "red");
+  LLVMValueRef row = cg_add(cg, cg_mul(cg, lr.iv, cg_i64(cg, plane)),
+                            cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, sy, cg_i64(cg, G->SW)), sx), cg_i64(cg, G->bp)), chunk0));
+  LLVMValueRef xv[8];
+  for (int v = 0; v < G->VC; v++) xv[v] = cg_vload(cg, cg_gep(cg, G->src, cg_add(cg, row, cg_i64(cg, v * SNC_VW))), 64);
+  LLVMValueRef wbase = cg_add(cg, cg_mul(cg, lr.iv, cg_i64(cg, G->ws_red)), cg_i64(cg, ky * G->d.kw + kx));
+  for (int r = 0; r < R; r++) {
+    LLVMValueRef wi = cg_add(cg, wbase, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, G->ws_out)));
+    LLVMValueRef wv = cg_splat(cg, cg_load(cg, cg_gep(cg, G->w, wi)));
+    for (int v = 0; v < G->VC; v++) {
+      LLVMValueRef a = cg_vload(cg, acc[r * 8 + v], 64);
+      cg_vstore(cg, cg_fma(cg, wv, xv[v], a), acc[r * 8 + v], 64);
+    }
+  }
+  cg_loop_end(cg, &lr);
+}
+
+/* the source coordinate read for produced coordinate t and kernel offset k along one axis, and
+ * whether it is valid: forward t*s+k-p in [0, S); dx (t+p-k)/s when divisible and in [0, S) */
+static LLVMValueRef src_coord(snc_cg *cg, const gather *G, int axis, LLVMValueRef t, int k, LLVMValueRef *valid) {
+  int s = G->d.s[axis], p = G->d.p[axis];
+  int64_t S = axis ? G->SW : G->SH;
+  LLVMValueRef c;
+  LLVMValueRef ok = LLVMConstInt(cg->i1, 1, 0);
+  if (!G->dx) {
+    c = cg_add(cg, cg_mul(cg, t, cg_i64(cg, s)), cg_i64(cg, k - p));
+  } else {
+    LLVMValueRef u = cg_add(cg, t, cg_i64(cg, p - k));
+    if (s > 1) {
+      LLVMValueRef nonneg = LLVMBuildICmp(cg->b, LLVMIntSGE, u, cg_i64(cg, 0), "");
+      ok = LLVMBuildAnd(cg->b, nonneg, LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildSRem(cg->b, u, cg_i64(cg, s), ""), cg_i64(cg, 0), ""), "");
+      u = LLVMBuildSDiv(cg->b, u, cg_i64(cg, s), "");
+    }
+    c = u;
+  }
+  int always = !G->dx && p == 0; /* forward without padding never leaves the input */
+  if (!always) {
+    ok = LLVMBuildAnd(cg->b, ok, LLVMBuildICmp(cg->b, LLVMIntSGE, c, cg_i64(cg, 0), ""), "");
+    ok = LLVMBuildAnd(cg->b, ok, LLVMBuildICmp(cg->b, LLVMIntSLT, c, cg_i64(cg, S), ""), "");
+  }
+  *valid = always ? NULL : ok;
+  return c;
+}
+
+/* one block of R output channels starting at out0, at produced row ty, all columns and chunks */
+static void gather_block(snc_cg *cg, const gather *G, int R, LLVMValueRef out0, LLVMValueRef ty, LLVMValueRef *acc) {
+  snc_cg_loop lx, lc;
+  cg_loop_begin(cg, &lx, cg_i64(cg, 0), cg_i64(cg, G->OW), 1, "tx");
+  cg_loop_begin(cg, &lc, cg_i64(cg, 0), cg_i64(cg, G->bp), G->VC * SNC_VW, "chunk");
+  for (int r = 0; r < R; r++) {
+    LLVMValueRef init = cg_vf(cg, 0);
+    if (G->bias) init = cg_splat(cg, cg_load(cg, cg_gep(cg, G->bias, cg_add(cg, out0, cg_i64(cg, r)))));
+    for (int v = 0; v < G->VC; v++) cg_vstore(cg, init, acc[r * 8 + v], 64);
+  }
+  for (int ky = 0; ky < G->d.kh; ky++) {
+    LLVMValueRef vy, sy = src_coord(cg, G, 0, ty, ky, &vy);
+    LLVMBasicBlockRef after_y = vy ? cg_if_begin(cg, vy, "vy") : NULL;
+    for (int kx = 0; kx < G->d.kw; kx++) {
+      LLVMValueRef vx, sx = src_coord(cg, G, 1, lx.iv, kx, &vx);
+      LLVMBasicBlockRef after_x = vx ? cg_if_begin(cg, vx, "vx") : NULL;
+      gather_red_loop(cg, G, R, out0, sy, sx, lc.iv, ky, kx, acc);
+      if (after_x) cg_if_end(cg, after_x);
+    }
+    if (after_y) cg_if_end(cg, after_y);
+  }
+  int64_t plane = G->OH * G->OW * G->bp;
+  for (int r = 0; r < R; r++) {
+    LLVMValueRef base = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, plane)),
+                               cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ty, cg_i64(cg, G->OW)), lx.iv), cg_i64(cg, G->bp)), lc.iv));
+    for (int v = 0; v < G->VC; v++)
+      cg_vstore(cg, cg_vload(cg, acc[r * 8 + v], 64), cg_gep(cg, G->out, cg_add(cg, base, cg_i64(cg, v * SNC_VW))), 64);
+  }
+  cg_loop_end(cg, &lc);
+  cg_loop_end(cg, &lx);
+}
+
+static int chunk_vectors(int nvec) {
+  for (int vc = nvec < 8 ? nvec : 8; vc > 1; vc--)
+    if (nvec % vc == 0) return vc;
+  return 1;
+}
+
+static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
+  const snc_graph *g = cg->g;
+  gather G = {.dx = dx, .d = dims_of(g, n), .bp = cg->lay->bp};
+  int nvec = G.bp / SNC_VW;
+  G.VC = chunk_vectors(nvec);
+  if (!dx) {
+    G.nout = G.d.O, G.nred = G.d.C, G.SH = G.d.H, G.SW = G.d.W, G.OH = G.d.OH, G.OW = G.d.OW;
+    G.ws_out = G.d.C * G.d.kh * G.d.kw, G.ws_red = G.d.kh * G.d.kw;
+    G.src = cg_node_ptr(cg, n->inputs[0]);
+    G.bias = n->ninputs == 3 ? cg_node_ptr(cg, n->inputs[2]) : NULL;
+  } else {
+    G.nout = G.d.C, G.nred = G.d.O, G.SH = G.d.OH, G.SW = G.d.OW, G.OH = G.d.H, G.OW = G.d.W;
+    G.ws_out = G.d.kh * G.d.kw, G.ws_red = G.d.C * G.d.kh * G.d.kw;
+    G.src = cg_node_ptr(cg, n->inputs[0]);
+  }
+  G.w = cg_node_ptr(cg, n->inputs[1]);
+  G.out = cg_node_ptr(cg, n->id);
+  G.R = 24 / G.VC;
+  if (G.R > 8) G.R = 8;
+  if (G.R < 1) G.R = 1;
+  if (G.R > G.nout) G.R = (int)G.nout;
+  int64_t nblk = (G.nout + G.R - 1) / G.R;
+  int tail = (int)(G.nout - (nblk - 1) * G.R);
+  LLVMValueRef acc[64];
+  for (int i = 0; i < 64; i++) acc[i] = NULL;
+  for (int r = 0; r < G.R; r++)
+    for (int v = 0; v < G.VC; v++) acc[r * 8 + v] = cg_alloca(cg, cg->vf, "acc");
+  /* work items: (block, produced row) */
+  LLVMValueRef lo, hi;
+  cg_partition(cg, nblk * G.OH, &lo, &hi);
+  snc_cg_loop li;
+  cg_loop_begin(cg, &li, lo, hi, 1, "item");
+  LLVMValueRef blk = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, G.OH), "blk");
+  LLVMValueRef ty = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, G.OH), "ty");
+  LLVMValueRef out0 = cg_mul(cg, blk, cg_i64(cg, G.R));
+  if (tail == G.R) {
+    gather_block(cg, &G, G.R, out0, ty, acc);
+  } else {
+    LLVMValueRef last = LLVMBuildICmp(cg->b, LLVMIntEQ, blk, cg_i64(cg, nblk - 1), "");
+    LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "full");
+    LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "tail");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "join");
+    LLVMBuildCondBr(cg->b, last, part, full);
+    LLVMPositionBuilderAtEnd(cg->b, full);
+    gather_block(cg, &G, G.R, out0, ty, acc);
+    LLVMBuildBr(cg->b, join);
+    LLVMPositionBuilderAtEnd(cg->b, part);
+    gather_block(cg, &G, tail, out0, ty, acc);
+    LLVMBuildBr(cg->b, join);
+    LLVMPositionBuilderAtEnd(cg->b, join);
+  }
+  cg_loop_end(cg, &li);
+}
+
+/* --- dw: blocked dot products over (oy, ox, batch) ------------------------------------------------ */
+
+typedef struct dwspec {
+  conv_dims d;
+  int RO, RC, bp;
+  LLVMValueRef x, dy, out;
+} dwspec;
+
+static void dw_block(snc_cg *cg, const dwspec *S, int ro, int rc, LLVMValueRef o0, LLVMValueRef c0, LLVMValueRef *acc) {
+  const conv_dims *d = &S->d;
+  int kk = d->kh * d->kw;
+  for (int i = 0; i < ro * rc * kk; i++) cg_vstore(cg, cg_vf(cg, 0), acc[i], 64);
+  snc_cg_loop ly, lx, lb;
+  cg_loop_begin(cg, &ly, cg_i64(cg, 0), cg_i64(cg, d->OH), 1, "oy");
+  cg_loop_begin(cg, &lx, cg_i64(cg, 0), cg_i64(cg, d->OW), 1, "ox");
+  cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, S->bp), SNC_VW, "b");
+  int64_t oplane = d->OH * d->OW * S->bp, iplane = d->H * d->W * S->bp;
+  LLVMValueRef opos = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d->OW)), lx.iv), cg_i64(cg, S->bp)), lb.iv);
+  LLVMValueRef dyv[8];
+  for (int r = 0; r < ro; r++)
+    dyv[r] = cg_vload(cg, cg_gep(cg, S->dy, cg_add(cg, cg_mul(cg, cg_add(cg, o0, cg_i64(cg, r)), cg_i64(cg, oplane)), opos)), 64);
+  for (int ky = 0; ky < d->kh; ky++) {
+    LLVMValueRef iy = cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d->s[0])), cg_i64(cg, ky - d->p[0]));
+    LLVMBasicBlockRef ay = NULL;
+    if (d->p[0]) {
+      LLVMValueRef ok = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, iy, cg_i64(cg, 0), ""),
+                                     LLVMBuildICmp(cg->b, LLVMIntSLT, iy, cg_i64(cg, d->H), ""), "");
+      ay = cg_if_begin(cg, ok, "iy");
+    }
+    for (int kx = 0; kx < d->kw; kx++) {
+      LLVMValueRef ix = cg_add(cg, cg_mul(cg, lx.iv, cg_i64(cg, d->s[1])), cg_i64(cg, kx - d->p[1]));
+      LLVMBasicBlockRef ax = NULL;
+      if (d->p[1]) {
+        LLVMValueRef ok = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, ix, cg_i64(cg, 0), ""),
+                                       LLVMBuildICmp(cg->b, LLVMIntSLT, ix, cg_i64(cg, d->W), ""), "");
+        ax = cg_if_begin(cg, ok, "ix");
+      }
+      LLVMValueRef ipos = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, iy, cg_i64(cg, d->W)), ix), cg_i64(cg, S->bp)), lb.iv);
+      for (int c = 0; c < rc; c++) {
+        LLVMValueRef xv = cg_vload(cg, cg_gep(cg, S->x, cg_add(cg, cg_mul(cg, cg_add(cg, c0, cg_i64(cg, c)), cg_i64(cg, iplane)), ipos)), 64);
+        for (int r = 0; r < ro; r++) {
+          LLVMValueRef a = acc[(r * rc + c) * kk + ky * d->kw + kx];
+          cg_vstore(cg, cg_fma(cg, dyv[r], xv, cg_vload(cg, a, 64)), a, 64);
+        }
+      }
+      if (ax) cg_if_end(cg, ax);
+    }
+    if (ay) cg_if_end(cg, ay);
+  }
+  cg_loop_end(cg, &lb);
+  cg_loop_end(cg, &lx);
+  cg_loop_end(cg, &ly);
+  for (int r = 0; r < ro; r++)
+    for (int c = 0; c < rc; c++)
+      for (int k = 0; k < kk; k++) {
+        LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, cg_add(cg, o0, cg_i64(cg, r)), cg_i64(cg, d->C)), cg_add(cg, c0, cg_i64(cg, c))), cg_i64(cg, kk)),
+                                  cg_i64(cg, k));
+        cg_store(cg, cg_hsum(cg, cg_vload(cg, acc[(r * rc + c) * kk + k], 64)), cg_gep(cg, S->out, idx));
+      }
+}
+
+static void emit_dw(snc_cg *cg, const snc_node *n) {
+  const snc_graph *g = cg->g;
+  dwspec S = {.d = dims_of(g, n), .bp = cg->lay->bp};
+  int kk = S.d.kh * S.d.kw;
+  int lin = n->op == SNC_OP_LINEAR_DW;
+  S.x = cg_node_ptr(cg, n->inputs[lin ? 1 : 0]);
+  S.dy = cg_node_ptr(cg, n->inputs[lin ? 0 : 1]);
+  S.out = cg_node_ptr(cg, n->id);
+  if (kk == 1) S.RO = 4, S.RC = 4;
+  else S.RO = kk <= 12 ? 2 : 1, S.RC = 1;
+  if (S.RO > S.d.O) S.RO = (int)S.d.O;
+  if (S.RC > S.d.C) S.RC = (int)S.d.C;
+  int64_t nbo = (S.d.O + S.RO - 1) / S.RO, nbc = (S.d.C + S.RC - 1) / S.RC;
+  int to = (int)(S.d.O - (nbo - 1) * S.RO), tc = (int)(S.d.C - (nbc - 1) * S.RC);
+  LLVMValueRef acc[96];
+  for (int i = 0; i < S.RO * S.RC * kk; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
+  LLVMValueRef lo, hi;
+  cg_partition(cg, nbo * nbc, &lo, &hi);
+  snc_cg_loop li;
+  cg_loop_begin(cg, &li, lo, hi, 1, "item");
+  LLVMValueRef bo = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nbc), ""), bc = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nbc), "");
+  LLVMValueRef o0 = cg_mul(cg, bo, cg_i64(cg, S.RO)), c0 = cg_mul(cg, bc, cg_i64(cg, S.RC));
+  /* up to four variants: full or tail block in each of the two dimensions */
+  LLVMValueRef lo_o = LLVMBuildICmp(cg->b, LLVMIntEQ, bo, cg_i64(cg, nbo - 1), "");
+  LLVMValueRef lo_c = LLVMBuildICmp(cg->b, LLVMIntEQ, bc, cg_i64(cg, nbc - 1), "");
+  LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "join");
+  int variants[4][2] = {{S.RO, S.RC}, {to, S.RC}, {S.RO, tc}, {to, tc}};
+  LLVMValueRef conds[4] = {
+      LLVMBuildAnd(cg->b, LLVMBuildNot(cg->b, lo_o, ""), LLVMBuildNot(cg->b, lo_c, ""), ""),
+      LLVMBuildAnd(cg->b, lo_o, LLVMBuildNot(cg->b, lo_c, ""), ""),
+      LLVMBuildAnd(cg->b, LLVMBuildNot(cg->b, lo_o, ""), lo_c, ""),
+      LLVMBuildAnd(cg->b, lo_o, lo_c, "")};
+  for (int v = 0; v < 4; v++) {
+    int dup = 0;
+    for (int u = 0; u < v; u++) dup |= variants[u][0] == variants[v][0] && variants[u][1] == variants[v][1];
+    if (dup && v) continue; /* same code as an earlier variant: its condition is folded in below */
+    LLVMValueRef c = conds[v];
+    for (int u = v + 1; u < 4; u++)
+      if (variants[u][0] == variants[v][0] && variants[u][1] == variants[v][1]) c = LLVMBuildOr(cg->b, c, conds[u], "");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "variant");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "next");
+    LLVMBuildCondBr(cg->b, c, body, next);
+    LLVMPositionBuilderAtEnd(cg->b, body);
+    dw_block(cg, &S, variants[v][0], variants[v][1], o0, c0, acc);
+    LLVMBuildBr(cg->b, join);
+    LLVMPositionBuilderAtEnd(cg->b, next);
+  }
+  LLVMBuildBr(cg->b, join);
+  LLVMPositionBuilderAtEnd(cg->b, join);
+  cg_loop_end(cg, &li);
+}
+
+int snc_cg_emit_conv(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
+  char name[96];
+  snprintf(name, sizeof name, "%s.%s", snc_op_name(n->op), n->name);
+  ks[0] = cg_kernel_begin(cg, name);
+  switch (n->op) {
+  case SNC_OP_CONV2D: case SNC_OP_LINEAR: emit_gather(cg, n, 0); break;
+  case SNC_OP_CONV2D_DX: case SNC_OP_LINEAR_DX: emit_gather(cg, n, 1); break;
+  default: emit_dw(cg, n); break;
+  }
+  cg_kernel_end(cg);
+  return 1;
+}

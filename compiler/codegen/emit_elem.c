@@ -1,0 +1,228 @@
+/* Elementwise kernels, reductions and optimizer updates. Batched tensors are [F][Bp]: a kernel takes
+ * whole features (all Bp lanes) as its work items, so every thread count computes the same values. */
+
+
+#include "codegen/emit.h"
+
+static LLVMValueRef xmul(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(cg->b, a, b, ""); }
+static LLVMValueRef xadd(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(cg->b, a, b, ""); }
+static LLVMValueRef xsub(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(cg->b, a, b, ""); }
+static LLVMValueRef sel(snc_cg *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildSelect(cg->b, c, a, b, ""); }
+static LLVMValueRef gt0(snc_cg *cg, LLVMValueRef x) {
+  return LLVMBuildFCmp(cg->b, LLVMRealOGT, x, LLVMConstNull(LLVMTypeOf(x)), "");
+}
+static LLVMValueRef k(snc_cg *cg, LLVMValueRef like, float v) {
+  return LLVMGetTypeKind(LLVMTypeOf(like)) == LLVMVectorTypeKind ? cg_vf(cg, v) : cg_f32(cg, v);
+}
+
+/* The value of an elementwise op from its inputs' values (scalars or vectors of the same type).
+ * f, b0: the feature and first lane, for dropout's element index. Mirrors the reference kernels
+ * operation by operation, so results agree to rounding (transcendentals to ~1e-7). */
+static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMValueRef f, LLVMValueRef b0) {
+  LLVMValueRef x = in[0], a = k(cg, x, n->attr.alpha);
+  switch (n->op) {
+  case SNC_OP_TANH: return cg_vtanh(cg, x);
+  case SNC_OP_RELU: return sel(cg, gt0(cg, x), x, k(cg, x, 0));
+  case SNC_OP_LEAKY_RELU: return sel(cg, gt0(cg, x), x, xmul(cg, a, x));
+  case SNC_OP_ELU: return sel(cg, gt0(cg, x), x, xmul(cg, a, cg_vexpm1(cg, x)));
+  case SNC_OP_SIGMOID: return cg_vsigmoid(cg, x);
+  case SNC_OP_SCALE: return xmul(cg, a, x);
+  case SNC_OP_ADD: {
+    LLVMValueRef s = x;
+    for (int i = 1; i < n->ninputs; i++) s = xadd(cg, s, in[i]);
+    return s;
+  }
+  case SNC_OP_MUL: return xmul(cg, x, in[1]);
+  case SNC_OP_TANH_DX: return xmul(cg, in[1], xsub(cg, k(cg, x, 1), xmul(cg, x, x)));
+  case SNC_OP_SIGMOID_DX: return xmul(cg, xmul(cg, in[1], x), xsub(cg, k(cg, x, 1), x));
+  case SNC_OP_RELU_DX: return sel(cg, gt0(cg, x), in[1], k(cg, x, 0));
+  case SNC_OP_LEAKY_RELU_DX: return sel(cg, gt0(cg, x), in[1], xmul(cg, a, in[1]));
+  case SNC_OP_ELU_DX: return sel(cg, gt0(cg, x), in[1], xmul(cg, xmul(cg, in[1], a), cg_vexp(cg, x)));
+  case SNC_OP_DROPOUT:
+  case SNC_OP_DROPOUT_DX: {
+    if (n->op == SNC_OP_DROPOUT && !cg->training) return x;
+    float p = n->attr.p, s = 1.0f / (1.0f - p);
+    int64_t F = cg_per_sample(cg->g, n->id);
+    LLVMValueRef base = cg_add(cg, cg_mul(cg, b0, cg_i64(cg, F)), f);
+    LLVMValueRef u = cg_vdropout_uniform(cg, cg_arg(cg, SNC_ARG_SEED), cg_arg(cg, SNC_ARG_STEP), n->attr.stream, base, F);
+    LLVMValueRef keep = LLVMBuildFCmp(cg->b, LLVMRealOGE, u, cg_vf(cg, p), "");
+    return sel(cg, keep, xmul(cg, x, cg_vf(cg, s)), cg_vf(cg, 0));
+  }
+  default: SNC_ASSERT(!"not elementwise"); return NULL;
+  }
+}
+
+int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
+  const snc_graph *g = cg->g;
+  char name[96];
+  snprintf(name, sizeof name, "%s.%s", snc_op_name(n->op), n->name);
+  ks[0] = cg_kernel_begin(cg, name);
+  LLVMValueRef out = cg_node_ptr(cg, n->id), ins[16];
+  for (int i = 0; i < n->ninputs; i++) ins[i] = cg_node_ptr(cg, n->inputs[i]);
+  int64_t F = cg_per_sample(g, n->id);
+  if (n->flags & SNC_NF_BATCHED) {
+    int64_t bp = cg->lay->bp;
+    LLVMValueRef lo, hi;
+    cg_partition(cg, F, &lo, &hi);
+    snc_cg_loop lf, lb;
+    cg_loop_begin(cg, &lf, lo, hi, 1, "f");
+    cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
+    LLVMValueRef idx = cg_add(cg, cg_mul(cg, lf.iv, cg_i64(cg, bp)), lb.iv), v[16];
+    for (int i = 0; i < n->ninputs; i++) v[i] = cg_vload(cg, cg_gep(cg, ins[i], idx), 64);
+    cg_vstore(cg, expr(cg, n, v, lf.iv, lb.iv), cg_gep(cg, out, idx), 64);
+    cg_loop_end(cg, &lb);
+    cg_loop_end(cg, &lf);
+  } else { /* small tensors without a batch (loss terms, parameters): scalar code on thread 0 */
+    SNC_ASSERT(n->op == SNC_OP_ADD || n->op == SNC_OP_MUL || n->op == SNC_OP_SCALE);
+    LLVMBasicBlockRef after = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, cg->tid, cg_i64(cg, 0), ""), "t0");
+    snc_cg_loop l;
+    cg_loop_begin(cg, &l, cg_i64(cg, 0), cg_i64(cg, F), 1, "e");
+    LLVMValueRef v[16];
+    for (int i = 0; i < n->ninputs; i++) v[i] = cg_load(cg, cg_gep(cg, ins[i], l.iv));
+    cg_store(cg, expr(cg, n, v, NULL, NULL), cg_gep(cg, out, l.iv));
+    cg_loop_end(cg, &l);
+    cg_if_end(cg, after);
+  }
+  cg_kernel_end(cg);
+  return 1;
+}
+
+/* sum(x) -> []; sum_dx(dy) -> attr.to (zero in the padding lanes); bias_grad(dy) -> [C] */
+int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
+  const snc_graph *g = cg->g;
+  int64_t bp = cg->lay->bp;
+  char name[96];
+  snprintf(name, sizeof name, "%s.%s", snc_op_name(n->op), n->name);
+  ks[0] = cg_kernel_begin(cg, name);
+  LLVMValueRef out = cg_node_ptr(cg, n->id), in = cg_node_ptr(cg, n->inputs[0]);
+  const snc_node *x = g->nodes[n->inputs[0]];
+  if (n->op == SNC_OP_SUM_DX) {
+    LLVMValueRef d = cg_load(cg, in);
+    int64_t F = cg_per_sample(g, n->id);
+    LLVMValueRef lo, hi;
+    cg_partition(cg, F, &lo, &hi);
+    snc_cg_loop lf, lb;
+    cg_loop_begin(cg, &lf, lo, hi, 1, "f");
+    if (n->flags & SNC_NF_BATCHED) {
+      cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
+      LLVMValueRef v = sel(cg, cg_lane_mask(cg, lb.iv), cg_splat(cg, d), cg_vf(cg, 0));
+      cg_vstore(cg, v, cg_gep(cg, out, cg_add(cg, cg_mul(cg, lf.iv, cg_i64(cg, bp)), lb.iv)), 64);
+      cg_loop_end(cg, &lb);
+    } else {
+      cg_store(cg, d, cg_gep(cg, out, lf.iv));
+    }
+    cg_loop_end(cg, &lf);
+  } else if (n->op == SNC_OP_SUM) {
+    LLVMBasicBlockRef after = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, cg->tid, cg_i64(cg, 0), ""), "t0");
+    int64_t F = cg_per_sample(g, x->id);
+    LLVMValueRef acc = cg_alloca(cg, cg->f64, "acc");
+    cg_store(cg, LLVMConstReal(cg->f64, 0), acc);
+    snc_cg_loop lf, lb;
+    cg_loop_begin(cg, &lf, cg_i64(cg, 0), cg_i64(cg, F), 1, "f");
+    if (x->flags & SNC_NF_BATCHED) {
+      LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
+      cg_vstore(cg, cg_vf(cg, 0), va, 64);
+      cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
+      LLVMValueRef v = cg_vload(cg, cg_gep(cg, in, cg_add(cg, cg_mul(cg, lf.iv, cg_i64(cg, bp)), lb.iv)), 64);
+      v = sel(cg, cg_lane_mask(cg, lb.iv), v, cg_vf(cg, 0));
+      cg_vstore(cg, xadd(cg, cg_vload(cg, va, 64), v), va, 64);
+      cg_loop_end(cg, &lb);
+      LLVMValueRef s = LLVMBuildFPExt(cg->b, cg_hsum(cg, cg_vload(cg, va, 64)), cg->f64, "");
+      LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->f64, acc, ""), s, ""), acc);
+    } else {
+      LLVMValueRef s = LLVMBuildFPExt(cg->b, cg_load(cg, cg_gep(cg, in, lf.iv)), cg->f64, "");
+      LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->f64, acc, ""), s, ""), acc);
+    }
+    cg_loop_end(cg, &lf);
+    cg_store(cg, LLVMBuildFPTrunc(cg->b, LLVMBuildLoad2(cg->b, cg->f64, acc, ""), cg->f32, ""), out);
+    cg_if_end(cg, after);
+  } else { /* bias_grad over every dim but 1 */
+    int64_t C = x->shape.dim[1], inner = cg_per_sample(g, x->id) / C;
+    LLVMValueRef lo, hi;
+    cg_partition(cg, C, &lo, &hi);
+    snc_cg_loop lc, li, lb;
+    cg_loop_begin(cg, &lc, lo, hi, 1, "c");
+    LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
+    cg_vstore(cg, cg_vf(cg, 0), va, 64);
+    cg_loop_begin(cg, &li, cg_i64(cg, 0), cg_i64(cg, inner), 1, "i");
+    LLVMValueRef row = cg_mul(cg, cg_add(cg, cg_mul(cg, lc.iv, cg_i64(cg, inner)), li.iv), cg_i64(cg, bp));
+    cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
+    LLVMValueRef v = cg_vload(cg, cg_gep(cg, in, cg_add(cg, row, lb.iv)), 64);
+    v = sel(cg, cg_lane_mask(cg, lb.iv), v, cg_vf(cg, 0));
+    cg_vstore(cg, xadd(cg, cg_vload(cg, va, 64), v), va, 64);
+    cg_loop_end(cg, &lb);
+    cg_loop_end(cg, &li);
+    cg_store(cg, cg_hsum(cg, cg_vload(cg, va, 64)), cg_gep(cg, out, lc.iv));
+    cg_loop_end(cg, &lc);
+  }
+  cg_kernel_end(cg);
+  return 1;
+}
+
+/* beta^step in double by binary exponentiation (step is a run-time value) */
+static LLVMValueRef powi(snc_cg *cg, double beta, LLVMValueRef step) {
+  LLVMValueRef r = cg_alloca(cg, cg->f64, "r"), base = cg_alloca(cg, cg->f64, "base");
+  LLVMValueRef e = cg_alloca(cg, cg->i64, "e");
+  LLVMBuildStore(cg->b, LLVMConstReal(cg->f64, 1), r);
+  LLVMBuildStore(cg->b, LLVMConstReal(cg->f64, beta), base);
+  LLVMBuildStore(cg->b, step, e);
+  snc_cg_loop l;
+  cg_loop_begin(cg, &l, cg_i64(cg, 0), cg_i64(cg, 64), 1, "bit");
+  LLVMValueRef ev = LLVMBuildLoad2(cg->b, cg->i64, e, ""), bv = LLVMBuildLoad2(cg->b, cg->f64, base, "");
+  LLVMValueRef odd = LLVMBuildTrunc(cg->b, ev, cg->i1, "");
+  LLVMValueRef rv = LLVMBuildLoad2(cg->b, cg->f64, r, "");
+  LLVMBuildStore(cg->b, LLVMBuildSelect(cg->b, odd, LLVMBuildFMul(cg->b, rv, bv, ""), rv, ""), r);
+  LLVMBuildStore(cg->b, LLVMBuildFMul(cg->b, bv, bv, ""), base);
+  LLVMBuildStore(cg->b, LLVMBuildLShr(cg->b, ev, cg_i64(cg, 1), ""), e);
+  cg_loop_end(cg, &l);
+  return LLVMBuildLoad2(cg->b, cg->f64, r, "");
+}
+
+int snc_cg_emit_update(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
+  const snc_graph *g = cg->g;
+  const snc_attrs *a = &n->attr;
+  char name[96];
+  snprintf(name, sizeof name, "%s.%s", snc_op_name(n->op), n->name);
+  ks[0] = cg_kernel_begin(cg, name);
+  int64_t E = snc_shape_numel(&g->nodes[n->inputs[0]]->shape);
+  LLVMValueRef p = cg_node_ptr(cg, n->inputs[0]), gr = cg_node_ptr(cg, n->inputs[1]), s1 = cg_node_ptr(cg, n->inputs[2]);
+  LLVMValueRef lr = xmul(cg, cg_f32(cg, a->lr), cg_arg(cg, SNC_ARG_LR_SCALE));
+  LLVMValueRef lo, hi, c1 = NULL, sq2 = NULL, s2 = NULL;
+  if (n->op == SNC_OP_ADAM) {
+    LLVMValueRef step = cg_arg(cg, SNC_ARG_STEP);
+    LLVMValueRef bc1 = LLVMBuildFSub(cg->b, LLVMConstReal(cg->f64, 1), powi(cg, a->beta1, step), "");
+    LLVMValueRef bc2 = LLVMBuildFSub(cg->b, LLVMConstReal(cg->f64, 1), powi(cg, a->beta2, step), "");
+    c1 = LLVMBuildFDiv(cg->b, lr, LLVMBuildFPTrunc(cg->b, bc1, cg->f32, ""), "");
+    LLVMValueRef sq = cg_call_intrinsic(cg, "llvm.sqrt", cg->f64, &bc2, 1);
+    sq2 = LLVMBuildFPTrunc(cg->b, sq, cg->f32, "");
+    s2 = cg_node_ptr(cg, n->inputs[3]);
+  }
+  cg_partition(cg, E, &lo, &hi);
+  snc_cg_loop l;
+  cg_loop_begin(cg, &l, lo, hi, 1, "e");
+  LLVMValueRef pp = cg_gep(cg, p, l.iv), pv = cg_load(cg, pp);
+  LLVMValueRef gi = xadd(cg, cg_load(cg, cg_gep(cg, gr, l.iv)), xmul(cg, cg_f32(cg, a->weight_decay), pv));
+  LLVMValueRef one = cg_f32(cg, 1);
+  if (n->op == SNC_OP_ADAM) {
+    LLVMValueRef mp = cg_gep(cg, s1, l.iv), vp = cg_gep(cg, s2, l.iv);
+    LLVMValueRef m = xadd(cg, xmul(cg, cg_f32(cg, a->beta1), cg_load(cg, mp)), xmul(cg, xsub(cg, one, cg_f32(cg, a->beta1)), gi));
+    LLVMValueRef v = xadd(cg, xmul(cg, cg_f32(cg, a->beta2), cg_load(cg, vp)),
+                          xmul(cg, xmul(cg, xsub(cg, one, cg_f32(cg, a->beta2)), gi), gi));
+    cg_store(cg, m, mp);
+    cg_store(cg, v, vp);
+    LLVMValueRef sv = cg_call_intrinsic(cg, "llvm.sqrt", cg->f32, &v, 1);
+    LLVMValueRef denom = xadd(cg, LLVMBuildFDiv(cg->b, sv, sq2, ""), cg_f32(cg, a->eps));
+    cg_store(cg, xsub(cg, pv, LLVMBuildFDiv(cg->b, xmul(cg, c1, m), denom, "")), pp);
+  } else {
+    if (a->momentum > 0) {
+      LLVMValueRef bp = cg_gep(cg, s1, l.iv);
+      LLVMValueRef buf = xadd(cg, xmul(cg, cg_f32(cg, a->momentum), cg_load(cg, bp)), gi);
+      cg_store(cg, buf, bp);
+      gi = a->nesterov ? xadd(cg, gi, xmul(cg, cg_f32(cg, a->momentum), buf)) : buf;
+    }
+    cg_store(cg, xsub(cg, pv, xmul(cg, lr, gi)), pp);
+  }
+  cg_loop_end(cg, &l);
+  cg_kernel_end(cg);
+  return 1;
+}

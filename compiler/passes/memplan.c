@@ -1,0 +1,96 @@
+/* The memory plan: one arena for parameters, state, constants and every activation and gradient.
+ * Persistent buffers come first; the rest are placed by first fit in order of creation, reusing the
+ * space of buffers whose last reader has run (liveness over the node order, which is the execution
+ * order of the training step). Outputs and the loss stay live to the end of the forward graph, so
+ * the evaluation entry point, which runs only the forward nodes, can read them at its end. */
+#include <string.h>
+
+#include "snc/codegen.h"
+
+#define ALIGN 64
+#define VW 16
+
+static int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+int snc_layout_batched(const snc_graph *g, int node) { return (g->nodes[node]->flags & SNC_NF_BATCHED) != 0; }
+
+static int persistent(const snc_node *n) { return n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST; }
+
+typedef struct block {
+  int64_t off, size;
+  int until; /* free after this node index */
+} block;
+
+int snc_layout_plan(const snc_graph *g, int no_reuse, snc_layout *lay, snc_error *err) {
+  int n = g->nnodes;
+  memset(lay, 0, sizeof *lay);
+  lay->bp = (int)align_up(g->batch, VW);
+  lay->offset = malloc((size_t)n * sizeof *lay->offset);
+  lay->bytes = malloc((size_t)n * sizeof *lay->bytes);
+  lay->live_end = malloc((size_t)n * sizeof *lay->live_end);
+  block *live = malloc((size_t)n * sizeof *live);
+  if (!lay->offset || !lay->bytes || !lay->live_end || !live) {
+    free(live);
+    snc_layout_free(lay);
+    return snc_errorf(err, "%s: out of memory planning the arena", g->file);
+  }
+  for (int i = 0; i < n; i++) {
+    const snc_node *nd = g->nodes[i];
+    int64_t e = snc_shape_numel(&nd->shape);
+    if (nd->flags & SNC_NF_BATCHED) e = e / nd->shape.dim[0] * lay->bp;
+    lay->bytes[i] = align_up((e ? e : 1) * 4, ALIGN);
+    lay->unplanned_bytes += lay->bytes[i];
+    lay->live_end[i] = i;
+    lay->offset[i] = -1;
+  }
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < g->nodes[i]->ninputs; k++)
+      if (lay->live_end[g->nodes[i]->inputs[k]] < i) lay->live_end[g->nodes[i]->inputs[k]] = i;
+  for (int o = 0; o < g->noutputs; o++) {
+    if (lay->live_end[g->outputs[o].node] < g->nforward) lay->live_end[g->outputs[o].node] = g->nforward;
+  }
+  if (g->loss >= 0 && lay->live_end[g->loss] < g->nforward) lay->live_end[g->loss] = g->nforward;
+  /* inputs are written before any kernel runs: live from the start */
+  int64_t top = 0;
+  for (int i = 0; i < n; i++)
+    if (persistent(g->nodes[i])) {
+      lay->offset[i] = top;
+      top += lay->bytes[i];
+    }
+  lay->persistent_bytes = top;
+  int nlive = 0;
+  int64_t end = top;
+  for (int i = 0; i < n; i++) {
+    if (persistent(g->nodes[i])) continue;
+    /* release blocks whose last reader ran before this node (inputs: never before 0) */
+    int w = 0;
+    for (int j = 0; j < nlive; j++)
+      if (live[j].until >= i) live[w++] = live[j];
+    nlive = w;
+    /* first fit in address order among the gaps between live blocks */
+    for (int a = 1; a < nlive; a++) /* insertion sort by offset; nlive stays small */
+      for (int b = a; b > 0 && live[b - 1].off > live[b].off; b--) {
+        block t = live[b];
+        live[b] = live[b - 1];
+        live[b - 1] = t;
+      }
+    int64_t at = top;
+    for (int j = 0; j < nlive; j++) {
+      if (live[j].off - at >= lay->bytes[i]) break;
+      if (live[j].off + live[j].size > at) at = live[j].off + live[j].size;
+    }
+    lay->offset[i] = at;
+    live[nlive++] = (block){at, lay->bytes[i], g->nodes[i]->op == SNC_OP_INPUT || no_reuse ? n : lay->live_end[i]};
+    if (at + lay->bytes[i] > end) end = at + lay->bytes[i];
+  }
+  lay->arena_bytes = end;
+  free(live);
+  return 0;
+}
+
+void snc_layout_free(snc_layout *lay) {
+  free(lay->offset);
+  free(lay->bytes);
+  free(lay->live_end);
+  memset(lay, 0, sizeof *lay);
+}

@@ -1,0 +1,56 @@
+/* From a differentiated graph to one LLVM module: memory plan, fusion, kernels, entry points.
+ *
+ *   snc_program *p = snc_program_build(g, NULL, &err);   // g: after snc_autodiff (or forward only)
+ *   // p->module holds P_init, P_train_step, P_eval (include/snc/program.h); hand it to the JIT
+ *   // (snc_jit_new takes the module) or to the object writer, then:
+ *   snc_program_free(p);                                  // frees the plan (and the module if still held)
+ *
+ * The program keeps a pointer to g, which must outlive it. */
+#ifndef SNC_CODEGEN_H
+#define SNC_CODEGEN_H
+#include <llvm-c/Core.h>
+#include <stdio.h>
+
+#include "snc/ir.h"
+
+/* The memory plan: every buffer of the step lives in one arena at a fixed offset. */
+typedef struct snc_layout {
+  int64_t *offset;         /* per node: byte offset in the arena, -1 when the node has no buffer */
+  int64_t *bytes;          /* per node: buffer size */
+  int64_t arena_bytes;     /* size of the arena (planned with liveness) */
+  int64_t unplanned_bytes; /* the sum of all buffers, for comparison */
+  int64_t persistent_bytes;/* parameters, state and constants (at the start of the arena) */
+  int bp;                  /* batch padded to a multiple of the vector width */
+  int *live_end;           /* per node: last node index that reads it (for dumps) */
+} snc_layout;
+
+/* Plans the arena for g (compiler/passes/memplan.c). Freed with snc_layout_free. no_reuse gives
+ * every buffer its own space (for tests that read every intermediate). */
+int snc_layout_plan(const snc_graph *g, int no_reuse, snc_layout *lay, snc_error *err);
+void snc_layout_free(snc_layout *lay);
+/* Is the node's buffer in the internal feature-major, batch-innermost layout? */
+int snc_layout_batched(const snc_graph *g, int node);
+
+typedef struct snc_cg_options {
+  const char *prefix; /* symbol prefix; NULL: the model name */
+  FILE *dump_graph;   /* print the kernels and the memory plan here when not NULL */
+  int no_reuse;       /* every buffer its own space (tests) */
+} snc_cg_options;
+
+typedef struct snc_program {
+  LLVMContextRef context;
+  LLVMModuleRef module; /* owned until taken: whoever takes it sets this to NULL; the context stays
+                           the program's and must outlive the taker's use of the module */
+  const snc_graph *g;
+  snc_layout layout;
+  char prefix[64];
+  int ninputs, *inputs;   /* node ids, in the order of snc_step_args.inputs */
+  int noutputs, *outputs; /* node ids of the graph's outputs, in order; the loss comes after them */
+  int nkernels;
+  double build_seconds;
+} snc_program;
+
+snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, snc_error *err);
+void snc_program_free(snc_program *p);
+
+#endif

@@ -1,0 +1,87 @@
+/* Helpers for tests that run generated code next to the reference executor. */
+#ifndef SNC_TEST_CODEGEN_UTIL_H
+#define SNC_TEST_CODEGEN_UTIL_H
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snc/codegen.h"
+#include "snc/exec.h"
+#include "snc/jit.h"
+#include "snc/program.h"
+
+typedef struct cg_run {
+  snc_program *p;
+  snc_jit *jit;
+  snc_step_fn train, eval;
+  void *arena;
+} cg_run;
+
+static inline int cgu_build(const snc_graph *g, int no_reuse, cg_run *r, snc_error *err) {
+  memset(r, 0, sizeof *r);
+  snc_cg_options o = {.no_reuse = no_reuse};
+  r->p = snc_program_build(g, &o, err);
+  if (!r->p) return -1;
+  LLVMModuleRef m = r->p->module;
+  r->p->module = NULL;
+  r->jit = snc_jit_new(m, NULL, err);
+  if (!r->jit) return -1;
+  char name[96];
+  snprintf(name, sizeof name, "%s_train_step", r->p->prefix);
+  if (g->nnodes > g->nforward) {
+    r->train = (snc_step_fn)(uintptr_t)snc_jit_lookup(r->jit, name, err);
+    if (!r->train) return -1;
+  }
+  snprintf(name, sizeof name, "%s_eval", r->p->prefix);
+  r->eval = (snc_step_fn)(uintptr_t)snc_jit_lookup(r->jit, name, err);
+  if (!r->eval) return -1;
+  r->arena = aligned_alloc(64, (size_t)r->p->layout.arena_bytes);
+  memset(r->arena, 0, (size_t)r->p->layout.arena_bytes);
+  return 0;
+}
+
+static inline void cgu_free(cg_run *r) {
+  snc_jit_free(r->jit);
+  snc_program_free(r->p);
+  free(r->arena);
+}
+
+/* copies parameters and constants (native layout) from the reference executor into the arena */
+static inline void cgu_copy_params(cg_run *r, snc_exec *ex, const snc_graph *g) {
+  for (int i = 0; i < g->nnodes; i++) {
+    const snc_node *n = g->nodes[i];
+    if (n->op != SNC_OP_PARAM && n->op != SNC_OP_CONST) continue;
+    memcpy((char *)r->arena + r->p->layout.offset[i], snc_exec_buf(ex, i), (size_t)snc_shape_numel(&n->shape) * 4);
+  }
+}
+
+/* reads node i from the arena into batch-major out (nb rows when batched) */
+static inline void cgu_read(const cg_run *r, const snc_graph *g, int i, int64_t nb, float *out) {
+  const snc_node *n = g->nodes[i];
+  const float *src = (const float *)((const char *)r->arena + r->p->layout.offset[i]);
+  if (!(n->flags & SNC_NF_BATCHED)) {
+    memcpy(out, src, (size_t)snc_shape_numel(&n->shape) * 4);
+    return;
+  }
+  int64_t F = snc_shape_numel(&n->shape) / n->shape.dim[0], bp = r->p->layout.bp;
+  for (int64_t b = 0; b < nb; b++)
+    for (int64_t f = 0; f < F; f++) out[b * F + f] = src[f * bp + b];
+}
+
+/* |a - b| <= atol * max|b| + rtol * |b| over the tensor; returns the number of bad entries */
+static inline int cgu_compare(const char *what, const float *a, const float *b, int64_t n, double rtol, double atol) {
+  double scale = 0;
+  for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+  int bad = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double tol = atol * scale + rtol * fabs(b[i]) + 1e-30;
+    if (!(fabs((double)a[i] - b[i]) <= tol)) {
+      if (bad < 3) fprintf(stderr, "\n  %s[%lld]: jit %.8g ref %.8g", what, (long long)i, a[i], b[i]);
+      bad++;
+    }
+  }
+  return bad;
+}
+
+#endif
