@@ -32,11 +32,17 @@ static char *slurp(const char *path) {
   return s;
 }
 
-/* Replaces the first occurrence of `from` in *s with `to` (reallocating); asserts it exists. */
+/* Replaces the first occurrence of `from` in *s with `to` (reallocating); asserts it exists. A
+ * `from` ending in '*' matches up to the end of the line ("lr: *" whatever the model's value). */
 static void replace(char **s, const char *from, const char *to) {
-  char *at = strstr(*s, from);
+  size_t lf = strlen(from);
+  int to_eol = lf && from[lf - 1] == '*';
+  char key[256];
+  snprintf(key, sizeof key, "%.*s", (int)(lf - (size_t)to_eol), from);
+  char *at = strstr(*s, key);
   CU_ASSERT_PTR_NOT_NULL_FATAL(at);
-  size_t pre = (size_t)(at - *s), lf = strlen(from), lt = strlen(to), rest = strlen(at + lf);
+  lf = to_eol ? strcspn(at, "\n") : lf;
+  size_t pre = (size_t)(at - *s), lt = strlen(to), rest = strlen(at + lf);
   char *r = malloc(pre + lt + rest + 1);
   memcpy(r, *s, pre);
   memcpy(r + pre, to, lt);
@@ -63,8 +69,8 @@ static const char *small_model(const char *src, const char *out, const char *con
 static const char *siamese_small(void) {
   static char path[512];
   if (!path[0]) {
-    const char *edits[] = {"train: 1000", "train: 200", "test: 1000", "test: 100", "batch_size: 100", "batch_size: 25",
-                           "lr: 0.001", "lr: 0.003", "epochs: 25", "epochs: 3", NULL};
+    const char *edits[] = {"train: *", "train: 200", "test: *", "test: 100", "batch_size: *", "batch_size: 25",
+                           "  lr: *", "  lr: 0.003", "epochs: *", "epochs: 3", NULL};
     snprintf(path, sizeof path, "%s", small_model(SNC_SRC("models/siamese.yaml"), "siamese_small.yaml", edits));
   }
   return path;
