@@ -140,8 +140,9 @@ static void print_header(FILE *out, const snc_graph *g, const snc_train_opts *o,
     else
       fprintf(out, " %s=%g", s->name, s->value);
   }
-  fprintf(out, "%s%lld train / %lld test %s, batch %d, %d epochs, seed %llu, backend %s\n", g->nswitches ? "; " : " ",
-          (long long)d->train.n, (long long)d->test.n, unit_of(g), g->batch, o->epochs, (unsigned long long)o->seed,
+  fprintf(out, "%s%lld train / %lld test %s, batch %d, %d epoch%s, seed %llu, backend %s\n", g->nswitches ? "; " : " ",
+          (long long)d->train.n, (long long)d->test.n, unit_of(g), g->batch, o->epochs, o->epochs == 1 ? "" : "s",
+          (unsigned long long)o->seed,
           o->backend_name ? o->backend_name : "ref");
   fprintf(out, "epoch  train loss  train acc  test loss  test acc");
   for (int k = 1; k < g->noutputs && k < SNC_TRAIN_MAX_OUTPUTS; k++)
