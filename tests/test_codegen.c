@@ -95,5 +95,172 @@ static void test_every_op(void) {
   CU_ASSERT(tested >= 20);
 }
 
-static void register_tests(void) { SNC_SUITE("codegen", {"every op, JIT against reference", test_every_op}); }
+#include "snc/frontend.h"
+
+static snc_graph *model(const char *path, const char *s1, const char *s2) {
+  char b1[64] = "", b2[64] = "";
+  snc_override ov[2];
+  int n = 0;
+  snc_error err = {0};
+  if (s1) snprintf(b1, sizeof b1, "%s", s1), snc_override_parse(b1, &ov[n++], &err);
+  if (s2) snprintf(b2, sizeof b2, "%s", s2), snc_override_parse(b2, &ov[n++], &err);
+  snc_graph *g = snc_model_load(path, ov, n, &err);
+  if (g) { /* SGD: parameters then move linearly in the gradients, so their comparison is meaningful
+              (Adam moves a parameter by about lr whatever the size of its gradient, so gradients
+              at rounding level would flip it either way); Adam itself is checked on exact gradients */
+    g->train.optimizer = SNC_OPT_SGD;
+    g->train.lr = 0.05f;
+    g->train.momentum = 0.9f;
+  }
+  if (g && snc_autodiff(g, 0, &err)) snc_graph_free(g), g = NULL;
+  if (!g) fprintf(stderr, "\n%s\n", err.msg);
+  return g;
+}
+
+/* Three training steps of a whole model (dropout on, Adam or SGD) in both executors from the same
+ * parameters and batches: losses and every parameter and optimizer state must agree; then the
+ * evaluation outputs. Parameters after three SGD updates differ by lr times the gradients' rounding
+ * differences: atol 2e-4 of max|p| and 1e-3 relative cover that with a wide margin. */
+static void check_model_steps(snc_graph *g) {
+  snc_error err = {0};
+  snc_exec *ex = snc_exec_new(g, &err);
+  snc_exec_init_params(ex, 4);
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i]->op == SNC_OP_INPUT && g->nodes[i]->dtype == SNC_I32) g->nodes[i]->attr.classes = 2;
+  cg_run r;
+  CU_ASSERT_EQUAL_FATAL(cgu_build(g, 0, &r, &err), 0);
+  cgu_copy_params(&r, ex, g);
+  const void *ins[16];
+  for (int k = 0; k < r.p->ninputs; k++) ins[k] = snc_exec_buf(ex, r.p->inputs[k]);
+  int bad = 0;
+  for (int step = 1; step <= 3; step++) {
+    int64_t nb = step == 3 ? (g->batch > 8 ? g->batch - 7 : g->batch - 1) : g->batch; /* a smaller last batch */
+    gc_fill_inputs(g, ex, 100 + (uint64_t)step);
+    snc_kctx ctx = {.nb = nb, .seed = 5, .step = step, .training = 1, .lr_scale = 1};
+    snc_step_args a = {.inputs = ins, .nb = nb, .seed = 5, .step = step, .lr_scale = 1, .nthreads = 2};
+    r.train(r.arena, &a); /* reads the inputs before the reference overwrites nothing: same buffers */
+    snc_exec_run(ex, SNC_RUN_STEP, &ctx);
+    float jl = *(float *)((char *)r.arena + r.p->layout.offset[g->loss]), rl = *(float *)snc_exec_buf(ex, g->loss);
+    bad += cgu_compare("loss", &jl, &rl, 1, 1e-4, 1e-5);
+  }
+  float *buf = malloc((size_t)r.p->layout.unplanned_bytes);
+  for (int i = 0; i < g->nnodes; i++) {
+    const snc_node *n = g->nodes[i];
+    if (n->op != SNC_OP_PARAM) continue;
+    int64_t e = snc_shape_numel(&n->shape);
+    cgu_read(&r, g, i, 0, buf);
+    int b = cgu_compare(n->name, buf, snc_exec_buf(ex, i), e, 1e-3, 2e-4);
+    if (b) fprintf(stderr, "\n  %s: %d of %lld differ", n->name, b, (long long)e);
+    bad += b;
+  }
+  /* evaluation: outputs and loss */
+  gc_fill_inputs(g, ex, 999);
+  snc_kctx ev = {.nb = g->batch, .seed = 5, .step = 3, .training = 0, .lr_scale = 1};
+  snc_exec_run(ex, SNC_RUN_FORWARD, &ev);
+  void *outs[16];
+  float *ob[16];
+  for (int o = 0; o <= r.p->noutputs; o++) {
+    int id = o < r.p->noutputs ? r.p->outputs[o] : g->loss;
+    ob[o] = malloc((size_t)snc_shape_numel(&g->nodes[id]->shape) * 4 + 4);
+    outs[o] = ob[o];
+  }
+  snc_step_args a = {.inputs = ins, .outputs = outs, .nb = g->batch, .seed = 5, .step = 3, .lr_scale = 1, .nthreads = 2};
+  r.eval(r.arena, &a);
+  for (int o = 0; o <= r.p->noutputs; o++) {
+    int id = o < r.p->noutputs ? r.p->outputs[o] : g->loss;
+    bad += cgu_compare(g->nodes[id]->name, ob[o], snc_exec_buf(ex, id), snc_shape_numel(&g->nodes[id]->shape), 1e-3, 1e-4);
+    free(ob[o]);
+  }
+  free(buf);
+  CU_ASSERT_EQUAL(bad, 0);
+  cgu_free(&r);
+  snc_exec_free(ex);
+}
+
+static void test_models_train(void) {
+  const char *ws[] = {"weight_sharing=false", "weight_sharing=true"}, *aux[] = {"aux_loss=false", "aux_loss=true"};
+  for (int s = 0; s < 2; s++)
+    for (int a = 0; a < 2; a++) {
+      snc_graph *g = model("models/siamese.yaml", ws[s], aux[a]);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+      check_model_steps(g);
+      snc_graph_free(g);
+    }
+  const char *others[] = {"models/digit_cnn.yaml", "models/lenet5.yaml", "models/mlp.yaml", "tests/golden/zoo.yaml"};
+  for (int i = 0; i < 4; i++) {
+    snc_graph *g = model(others[i], NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    check_model_steps(g);
+    snc_graph_free(g);
+  }
+}
+
+/* The same steps on 1 and on 2 threads give the same bits: parameters, optimizer state, loss. */
+static void test_threads_bitwise(void) {
+  snc_graph *g = model("models/siamese.yaml", NULL, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  snc_error err = {0};
+  snc_exec *ex = snc_exec_new(g, &err);
+  snc_exec_init_params(ex, 4);
+  gc_fill_inputs(g, ex, 7);
+  cg_run r[2];
+  for (int t = 0; t < 2; t++) {
+    CU_ASSERT_EQUAL_FATAL(cgu_build(g, 0, &r[t], &err), 0);
+    cgu_copy_params(&r[t], ex, g);
+    const void *ins[16];
+    for (int k = 0; k < r[t].p->ninputs; k++) ins[k] = snc_exec_buf(ex, r[t].p->inputs[k]);
+    for (int step = 1; step <= 4; step++) {
+      snc_step_args a = {.inputs = ins, .nb = step == 4 ? 61 : g->batch, .seed = 3, .step = step, .lr_scale = 1, .nthreads = t + 1};
+      r[t].train(r[t].arena, &a);
+    }
+  }
+  const snc_layout *l = &r[0].p->layout;
+  CU_ASSERT_EQUAL(memcmp(r[0].arena, r[1].arena, (size_t)l->persistent_bytes), 0);
+  CU_ASSERT_EQUAL(memcmp((char *)r[0].arena + l->offset[g->loss], (char *)r[1].arena + l->offset[g->loss], 4), 0);
+  for (int t = 0; t < 2; t++) cgu_free(&r[t]);
+  snc_exec_free(ex);
+  snc_graph_free(g);
+}
+
+/* Optimizer updates on exact gradients (loss = sum(p*p), gradient 2p): JIT and reference agree to
+ * float rounding of the update formula, for Adam with weight decay and SGD with Nesterov momentum. */
+static void test_updates(void) {
+  for (int opt = 0; opt < 2; opt++) {
+    snc_graph *g = snc_graph_new("sq", "sq");
+    g->batch = 1;
+    g->train = (snc_train_cfg){opt ? SNC_OPT_SGD : SNC_OPT_ADAM, 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.9f, 1, 1, 1, 1};
+    snc_error err = {0};
+    int p = snc_example_param(g, 1, (int64_t[]){37});
+    int m = snc_example_op(g, SNC_OP_MUL, (int[]){p, p}, 2, (snc_attrs){0});
+    g->loss = snc_example_op(g, SNC_OP_SUM, &m, 1, (snc_attrs){0});
+    g->nforward = g->nnodes;
+    CU_ASSERT_EQUAL_FATAL(snc_autodiff(g, 0, &err), 0);
+    snc_exec *ex = snc_exec_new(g, &err);
+    snc_exec_init_params(ex, 2);
+    cg_run r;
+    CU_ASSERT_EQUAL_FATAL(cgu_build(g, 0, &r, &err), 0);
+    cgu_copy_params(&r, ex, g);
+    for (int step = 1; step <= 5; step++) {
+      snc_kctx ctx = {.nb = 1, .seed = 1, .step = step, .training = 1, .lr_scale = 0.5f};
+      snc_step_args a = {.nb = 1, .seed = 1, .step = step, .lr_scale = 0.5f, .nthreads = 2};
+      snc_exec_run(ex, SNC_RUN_STEP, &ctx);
+      r.train(r.arena, &a);
+    }
+    float buf[37];
+    for (int i = 0; i < g->nnodes; i++)
+      if (g->nodes[i]->op == SNC_OP_PARAM) {
+        cgu_read(&r, g, i, 1, buf);
+        CU_ASSERT_EQUAL(cgu_compare(g->nodes[i]->name, buf, snc_exec_buf(ex, i), snc_shape_numel(&g->nodes[i]->shape), 1e-5, 1e-6), 0);
+      }
+    cgu_free(&r);
+    snc_exec_free(ex);
+    snc_graph_free(g);
+  }
+}
+
+static void register_tests(void) {
+  SNC_SUITE("codegen", {"every op, JIT against reference", test_every_op},
+            {"whole models: training steps and evaluation", test_models_train},
+            {"1 thread against 2 threads, bitwise", test_threads_bitwise}, {"optimizer updates", test_updates});
+}
 SNC_TEST_MAIN(register_tests)

@@ -17,8 +17,12 @@ typedef struct snc_cg {
   LLVMTypeRef i1, i8, i32, i64, f32, f64, ptr, vf, vi32, vi64, vi1, voidt, kernel_ty;
   const snc_graph *g;
   const snc_layout *lay;
-  /* in the current kernel */
-  LLVMValueRef fn, arena, args, tid, nt;
+  /* in the current kernel: its buffers and data come from a per-call table of i64 ("slots"), so
+     nodes with the same kernel key share one function (e.g. both branches, train and eval) */
+  LLVMValueRef fn, arena, args, tid, nt, offs;
+  int slot_node[32]; /* node whose buffer offset the slot holds, or -1 for a data value */
+  int64_t slot_val[32];
+  int nslots;
   int training;
   int nkernels;
   snc_error *err;
@@ -36,7 +40,8 @@ LLVMValueRef cg_f32(snc_cg *cg, float v);
 LLVMValueRef cg_vf(snc_cg *cg, float v); /* splat */
 LLVMValueRef cg_splat(snc_cg *cg, LLVMValueRef scalar);
 
-/* kernels: begin a new kernel function (returns it) and end it with `ret void` */
+/* kernels: begin a new kernel function `void k(ptr arena, ptr args, i32 tid, i32 nt, ptr slots)`
+   (returns it) and end it with `ret void` */
 LLVMValueRef cg_kernel_begin(snc_cg *cg, const char *name);
 void cg_kernel_end(snc_cg *cg);
 
@@ -51,6 +56,7 @@ void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after);
 
 /* memory: node buffers live in the arena at the layout's offsets */
 LLVMValueRef cg_node_ptr(snc_cg *cg, int node);                      /* float* (or i32*) base */
+LLVMValueRef cg_data(snc_cg *cg, int64_t value);                      /* a per-call i64 (e.g. an RNG stream) */
 LLVMValueRef cg_gep(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx); /* &base[idx], float elements */
 LLVMValueRef cg_gep_i32(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx);
 /* an alloca in the function's entry block (so SROA keeps it in registers) */
@@ -77,7 +83,7 @@ LLVMValueRef cg_vtanh(snc_cg *cg, LLVMValueRef x);
 LLVMValueRef cg_vsigmoid(snc_cg *cg, LLVMValueRef x);
 LLVMValueRef cg_vexpm1(snc_cg *cg, LLVMValueRef x);
 /* dropout uniforms of 16 consecutive-batch elements: index i = (b0 + lane) * F + f */
-LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, int stream, LLVMValueRef base_i,
+LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, LLVMValueRef stream, LLVMValueRef base_i,
                                  int64_t lane_stride);
 
 #endif

@@ -34,6 +34,8 @@ LLVMValueRef cg_kernel_begin(snc_cg *cg, const char *name) {
   cg->args = LLVMGetParam(fn, 1);
   cg->tid = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 2), cg->i64, "tid");
   cg->nt = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), cg->i64, "nt");
+  cg->offs = LLVMGetParam(fn, 4);
+  cg->nslots = 0;
   return fn;
 }
 
@@ -82,12 +84,29 @@ void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after) {
   LLVMPositionBuilderAtEnd(cg->b, after);
 }
 
+static LLVMValueRef slot(snc_cg *cg, int node, int64_t val) {
+  int k = 0;
+  while (k < cg->nslots && !(cg->slot_node[k] == node && (node >= 0 || cg->slot_val[k] == val))) k++;
+  if (k == cg->nslots) {
+    SNC_ASSERT(k < 32);
+    cg->slot_node[k] = node;
+    cg->slot_val[k] = val;
+    cg->nslots++;
+  }
+  LLVMValueRef idx = cg_i64(cg, k);
+  LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->i64, LLVMBuildInBoundsGEP2(cg->b, cg->i64, cg->offs, &idx, 1, ""), "slot");
+  LLVMSetMetadata(v, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14), LLVMMDNodeInContext(cg->ctx, NULL, 0));
+  return v;
+}
+
 LLVMValueRef cg_node_ptr(snc_cg *cg, int node) {
   int64_t off = cg->lay->offset[node];
   SNC_ASSERT(off >= 0);
-  LLVMValueRef idx = cg_i64(cg, off);
+  LLVMValueRef idx = slot(cg, node, off);
   return LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->arena, &idx, 1, cg->g->nodes[node]->name);
 }
+
+LLVMValueRef cg_data(snc_cg *cg, int64_t value) { return slot(cg, -1, value); }
 
 LLVMValueRef cg_gep(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx) {
   return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &idx, 1, "");

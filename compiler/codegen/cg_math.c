@@ -91,10 +91,10 @@ static LLVMValueRef mix64(snc_cg *cg, LLVMValueRef z, int vec) {
   return LLVMBuildXor(cg->b, z, LLVMBuildLShr(cg->b, z, s31, ""), "");
 }
 
-LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, int stream, LLVMValueRef base_i,
+LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, LLVMValueRef stream, LLVMValueRef base_i,
                                  int64_t lane_stride) {
   LLVMValueRef golden = LLVMConstInt(cg->i64, 0x9E3779B97F4A7C15ull, 0);
-  LLVMValueRef sv = LLVMBuildXor(cg->b, LLVMBuildShl(cg->b, step, cg_i64(cg, 20), ""), cg_i64(cg, stream), "");
+  LLVMValueRef sv = LLVMBuildXor(cg->b, LLVMBuildShl(cg->b, step, cg_i64(cg, 20), ""), stream, "");
   LLVMValueRef key = mix64(cg, LLVMBuildXor(cg->b, seed, mix64(cg, LLVMBuildAdd(cg->b, sv, golden, ""), 0), ""), 0);
   LLVMValueRef lanes[SNC_VW];
   for (int l = 0; l < SNC_VW; l++) lanes[l] = cg_i64(cg, l * lane_stride);

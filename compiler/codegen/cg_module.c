@@ -26,8 +26,8 @@ static void init_types(snc_cg *cg) {
   cg->vi64 = LLVMVectorType(cg->i64, SNC_VW);
   cg->vi1 = LLVMVectorType(cg->i1, SNC_VW);
   cg->voidt = LLVMVoidTypeInContext(cg->ctx);
-  LLVMTypeRef kp[4] = {cg->ptr, cg->ptr, cg->i32, cg->i32};
-  cg->kernel_ty = LLVMFunctionType(cg->voidt, kp, 4, 0);
+  LLVMTypeRef kp[5] = {cg->ptr, cg->ptr, cg->i32, cg->i32, cg->ptr};
+  cg->kernel_ty = LLVMFunctionType(cg->voidt, kp, 5, 0);
 }
 
 static LLVMValueRef declare(snc_cg *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n) {
@@ -36,8 +36,12 @@ static LLVMValueRef declare(snc_cg *cg, const char *name, LLVMTypeRef ret, LLVMT
   return f;
 }
 
-/* region(data): data = {arena, args}; calls kernels [k0, k1) with a barrier after each */
-static LLVMValueRef build_region(snc_cg *cg, const char *name, LLVMValueRef *kernels, int nk) {
+typedef struct kcall {
+  LLVMValueRef fn, slots; /* the kernel and its per-call table of offsets and data */
+} kcall;
+
+/* region(data): data = {arena, args}; calls the kernels in order with a barrier after each */
+static LLVMValueRef build_region(snc_cg *cg, const char *name, kcall *kernels, int nk) {
   LLVMTypeRef rt = LLVMFunctionType(cg->voidt, &cg->ptr, 1, 0);
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, rt);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -53,8 +57,8 @@ static LLVMValueRef build_region(snc_cg *cg, const char *name, LLVMValueRef *ker
   LLVMValueRef tid = LLVMBuildCall2(cg->b, i32fn, f_tid, NULL, 0, "tid");
   LLVMValueRef nt = LLVMBuildCall2(cg->b, i32fn, f_nt, NULL, 0, "nt");
   for (int k = 0; k < nk; k++) {
-    LLVMValueRef a[4] = {arena, args, tid, nt};
-    LLVMBuildCall2(cg->b, cg->kernel_ty, kernels[k], a, 4, "");
+    LLVMValueRef a[5] = {arena, args, tid, nt, kernels[k].slots};
+    LLVMBuildCall2(cg->b, cg->kernel_ty, kernels[k].fn, a, 5, "");
     if (k + 1 < nk) LLVMBuildCall2(cg->b, voidfn, f_bar, NULL, 0, "");
   }
   LLVMBuildRetVoid(cg->b);
@@ -82,31 +86,98 @@ static void build_entry(snc_cg *cg, const char *name, LLVMValueRef region) {
 }
 
 typedef struct klist {
-  LLVMValueRef *k;
+  kcall *k;
   int n, cap;
 } klist;
 
-static void push(klist *l, LLVMValueRef f) {
+/* the slot table of the kernel just emitted, as an internal constant global */
+static LLVMValueRef slots_global(snc_cg *cg) {
+  LLVMValueRef v[32];
+  for (int i = 0; i < cg->nslots; i++) v[i] = LLVMConstInt(cg->i64, (unsigned long long)cg->slot_val[i], 1);
+  LLVMTypeRef t = LLVMArrayType(cg->i64, (unsigned)(cg->nslots ? cg->nslots : 1));
+  LLVMValueRef gl = LLVMAddGlobal(cg->mod, t, "slots");
+  LLVMSetInitializer(gl, cg->nslots ? LLVMConstArray(cg->i64, v, (unsigned)cg->nslots) : LLVMConstNull(t));
+  LLVMSetGlobalConstant(gl, 1);
+  LLVMSetLinkage(gl, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(gl, LLVMGlobalUnnamedAddr);
+  LLVMSetAlignment(gl, 8);
+  return gl;
+}
+
+static void push(snc_cg *cg, klist *l, LLVMValueRef f) {
   if (l->n == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 64;
     l->k = realloc(l->k, (size_t)l->cap * sizeof *l->k);
     SNC_ASSERT(l->k);
   }
-  l->k[l->n++] = f;
+  l->k[l->n].fn = f;
+  l->k[l->n].slots = slots_global(cg);
+  l->n++;
 }
 
-/* Emits the kernels of nodes [0, end) in one mode; appends their functions to l. */
-static int emit_range(snc_cg *cg, int end, int training, klist *l, snc_error *err) {
+/* Two nodes with the same key get the same kernel code (their buffers differ only through the
+ * slot tables): the op, every attribute a kernel reads, the shapes, dtypes and batch flags of the
+ * node and its inputs, and the mode where the op behaves differently when training. */
+static void node_key(snc_cg *cg, const snc_node *n, char *key, size_t len) {
+  const snc_attrs *a = &n->attr;
+  int mode = n->op == SNC_OP_DROPOUT || n->op == SNC_OP_BATCHNORM ? cg->training : 0;
+  size_t k = (size_t)snprintf(key, len, "%d|%d|k%d,%d s%d,%d p%d,%d a%d st%d l%d c%d al%a p%a e%a m%a lr%a b%a,%a wd%a n%d tb%d|",
+                              n->op, mode, a->kernel[0], a->kernel[1], a->stride[0], a->stride[1], a->pad[0], a->pad[1],
+                              a->axis, a->start, a->len, a->classes, a->alpha, a->p, a->eps, a->momentum, a->lr, a->beta1,
+                              a->beta2, a->weight_decay, a->nesterov, a->to_batched);
+  for (int j = -1; j < n->ninputs && k < len; j++) {
+    const snc_node *t = j < 0 ? n : cg->g->nodes[n->inputs[j]];
+    k += (size_t)snprintf(key + k, len - k, "%d%d:", t->dtype, !!(t->flags & SNC_NF_BATCHED));
+    for (int d = 0; d < t->shape.rank && k < len; d++) k += (size_t)snprintf(key + k, len - k, "%lld,", (long long)t->shape.dim[d]);
+  }
+  for (int d = 0; d < a->to.rank && k < len; d++) k += (size_t)snprintf(key + k, len - k, "t%lld,", (long long)a->to.dim[d]);
+  /* which inputs are the same node: slots are per distinct node, so x*x and x*y differ */
+  for (int j = 0; j < n->ninputs && k < len; j++) {
+    int first = j;
+    for (int q = 0; q < j && first == j; q++)
+      if (n->inputs[q] == n->inputs[j]) first = q;
+    k += (size_t)snprintf(key + k, len - k, "=%d", first);
+  }
+}
+
+typedef struct kcache {
+  char **keys;
+  LLVMValueRef *fns;
+  int n, cap;
+} kcache;
+
+/* Emits the kernels of nodes [0, end) in one mode; appends their calls to l. */
+static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache, snc_error *err) {
   cg->training = training;
   LLVMValueRef f = snc_cg_emit_inputs(cg);
-  if (f) push(l, f);
+  if (f) push(cg, l, f);
+  char key[1024];
   for (int i = 0; i < end; i++) {
     const snc_node *n = cg->g->nodes[i];
     if (n->op == SNC_OP_INPUT || n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST) continue;
     LLVMValueRef ks[4];
     int nk = snc_cg_emit_node(cg, n, ks);
     if (nk < 0) return snc_errorf(err, "%s: no code generator for op %s (node '%s')", cg->g->file, snc_op_name(n->op), n->name);
-    for (int k = 0; k < nk; k++) push(l, ks[k]);
+    SNC_ASSERT(nk == 1);
+    node_key(cg, n, key, sizeof key);
+    int hit = -1;
+    for (int c = 0; c < cache->n && hit < 0; c++)
+      if (!strcmp(cache->keys[c], key)) hit = c;
+    if (hit >= 0) { /* same code as an earlier kernel: call that one with this node's slots */
+      LLVMDeleteFunction(ks[0]);
+      cg->nkernels--;
+      push(cg, l, cache->fns[hit]);
+      continue;
+    }
+    if (cache->n == cache->cap) {
+      cache->cap = cache->cap ? 2 * cache->cap : 64;
+      cache->keys = realloc(cache->keys, (size_t)cache->cap * sizeof *cache->keys);
+      cache->fns = realloc(cache->fns, (size_t)cache->cap * sizeof *cache->fns);
+      SNC_ASSERT(cache->keys && cache->fns);
+    }
+    cache->keys[cache->n] = strdup(key);
+    cache->fns[cache->n++] = ks[0];
+    push(cg, l, ks[0]);
   }
   return 0;
 }
@@ -115,6 +186,7 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   double t0 = now();
   snc_program *p = calloc(1, sizeof *p);
   klist train = {0}, eval = {0};
+  kcache cache = {0};
   if (!p) return snc_errorf(err, "%s: out of memory", g->file), NULL;
   p->g = g;
   snprintf(p->prefix, sizeof p->prefix, "%s", opt && opt->prefix ? opt->prefix : g->name);
@@ -140,15 +212,15 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   char name[160];
   int has_step = g->nnodes > g->nforward;
   if (has_step) {
-    if (emit_range(&cg, g->nnodes, 1, &train, err)) goto fail_b;
+    if (emit_range(&cg, g->nnodes, 1, &train, &cache, err)) goto fail_b;
     snprintf(name, sizeof name, "%s.train.region", p->prefix);
     LLVMValueRef r = build_region(&cg, name, train.k, train.n);
     snprintf(name, sizeof name, "%s_train_step", p->prefix);
     build_entry(&cg, name, r);
   }
-  if (emit_range(&cg, g->nforward, 0, &eval, err)) goto fail_b;
+  if (emit_range(&cg, g->nforward, 0, &eval, &cache, err)) goto fail_b;
   LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
-  if (f) push(&eval, f);
+  if (f) push(&cg, &eval, f);
   snprintf(name, sizeof name, "%s.eval.region", p->prefix);
   LLVMValueRef r = build_region(&cg, name, eval.k, eval.n);
   snprintf(name, sizeof name, "%s_eval", p->prefix);
@@ -157,6 +229,9 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   LLVMDisposeBuilder(cg.b);
   free(train.k);
   free(eval.k);
+  for (int c = 0; c < cache.n; c++) free(cache.keys[c]);
+  free(cache.keys);
+  free(cache.fns);
   if (opt && opt->dump_graph) snc_cg_dump_plan(p, opt->dump_graph);
   p->build_seconds = now() - t0;
   return p;
@@ -168,6 +243,9 @@ oom:
 fail:
   free(train.k);
   free(eval.k);
+  for (int c = 0; c < cache.n; c++) free(cache.keys[c]);
+  free(cache.keys);
+  free(cache.fns);
   snc_program_free(p);
   return NULL;
 }

@@ -163,7 +163,6 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   if (G.R < 1) G.R = 1;
   if (G.R > G.nout) G.R = (int)G.nout;
   int64_t nblk = (G.nout + G.R - 1) / G.R;
-  int tail = (int)(G.nout - (nblk - 1) * G.R);
   LLVMValueRef acc[64];
   for (int i = 0; i < 64; i++) acc[i] = NULL;
   for (int r = 0; r < G.R; r++)
@@ -175,23 +174,12 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   cg_loop_begin(cg, &li, lo, hi, 1, "item");
   LLVMValueRef blk = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, G.OH), "blk");
   LLVMValueRef ty = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, G.OH), "ty");
+  /* the last block starts early enough to stay in range: it recomputes a few channels of the
+     block before it, with identical results, instead of needing a second code path */
   LLVMValueRef out0 = cg_mul(cg, blk, cg_i64(cg, G.R));
-  if (tail == G.R) {
-    gather_block(cg, &G, G.R, out0, ty, acc);
-  } else {
-    LLVMValueRef last = LLVMBuildICmp(cg->b, LLVMIntEQ, blk, cg_i64(cg, nblk - 1), "");
-    LLVMBasicBlockRef full = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "full");
-    LLVMBasicBlockRef part = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "tail");
-    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "join");
-    LLVMBuildCondBr(cg->b, last, part, full);
-    LLVMPositionBuilderAtEnd(cg->b, full);
-    gather_block(cg, &G, G.R, out0, ty, acc);
-    LLVMBuildBr(cg->b, join);
-    LLVMPositionBuilderAtEnd(cg->b, part);
-    gather_block(cg, &G, tail, out0, ty, acc);
-    LLVMBuildBr(cg->b, join);
-    LLVMPositionBuilderAtEnd(cg->b, join);
-  }
+  LLVMValueRef maxo = cg_i64(cg, G.nout - G.R);
+  out0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, out0, maxo, ""), maxo, out0, "out0");
+  gather_block(cg, &G, G.R, out0, ty, acc);
   cg_loop_end(cg, &li);
 }
 
@@ -269,7 +257,6 @@ static void emit_dw(snc_cg *cg, const snc_node *n) {
   if (S.RO > S.d.O) S.RO = (int)S.d.O;
   if (S.RC > S.d.C) S.RC = (int)S.d.C;
   int64_t nbo = (S.d.O + S.RO - 1) / S.RO, nbc = (S.d.C + S.RC - 1) / S.RC;
-  int to = (int)(S.d.O - (nbo - 1) * S.RO), tc = (int)(S.d.C - (nbc - 1) * S.RC);
   LLVMValueRef acc[96];
   for (int i = 0; i < S.RO * S.RC * kk; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
   LLVMValueRef lo, hi;
@@ -278,33 +265,11 @@ static void emit_dw(snc_cg *cg, const snc_node *n) {
   cg_loop_begin(cg, &li, lo, hi, 1, "item");
   LLVMValueRef bo = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nbc), ""), bc = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nbc), "");
   LLVMValueRef o0 = cg_mul(cg, bo, cg_i64(cg, S.RO)), c0 = cg_mul(cg, bc, cg_i64(cg, S.RC));
-  /* up to four variants: full or tail block in each of the two dimensions */
-  LLVMValueRef lo_o = LLVMBuildICmp(cg->b, LLVMIntEQ, bo, cg_i64(cg, nbo - 1), "");
-  LLVMValueRef lo_c = LLVMBuildICmp(cg->b, LLVMIntEQ, bc, cg_i64(cg, nbc - 1), "");
-  LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "join");
-  int variants[4][2] = {{S.RO, S.RC}, {to, S.RC}, {S.RO, tc}, {to, tc}};
-  LLVMValueRef conds[4] = {
-      LLVMBuildAnd(cg->b, LLVMBuildNot(cg->b, lo_o, ""), LLVMBuildNot(cg->b, lo_c, ""), ""),
-      LLVMBuildAnd(cg->b, lo_o, LLVMBuildNot(cg->b, lo_c, ""), ""),
-      LLVMBuildAnd(cg->b, LLVMBuildNot(cg->b, lo_o, ""), lo_c, ""),
-      LLVMBuildAnd(cg->b, lo_o, lo_c, "")};
-  for (int v = 0; v < 4; v++) {
-    int dup = 0;
-    for (int u = 0; u < v; u++) dup |= variants[u][0] == variants[v][0] && variants[u][1] == variants[v][1];
-    if (dup && v) continue; /* same code as an earlier variant: its condition is folded in below */
-    LLVMValueRef c = conds[v];
-    for (int u = v + 1; u < 4; u++)
-      if (variants[u][0] == variants[v][0] && variants[u][1] == variants[v][1]) c = LLVMBuildOr(cg->b, c, conds[u], "");
-    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "variant");
-    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "next");
-    LLVMBuildCondBr(cg->b, c, body, next);
-    LLVMPositionBuilderAtEnd(cg->b, body);
-    dw_block(cg, &S, variants[v][0], variants[v][1], o0, c0, acc);
-    LLVMBuildBr(cg->b, join);
-    LLVMPositionBuilderAtEnd(cg->b, next);
-  }
-  LLVMBuildBr(cg->b, join);
-  LLVMPositionBuilderAtEnd(cg->b, join);
+  /* last blocks start early enough to stay in range (see emit_gather) */
+  LLVMValueRef mo = cg_i64(cg, S.d.O - S.RO), mc = cg_i64(cg, S.d.C - S.RC);
+  o0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, o0, mo, ""), mo, o0, "o0");
+  c0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, c0, mc, ""), mc, c0, "c0");
+  dw_block(cg, &S, S.RO, S.RC, o0, c0, acc);
   cg_loop_end(cg, &li);
 }
 

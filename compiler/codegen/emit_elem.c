@@ -44,7 +44,7 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
     float p = n->attr.p, s = 1.0f / (1.0f - p);
     int64_t F = cg_per_sample(cg->g, n->id);
     LLVMValueRef base = cg_add(cg, cg_mul(cg, b0, cg_i64(cg, F)), f);
-    LLVMValueRef u = cg_vdropout_uniform(cg, cg_arg(cg, SNC_ARG_SEED), cg_arg(cg, SNC_ARG_STEP), n->attr.stream, base, F);
+    LLVMValueRef u = cg_vdropout_uniform(cg, cg_arg(cg, SNC_ARG_SEED), cg_arg(cg, SNC_ARG_STEP), cg_data(cg, n->attr.stream), base, F);
     LLVMValueRef keep = LLVMBuildFCmp(cg->b, LLVMRealOGE, u, cg_vf(cg, p), "");
     return sel(cg, keep, xmul(cg, x, cg_vf(cg, s)), cg_vf(cg, 0));
   }

@@ -172,8 +172,14 @@ int snc_cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int level, snc_err
   LLVMPassBuilderOptionsSetLoopInterleaving(opt, level >= 2);
   LLVMPassBuilderOptionsSetLoopVectorization(opt, level >= 2);
   LLVMPassBuilderOptionsSetSLPVectorization(opt, level >= 2);
-  LLVMPassBuilderOptionsSetLoopUnrolling(opt, level >= 1);
-  LLVMErrorRef e = LLVMRunPasses(m, pipelines[level], tm, opt);
+  LLVMPassBuilderOptionsSetLoopUnrolling(opt, getenv("SNC_NOUNROLL") ? 0 : level >= 1);
+  if (getenv("SNC_NOVEC")) {
+    LLVMPassBuilderOptionsSetLoopVectorization(opt, 0);
+    LLVMPassBuilderOptionsSetSLPVectorization(opt, 0);
+    LLVMPassBuilderOptionsSetLoopInterleaving(opt, 0);
+  }
+  const char *pl = getenv("SNC_PIPELINE") ? getenv("SNC_PIPELINE") : pipelines[level];
+  LLVMErrorRef e = LLVMRunPasses(m, pl, tm, opt);
   LLVMDisposePassBuilderOptions(opt);
   if (e) {
     char *msg = LLVMGetErrorMessage(e); /* consumes e */

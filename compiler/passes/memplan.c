@@ -1,8 +1,9 @@
 /* The memory plan: one arena for parameters, state, constants and every activation and gradient.
  * Persistent buffers come first; the rest are placed by first fit in order of creation, reusing the
  * space of buffers whose last reader has run (liveness over the node order, which is the execution
- * order of the training step). Outputs and the loss stay live to the end of the forward graph, so
- * the evaluation entry point, which runs only the forward nodes, can read them at its end. */
+ * order of the training step). Outputs stay live to the end of the forward graph, so the evaluation
+ * entry point, which runs only the forward nodes, can read them at its end; the loss stays live to
+ * the end of the step, so the runtime can read the training loss. */
 #include <string.h>
 
 #include "snc/codegen.h"
@@ -49,7 +50,7 @@ int snc_layout_plan(const snc_graph *g, int no_reuse, snc_layout *lay, snc_error
   for (int o = 0; o < g->noutputs; o++) {
     if (lay->live_end[g->outputs[o].node] < g->nforward) lay->live_end[g->outputs[o].node] = g->nforward;
   }
-  if (g->loss >= 0 && lay->live_end[g->loss] < g->nforward) lay->live_end[g->loss] = g->nforward;
+  if (g->loss >= 0) lay->live_end[g->loss] = n; /* the runtime reads the loss after a training step */
   /* inputs are written before any kernel runs: live from the start */
   int64_t top = 0;
   for (int i = 0; i < n; i++)
