@@ -7,6 +7,8 @@
 
 #include "snc/autodiff.h"
 #include "snc/frontend.h"
+#include "snc/jit_backend.h"
+#include "snc/profile.h"
 #include "snc/train.h"
 
 #define MAX_SETS 64
@@ -36,7 +38,12 @@ static const char *const usage_train =
     "  --epochs N         number of epochs (default: the model's training.epochs)\n"
     "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
     "  --save PATH        write a checkpoint (safetensors) after every epoch and on Ctrl-C\n"
-    "  --backend NAME     ref (the reference executor; default)\n"
+    "  --backend NAME     jit (compiled code, default) or ref (the reference executor)\n"
+    "  --threads N        OpenMP threads per step (default: OMP_NUM_THREADS, else all cores)\n"
+    "  --dump-graph       print the kernels and the memory plan (jit)\n"
+    "  --dump-llvm        print the LLVM IR before and after optimisation (jit)\n"
+    "  --dump-asm         print the generated assembly (jit)\n"
+    "  --profile          time every kernel and print the most expensive ones (jit)\n"
     "  -q, --quiet        print only the summary\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -54,13 +61,14 @@ static const char *const usage_eval =
     "  --set NAME=VALUE   override a switch of the model (repeatable)\n"
     "  --seed N           draw the test set with this seed instead of the checkpoint's\n"
     "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
-    "  --backend NAME     ref (default)\n"
+    "  --backend NAME     ref (default; evaluation is short)\n"
     "  -h, --help         show this help\n";
 
 typedef struct {
   const char *cmd, *model, *data, *save, *checkpoint, *backend;
   snc_override sets[MAX_SETS];
-  int nsets, quiet, has_seed, epochs;
+  int nsets, quiet, has_seed, epochs, threads;
+  int dump_graph, dump_llvm, dump_asm, profile;
   uint64_t seed;
 } cli;
 
@@ -86,7 +94,7 @@ static int parse(int argc, char **argv, cli *c) {
   const char *usage = train ? usage_train : usage_eval;
   for (int i = 0; i < argc; i++) {
     char *a = argv[i], *val = NULL;
-    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", NULL};
+    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", NULL};
     const char *opt = NULL;
     for (int k = 0; opts[k]; k++) {
       size_t l = strlen(opts[k]);
@@ -103,7 +111,7 @@ static int parse(int argc, char **argv, cli *c) {
         break;
       }
     }
-    if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save")))
+    if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save") || !strcmp(opt, "--threads")))
       opt = NULL; /* train-only options are unknown to eval */
     if (opt && train && !strcmp(opt, "--checkpoint")) opt = NULL;
     if (!opt) {
@@ -113,6 +121,12 @@ static int parse(int argc, char **argv, cli *c) {
       }
       if (train && (!strcmp(a, "-q") || !strcmp(a, "--quiet"))) {
         c->quiet = 1;
+        continue;
+      }
+      int *flag = !train ? NULL : !strcmp(a, "--dump-graph") ? &c->dump_graph : !strcmp(a, "--dump-llvm") ? &c->dump_llvm
+                                : !strcmp(a, "--dump-asm") ? &c->dump_asm : !strcmp(a, "--profile") ? &c->profile : NULL;
+      if (flag) {
+        *flag = 1;
         continue;
       }
       if (a[0] == '-' && a[1]) {
@@ -150,9 +164,14 @@ static int parse(int argc, char **argv, cli *c) {
     } else if (!strcmp(opt, "--checkpoint")) {
       c->checkpoint = val;
     } else if (!strcmp(opt, "--backend")) {
-      if (strcmp(val, "ref"))
-        return fprintf(stderr, "snrun %s: unknown backend '%s' (known: ref)\n", c->cmd, val), 2;
+      if (strcmp(val, "ref") && strcmp(val, "jit"))
+        return fprintf(stderr, "snrun %s: unknown backend '%s' (known: jit, ref)\n", c->cmd, val), 2;
       c->backend = val;
+    } else if (!strcmp(opt, "--threads")) {
+      uint64_t t;
+      if (parse_u64(val, &t) || t < 1 || t > 1024)
+        return fprintf(stderr, "snrun %s: --threads takes an integer from 1 to 1024, got '%s'\n", c->cmd, val), 2;
+      c->threads = (int)t;
     }
   }
   if (!c->model) {
@@ -173,7 +192,24 @@ static int cmd_train(cli *c) {
   int status = 1;
   snc_graph *g = snc_model_load(c->model, c->sets, c->nsets, &err);
   if (!g || snc_autodiff(g, 0, &err) != 0) goto done;
-  if (!(be = snc_backend_new(c->backend, g, &err))) goto done;
+  int jit = !strcmp(c->backend, "jit");
+  if ((c->dump_graph || c->dump_llvm || c->dump_asm || c->profile) && !jit) {
+    snprintf(err.msg, sizeof err.msg, "snrun train: --dump-* and --profile need --backend jit");
+    status = 2;
+    fprintf(stderr, "%s\n", err.msg);
+    goto done;
+  }
+  if (jit) {
+    snc_jit_backend_opts jo = {.threads = c->threads, .profile = c->profile, .dump_graph = c->dump_graph ? stdout : NULL,
+                               .dump_llvm = c->dump_llvm ? stdout : NULL, .dump_asm = c->dump_asm ? stdout : NULL};
+    if (!(be = snc_backend_jit_new(g, &jo, &err))) goto done;
+    if (!c->quiet)
+      printf("compiled %s: %d kernels, arena %.1f MiB (%.1f MiB without reuse), %.3f s\n", g->name,
+             snc_backend_jit_program(be)->nkernels, snc_backend_jit_program(be)->layout.arena_bytes / 1048576.0,
+             snc_backend_jit_program(be)->layout.unplanned_bytes / 1048576.0, snc_backend_jit_compile_seconds(be));
+  } else if (!(be = snc_backend_new(c->backend, g, &err))) {
+    goto done;
+  }
   snc_train_opts o = snc_train_defaults(g);
   if (c->has_seed) o.seed = c->seed;
   if (c->epochs) o.epochs = c->epochs;
@@ -192,6 +228,11 @@ static int cmd_train(cli *c) {
   if (c->quiet && r.nepochs && g->noutputs)
     printf("%s: test accuracy %.2f%% (%s) after %d epochs, %.1f s\n", g->name, 100 * r.final_acc, g->outputs[0].name,
            r.nepochs, r.seconds);
+  double steps = 0;
+  for (int e = 0; e < r.nepochs; e++) steps += r.epoch[e].step_seconds;
+  printf("time: training steps %.3f s, compile %.3f s (backend %s, %d thread%s)\n", steps,
+         jit ? snc_backend_jit_compile_seconds(be) : 0.0, c->backend, c->threads, c->threads == 1 ? "" : "s");
+  if (c->profile) snc_profile_print(snc_backend_jit_program(be), stdout, 25);
   status = 0;
   if (stop_flag) {
     if (c->save && r.saved)
@@ -253,7 +294,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval; see snrun --help)\n", cmd);
     return 2;
   }
-  cli c = {.cmd = cmd, .backend = "ref"};
+  cli c = {.cmd = cmd, .backend = "jit"};
   int st = parse(argc - 2, argv + 2, &c);
   if (st >= 0) return st;
   return !strcmp(cmd, "train") ? cmd_train(&c) : cmd_eval(&c);

@@ -1,4 +1,5 @@
 /* The training loop: backends, batches, epochs, evaluation, the lines `snrun train` prints. */
+#include "snc/jit_backend.h"
 #include "snc/train.h"
 
 #include <math.h>
@@ -39,7 +40,8 @@ snc_backend *snc_backend_ref_new(const snc_graph *g, snc_error *err) {
 
 snc_backend *snc_backend_new(const char *name, const snc_graph *g, snc_error *err) {
   if (!strcmp(name, "ref")) return snc_backend_ref_new(g, err);
-  snc_errorf(err, "unknown backend '%s' (known: ref)", name);
+  if (!strcmp(name, "jit")) return snc_backend_jit_new(g, NULL, err);
+  snc_errorf(err, "unknown backend '%s' (known: jit, ref)", name);
   return NULL;
 }
 

@@ -25,6 +25,7 @@ typedef struct snc_cg {
   int nslots;
   int training;
   int nkernels;
+  int profile;
   snc_error *err;
 } snc_cg;
 

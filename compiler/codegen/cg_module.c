@@ -38,10 +38,11 @@ static LLVMValueRef declare(snc_cg *cg, const char *name, LLVMTypeRef ret, LLVMT
 
 typedef struct kcall {
   LLVMValueRef fn, slots; /* the kernel and its per-call table of offsets and data */
+  char *name;             /* "op.node" of the call */
 } kcall;
 
 /* region(data): data = {arena, args}; calls the kernels in order with a barrier after each */
-static LLVMValueRef build_region(snc_cg *cg, const char *name, kcall *kernels, int nk) {
+static LLVMValueRef build_region(snc_cg *cg, const char *name, int region, kcall *kernels, int nk) {
   LLVMTypeRef rt = LLVMFunctionType(cg->voidt, &cg->ptr, 1, 0);
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, rt);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -56,10 +57,25 @@ static LLVMValueRef build_region(snc_cg *cg, const char *name, kcall *kernels, i
   LLVMTypeRef i32fn = LLVMFunctionType(cg->i32, NULL, 0, 0), voidfn = LLVMFunctionType(cg->voidt, NULL, 0, 0);
   LLVMValueRef tid = LLVMBuildCall2(cg->b, i32fn, f_tid, NULL, 0, "tid");
   LLVMValueRef nt = LLVMBuildCall2(cg->b, i32fn, f_nt, NULL, 0, "nt");
-  for (int k = 0; k < nk; k++) {
+  LLVMTypeRef mp[2] = {cg->i32, cg->i32};
+  LLVMTypeRef markt = LLVMFunctionType(cg->voidt, mp, 2, 0);
+  LLVMValueRef f_mark = cg->profile ? declare(cg, "snc_profile_mark", cg->voidt, mp, 2) : NULL;
+  LLVMValueRef t0 = LLVMBuildICmp(cg->b, LLVMIntEQ, tid, cg_i32(cg, 0), "t0");
+  for (int k = 0; k <= nk; k++) {
+    if (f_mark) { /* thread 0 marks the start and the end of every kernel (after its barrier) */
+      LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(cg->ctx, fn, "mark");
+      LLVMBasicBlockRef no = LLVMAppendBasicBlockInContext(cg->ctx, fn, "go");
+      LLVMBuildCondBr(cg->b, t0, yes, no);
+      LLVMPositionBuilderAtEnd(cg->b, yes);
+      LLVMValueRef ma[2] = {cg_i32(cg, region), cg_i32(cg, k)};
+      LLVMBuildCall2(cg->b, markt, f_mark, ma, 2, "");
+      LLVMBuildBr(cg->b, no);
+      LLVMPositionBuilderAtEnd(cg->b, no);
+    }
+    if (k == nk) break;
     LLVMValueRef a[5] = {arena, args, tid, nt, kernels[k].slots};
     LLVMBuildCall2(cg->b, cg->kernel_ty, kernels[k].fn, a, 5, "");
-    if (k + 1 < nk) LLVMBuildCall2(cg->b, voidfn, f_bar, NULL, 0, "");
+    if (k + 1 < nk || f_mark) LLVMBuildCall2(cg->b, voidfn, f_bar, NULL, 0, "");
   }
   LLVMBuildRetVoid(cg->b);
   return fn;
@@ -104,7 +120,7 @@ static LLVMValueRef slots_global(snc_cg *cg) {
   return gl;
 }
 
-static void push(snc_cg *cg, klist *l, LLVMValueRef f) {
+static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what) {
   if (l->n == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 64;
     l->k = realloc(l->k, (size_t)l->cap * sizeof *l->k);
@@ -112,6 +128,7 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f) {
   }
   l->k[l->n].fn = f;
   l->k[l->n].slots = slots_global(cg);
+  l->k[l->n].name = strdup(what);
   l->n++;
 }
 
@@ -150,7 +167,7 @@ typedef struct kcache {
 static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache, snc_error *err) {
   cg->training = training;
   LLVMValueRef f = snc_cg_emit_inputs(cg);
-  if (f) push(cg, l, f);
+  if (f) push(cg, l, f, "inputs");
   char key[1024];
   for (int i = 0; i < end; i++) {
     const snc_node *n = cg->g->nodes[i];
@@ -159,6 +176,8 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     int nk = snc_cg_emit_node(cg, n, ks);
     if (nk < 0) return snc_errorf(err, "%s: no code generator for op %s (node '%s')", cg->g->file, snc_op_name(n->op), n->name);
     SNC_ASSERT(nk == 1);
+    char what[160];
+    snprintf(what, sizeof what, "%s.%s", snc_op_name(n->op), n->name);
     node_key(cg, n, key, sizeof key);
     int hit = -1;
     for (int c = 0; c < cache->n && hit < 0; c++)
@@ -166,7 +185,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     if (hit >= 0) { /* same code as an earlier kernel: call that one with this node's slots */
       LLVMDeleteFunction(ks[0]);
       cg->nkernels--;
-      push(cg, l, cache->fns[hit]);
+      push(cg, l, cache->fns[hit], what);
       continue;
     }
     if (cache->n == cache->cap) {
@@ -177,7 +196,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     }
     cache->keys[cache->n] = strdup(key);
     cache->fns[cache->n++] = ks[0];
-    push(cg, l, ks[0]);
+    push(cg, l, ks[0], what);
   }
   return 0;
 }
@@ -194,13 +213,19 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
     if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))) *c = '_';
   if (snc_layout_plan(g, opt && opt->no_reuse, &p->layout, err)) goto fail;
   p->inputs = calloc((size_t)g->nnodes, sizeof(int));
-  p->outputs = calloc((size_t)g->noutputs + 1, sizeof(int));
+  p->outputs = calloc(2 * (size_t)g->noutputs + 1, sizeof(int));
   if (!p->inputs || !p->outputs) goto oom;
   for (int i = 0; i < g->nnodes; i++)
     if (g->nodes[i]->op == SNC_OP_INPUT) p->inputs[p->ninputs++] = i;
-  for (int o = 0; o < g->noutputs; o++) p->outputs[p->noutputs++] = g->outputs[o].node;
+  /* exported by the evaluation entry: every output's prediction and its labels when computed */
+  for (int o = 0; o < g->noutputs; o++)
+    for (int w = 0; w < 2; w++) {
+      int id = w ? g->outputs[o].target : g->outputs[o].node, seen = g->nodes[id]->op == SNC_OP_INPUT;
+      for (int k = 0; k < p->noutputs; k++) seen |= p->outputs[k] == id;
+      if (!seen) p->outputs[p->noutputs++] = id;
+    }
 
-  snc_cg cg = {.g = g, .lay = &p->layout, .err = err};
+  snc_cg cg = {.g = g, .lay = &p->layout, .err = err, .profile = opt && opt->profile};
   p->context = cg.ctx = LLVMContextCreate();
   char modname[96];
   snprintf(modname, sizeof modname, "snc.%s", p->prefix);
@@ -214,19 +239,28 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   if (has_step) {
     if (emit_range(&cg, g->nnodes, 1, &train, &cache, err)) goto fail_b;
     snprintf(name, sizeof name, "%s.train.region", p->prefix);
-    LLVMValueRef r = build_region(&cg, name, train.k, train.n);
+    LLVMValueRef r = build_region(&cg, name, 0, train.k, train.n);
     snprintf(name, sizeof name, "%s_train_step", p->prefix);
     build_entry(&cg, name, r);
   }
   if (emit_range(&cg, g->nforward, 0, &eval, &cache, err)) goto fail_b;
   LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
-  if (f) push(&cg, &eval, f);
+  if (f) push(&cg, &eval, f, "outputs");
   snprintf(name, sizeof name, "%s.eval.region", p->prefix);
-  LLVMValueRef r = build_region(&cg, name, eval.k, eval.n);
+  LLVMValueRef r = build_region(&cg, name, 1, eval.k, eval.n);
   snprintf(name, sizeof name, "%s_eval", p->prefix);
   build_entry(&cg, name, r);
   p->nkernels = cg.nkernels;
   LLVMDisposeBuilder(cg.b);
+  klist *lists[2] = {&train, &eval};
+  for (int r2 = 0; r2 < 2; r2++) {
+    p->ncalls[r2] = lists[r2]->n;
+    p->call_names[r2] = calloc((size_t)lists[r2]->n + 1, sizeof(char *));
+    for (int k = 0; k < lists[r2]->n; k++) {
+      if (p->call_names[r2]) p->call_names[r2][k] = lists[r2]->k[k].name; /* ownership to p */
+      else free(lists[r2]->k[k].name);
+    }
+  }
   free(train.k);
   free(eval.k);
   for (int c = 0; c < cache.n; c++) free(cache.keys[c]);
@@ -241,6 +275,8 @@ fail_b:
 oom:
   snc_errorf(err, "%s: out of memory", g->file);
 fail:
+  for (int k = 0; k < train.n; k++) free(train.k[k].name);
+  for (int k = 0; k < eval.n; k++) free(eval.k[k].name);
   free(train.k);
   free(eval.k);
   for (int c = 0; c < cache.n; c++) free(cache.keys[c]);
@@ -255,6 +291,11 @@ void snc_program_free(snc_program *p) {
   if (p->module) LLVMDisposeModule(p->module);
   if (p->context) LLVMContextDispose(p->context); /* a taker of the module is done with it by now */
   snc_layout_free(&p->layout);
+  for (int r = 0; r < 2; r++) {
+    if (p->call_names[r])
+      for (int k = 0; k < p->ncalls[r]; k++) free(p->call_names[r][k]);
+    free(p->call_names[r]);
+  }
   free(p->inputs);
   free(p->outputs);
   free(p);

@@ -47,8 +47,9 @@ int snc_layout_plan(const snc_graph *g, int no_reuse, snc_layout *lay, snc_error
   for (int i = 0; i < n; i++)
     for (int k = 0; k < g->nodes[i]->ninputs; k++)
       if (lay->live_end[g->nodes[i]->inputs[k]] < i) lay->live_end[g->nodes[i]->inputs[k]] = i;
-  for (int o = 0; o < g->noutputs; o++) {
+  for (int o = 0; o < g->noutputs; o++) { /* predictions and their (possibly computed) labels */
     if (lay->live_end[g->outputs[o].node] < g->nforward) lay->live_end[g->outputs[o].node] = g->nforward;
+    if (lay->live_end[g->outputs[o].target] < g->nforward) lay->live_end[g->outputs[o].target] = g->nforward;
   }
   if (g->loss >= 0) lay->live_end[g->loss] = n; /* the runtime reads the loss after a training step */
   /* inputs are written before any kernel runs: live from the start */

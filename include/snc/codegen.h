@@ -35,6 +35,7 @@ typedef struct snc_cg_options {
   const char *prefix; /* symbol prefix; NULL: the model name */
   FILE *dump_graph;   /* print the kernels and the memory plan here when not NULL */
   int no_reuse;       /* every buffer its own space (tests) */
+  int profile;        /* regions call snc_profile_mark(region, k) on thread 0 after kernel k's barrier */
 } snc_cg_options;
 
 typedef struct snc_program {
@@ -45,10 +46,15 @@ typedef struct snc_program {
   snc_layout layout;
   char prefix[64];
   int ninputs, *inputs;   /* node ids, in the order of snc_step_args.inputs */
-  int noutputs, *outputs; /* node ids of the graph's outputs, in order; the loss comes after them */
-  int nkernels;
+  int noutputs, *outputs; /* node ids the evaluation entry exports, in snc_step_args.outputs order:
+                             each graph output's prediction, then its labels when those are computed
+                             (not an input); the loss comes after them */
+  int nkernels;                 /* distinct kernel functions */
+  int ncalls[2];                /* kernel calls in the train [0] and eval [1] regions */
+  char **call_names[2];         /* per call: the node it computes ("op.node"), for profiles */
   double build_seconds;
 } snc_program;
+
 
 snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, snc_error *err);
 void snc_program_free(snc_program *p);

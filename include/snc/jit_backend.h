@@ -1,0 +1,29 @@
+/* The JIT as a training backend (runtime/backend_jit.c): the graph compiled by the code generator
+ * and run through ORC; the same interface as the reference executor (include/snc/train.h).
+ *
+ *   snc_jit_backend_opts o = {.threads = 2};
+ *   snc_backend *be = snc_backend_jit_new(g, &o, &err);   // g after snc_autodiff; g must outlive be
+ *   ... snc_train(g, be, &opts, &result, &err) ...
+ *   be->free(be);                                         // frees the code, the arena and staging
+ */
+#ifndef SNC_JIT_BACKEND_H
+#define SNC_JIT_BACKEND_H
+#include <stdio.h>
+
+#include "snc/codegen.h"
+#include "snc/train.h"
+
+typedef struct snc_jit_backend_opts {
+  int threads;      /* OpenMP threads per step; 0: the runtime's default (OMP_NUM_THREADS) */
+  FILE *dump_graph; /* kernels and memory plan */
+  FILE *dump_llvm;  /* LLVM IR before and after optimisation */
+  FILE *dump_asm;   /* host assembly */
+  int profile;      /* time every kernel (snc/profile.h) */
+} snc_jit_backend_opts;
+
+snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err);
+/* Seconds spent building the module and JIT-compiling it. */
+double snc_backend_jit_compile_seconds(const snc_backend *b);
+const snc_program *snc_backend_jit_program(const snc_backend *b);
+
+#endif

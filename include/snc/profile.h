@@ -1,0 +1,19 @@
+/* Kernel profiles of generated code (runtime/profile.c).
+ *
+ *   snc_cg_options o = {.profile = 1};   // the program's regions then call snc_profile_mark
+ *   ... run steps ...
+ *   snc_profile_print(program, stderr, 20);   // the 20 most expensive kernels, per region
+ *
+ * The counters are process-wide (one profiled program at a time). */
+#ifndef SNC_PROFILE_H
+#define SNC_PROFILE_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "snc/codegen.h"
+
+void snc_profile_mark(int32_t region, int32_t k);
+void snc_profile_reset(void);
+void snc_profile_print(const snc_program *p, FILE *out, int top);
+
+#endif

@@ -1,0 +1,131 @@
+/* The JIT backend: the graph compiled to one LLVM module (compiler/codegen), JIT-compiled with ORC
+ * (runtime/jit.c), running on one arena. Batch-major staging buffers carry inputs in and outputs
+ * out, as the entry points' ABI (include/snc/program.h) wants; parameters and state live in the
+ * arena in their natural layout, so checkpoints read and write them in place. */
+#include <string.h>
+
+#include "snc/codegen.h"
+#include "snc/jit.h"
+#include "snc/profile.h"
+#include "snc/program.h"
+#include "snc/jit_backend.h"
+#include "snc/train.h"
+
+typedef struct jit_backend {
+  snc_backend base;
+  const snc_graph *g;
+  snc_program *p;
+  snc_jit *jit;
+  snc_step_fn train, eval;
+  void *arena;
+  void **staging; /* per node: batch-major buffer for inputs and outputs, else NULL */
+  const void **ins;
+  void **outs;
+  float loss;
+  int nthreads;
+} jit_backend;
+
+static void *jit_buf(snc_backend *b, int node) {
+  jit_backend *j = (jit_backend *)b;
+  if (node == j->g->loss) return &j->loss;
+  if (j->staging[node]) return j->staging[node];
+  const snc_node *n = j->g->nodes[node];
+  SNC_ASSERT(n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST); /* the runtime reads nothing else */
+  return (char *)j->arena + j->p->layout.offset[node];
+}
+
+static void jit_init(snc_backend *b, uint64_t seed) {
+  jit_backend *j = (jit_backend *)b;
+  for (int i = 0; i < j->g->nnodes; i++) {
+    const snc_node *n = j->g->nodes[i];
+    float *dst = (float *)((char *)j->arena + j->p->layout.offset[i]);
+    if (n->op == SNC_OP_PARAM) /* the same draws as the reference executor */
+      snc_init_fill(dst, snc_shape_numel(&n->shape), n->init, snc_seed_derive(seed, snc_name_hash(n->name)));
+    else if (n->op == SNC_OP_CONST)
+      memcpy(dst, n->value, (size_t)snc_shape_numel(&n->shape) * 4);
+  }
+}
+
+static void jit_run(snc_backend *b, snc_run_kind kind, const snc_kctx *ctx) {
+  jit_backend *j = (jit_backend *)b;
+  snc_step_args a = {.inputs = j->ins, .outputs = j->outs, .nb = ctx->nb, .seed = ctx->seed, .step = ctx->step,
+                     .lr_scale = ctx->lr_scale, .nthreads = j->nthreads};
+  if (kind == SNC_RUN_STEP) {
+    SNC_ASSERT(j->train && ctx->training);
+    a.outputs = NULL;
+    j->train(j->arena, &a);
+    if (j->g->loss >= 0) j->loss = *(float *)((char *)j->arena + j->p->layout.offset[j->g->loss]);
+  } else {
+    SNC_ASSERT(!ctx->training); /* the compiled forward is the evaluation one */
+    j->eval(j->arena, &a);
+  }
+}
+
+static void jit_free(snc_backend *b) {
+  jit_backend *j = (jit_backend *)b;
+  if (!j) return;
+  if (j->staging)
+    for (int i = 0; i < j->g->nnodes; i++) free(j->staging[i]);
+  free(j->staging);
+  free(j->ins);
+  free(j->outs);
+  free(j->arena);
+  snc_jit_free(j->jit);
+  snc_program_free(j->p);
+  free(j);
+}
+
+snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err) {
+  jit_backend *j = calloc(1, sizeof *j);
+  if (!j) return snc_errorf(err, "%s: out of memory", g->file), NULL;
+  j->base = (snc_backend){"jit", jit_buf, jit_init, jit_run, jit_free};
+  j->g = g;
+  j->nthreads = o ? o->threads : 0;
+  snc_cg_options co = {.dump_graph = o ? o->dump_graph : NULL, .profile = o && o->profile};
+  if (!(j->p = snc_program_build(g, &co, err))) goto fail;
+  snc_jit_options jo = snc_jit_default_options();
+  if (o) jo.dump_llvm = o->dump_llvm, jo.dump_asm = o->dump_asm;
+  snc_jit_symbol prof = {"snc_profile_mark", (void *)(uintptr_t)snc_profile_mark};
+  if (o && o->profile) jo.symbols = &prof, jo.n_symbols = 1;
+  LLVMModuleRef m = j->p->module;
+  j->p->module = NULL; /* the JIT takes it */
+  if (!(j->jit = snc_jit_new(m, &jo, err))) goto fail;
+  char name[128];
+  if (g->nnodes > g->nforward) {
+    snprintf(name, sizeof name, "%s_train_step", j->p->prefix);
+    if (!(j->train = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
+  }
+  snprintf(name, sizeof name, "%s_eval", j->p->prefix);
+  if (!(j->eval = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
+  size_t bytes = ((size_t)j->p->layout.arena_bytes + 63) / 64 * 64;
+  j->arena = aligned_alloc(64, bytes ? bytes : 64);
+  j->staging = calloc((size_t)g->nnodes, sizeof *j->staging);
+  j->ins = calloc((size_t)j->p->ninputs + 1, sizeof *j->ins);
+  j->outs = calloc((size_t)j->p->noutputs + 1, sizeof *j->outs);
+  if (!j->arena || !j->staging || !j->ins || !j->outs) goto oom;
+  memset(j->arena, 0, bytes);
+  for (int k = 0; k < j->p->ninputs; k++) {
+    int id = j->p->inputs[k];
+    if (!(j->staging[id] = calloc((size_t)snc_shape_numel(&g->nodes[id]->shape), 4))) goto oom;
+    j->ins[k] = j->staging[id];
+  }
+  for (int k = 0; k < j->p->noutputs; k++) {
+    int id = j->p->outputs[k];
+    if (!j->staging[id] && !(j->staging[id] = calloc((size_t)snc_shape_numel(&g->nodes[id]->shape), 4))) goto oom;
+    j->outs[k] = j->staging[id];
+  }
+  j->outs[j->p->noutputs] = &j->loss;
+  return &j->base;
+oom:
+  snc_errorf(err, "%s: out of memory for the JIT backend (arena %lld bytes)", g->file, (long long)j->p->layout.arena_bytes);
+fail:
+  jit_free(&j->base);
+  return NULL;
+}
+
+double snc_backend_jit_compile_seconds(const snc_backend *b) {
+  const jit_backend *j = (const jit_backend *)b;
+  return j->p->build_seconds + snc_jit_timing_of(j->jit)->total;
+}
+
+const snc_program *snc_backend_jit_program(const snc_backend *b) { return ((const jit_backend *)b)->p; }

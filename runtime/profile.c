@@ -1,0 +1,62 @@
+/* Per-kernel time of generated code built with snc_cg_options.profile: thread 0 calls
+ * snc_profile_mark(region, k) before kernel k and after the last barrier, so kernel k's time is
+ * from mark k to mark k+1 (its work and the barrier wait of the slowest thread). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "snc/profile.h"
+
+#define MAXK 4096
+static double acc[2][MAXK], last[2];
+static long calls[2];
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void snc_profile_mark(int32_t region, int32_t k) {
+  double t = now();
+  if (region < 0 || region > 1 || k < 0 || k > MAXK) return;
+  if (k > 0) acc[region][k - 1] += t - last[region];
+  else calls[region]++;
+  last[region] = t;
+}
+
+void snc_profile_reset(void) {
+  memset(acc, 0, sizeof acc);
+  memset(calls, 0, sizeof calls);
+}
+
+typedef struct row {
+  const char *name;
+  double t;
+} row;
+
+static int by_time(const void *a, const void *b) {
+  double x = ((const row *)a)->t, y = ((const row *)b)->t;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void snc_profile_print(const snc_program *p, FILE *out, int top) {
+  static const char *const region[2] = {"training step", "evaluation"};
+  for (int r = 0; r < 2; r++) {
+    int n = p->ncalls[r] < MAXK ? p->ncalls[r] : MAXK;
+    if (!calls[r] || !n) continue;
+    row *rows = malloc((size_t)n * sizeof *rows);
+    if (!rows) return;
+    double total = 0;
+    for (int k = 0; k < n; k++) {
+      rows[k] = (row){p->call_names[r][k], acc[r][k]};
+      total += acc[r][k];
+    }
+    qsort(rows, (size_t)n, sizeof *rows, by_time);
+    fprintf(out, "profile of the %s: %ld calls, %.3f ms per call, %d kernels\n", region[r], calls[r], 1e3 * total / (double)calls[r], n);
+    for (int k = 0; k < n && k < top; k++)
+      fprintf(out, "  %8.3f ms %5.1f%%  %s\n", 1e3 * rows[k].t / (double)calls[r], 100 * rows[k].t / total, rows[k].name);
+    free(rows);
+  }
+}
