@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# snc against PyTorch, side by side: the seed siamese network (models/siamese.yaml), same data sizes,
+# batch, epochs, seed and thread count, each run R times alternately; prints the median training-step
+# seconds of each, the ratio torch/snc, snc's JIT compile time, the achieved GFLOP/s of the training
+# step against this machine's measured FMA peak, and both test accuracies. See bench/README.md.
+#
+#   bash bench/train_bench.sh                      # 2 threads, 25 epochs, seed 1, 3 repeats
+#   bash bench/train_bench.sh --threads 1 --repeat 5
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+threads=2 repeat=3 epochs=25 seed=1 backend=jit model=models/siamese.yaml rebuild=0
+build=${SNC_BUILD_DIR:-build}
+python=${PYTHON:-/usr/bin/python3}
+
+usage() {
+  cat <<EOF
+usage: bash bench/train_bench.sh [options]
+
+Trains models/siamese.yaml with snrun and the same network with PyTorch (bench/torch_siamese.py),
+alternately, and reports medians. Run it on an otherwise idle machine.
+
+options:
+  --threads N     threads for both (default 2)
+  --repeat R      runs of each (default 3); the table reports the median
+  --epochs E      epochs per run (default 25)
+  --seed S        run seed for both (default 1)
+  --backend B     snrun backend (default jit; ref for the reference executor)
+  --rebuild       run an incremental build of snc/snrun in $build/ even when the binaries exist
+  -h, --help      this help
+
+environment: PYTHON (default /usr/bin/python3, the interpreter with python3-torch), CC (default cc),
+SNC_BUILD_DIR (default build).
+EOF
+}
+
+die() { echo "train_bench.sh: $*" >&2; exit 1; }
+posint() { [[ $2 =~ ^[0-9]+$ ]] && (($2 >= 1)) || { echo "train_bench.sh: $1 takes an integer >= 1, got '$2'" >&2; exit 2; }; }
+
+while (($#)); do
+  case $1 in
+    --threads|--repeat|--epochs|--seed|--backend)
+      (($# >= 2)) || { echo "train_bench.sh: $1 needs a value" >&2; exit 2; }
+      case $1 in
+        --threads) posint "$1" "$2"; threads=$2 ;;
+        --repeat) posint "$1" "$2"; repeat=$2 ;;
+        --epochs) posint "$1" "$2"; epochs=$2 ;;
+        --seed) [[ $2 =~ ^[0-9]+$ ]] || { echo "train_bench.sh: --seed takes a non-negative integer, got '$2'" >&2; exit 2; }; seed=$2 ;;
+        --backend) backend=$2 ;;
+      esac
+      shift 2 ;;
+    --rebuild) rebuild=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "train_bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# --- PyTorch first: the peer is required, fail before anything long -------------------------------
+[[ -x $python ]] || python=$(command -v python3 || true)
+[[ -n $python ]] || die "no python3 found; PyTorch (python3-torch) is needed: run 'bash tools/deps.sh --extras' as root"
+torch_version=$("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null) ||
+  die "PyTorch is missing for $python: install python3-torch ('bash tools/deps.sh --extras' as root), or set PYTHON to an interpreter that has torch"
+torch_blas=$("$python" -c 'import re, torch; m = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show()); print(m.group(1) if m else "?")' 2>/dev/null || echo "?")
+
+# --- snc: reuse the build, or build it ---------------------------------------------------------------
+snrun=$build/snrun snc=$build/snc
+if [[ ! -x $snrun || ! -x $snc ]]; then
+  echo "building snc in $build/ (tools/build.sh) ..."
+  SNC_BUILD_DIR=$build bash tools/build.sh >/dev/null || die "build failed: run 'bash tools/build.sh' to see why"
+elif ((rebuild)) || ! "$snrun" train --help 2>&1 | grep -q -- "--threads"; then
+  echo "updating the build in $build/ ..."
+  cmake --build "$build" --target snc snrun -j"$(nproc)" >/dev/null || die "build failed: run 'cmake --build $build' to see why"
+fi
+[[ -x $snrun && -x $snc ]] || die "$build/snrun or $build/snc missing after the build"
+"$snrun" train --help 2>&1 | grep -q -- "--threads" || die "$snrun has no --threads option (too old?); try --rebuild"
+if [[ $backend == jit ]] && ! "$snrun" train --help 2>&1 | grep -q "jit"; then
+  die "$snrun has no JIT backend; use --backend ref or rebuild"
+fi
+
+# --- FLOPs of one training run, from snc check ----------------------------------------------------
+check=$("$snc" check "$model") || die "snc check $model failed"
+fwd=$(sed -n 's/^forward FLOPs: \([0-9,]*\) per sample.*/\1/p' <<<"$check" | tr -d ,)
+pairs=$(sed -n 's/^data: .*, \([0-9]*\) train \/ .*/\1/p' <<<"$check")
+batch=$(sed -n 's/^training: .*, batch \([0-9]*\),.*/\1/p' <<<"$check")
+[[ -n $fwd && -n $pairs && -n $batch ]] || die "cannot read forward FLOPs / training pairs / batch from 'snc check $model'"
+run_flop=$((fwd * 3 * epochs * pairs))
+
+# --- FMA peak ---------------------------------------------------------------------------------------
+mkdir -p "$build/bench"
+if grep -qw avx512f /proc/cpuinfo; then isa_flags="-mavx512f -mfma"
+elif grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then isa_flags="-mavx2 -mfma"
+else die "this CPU has neither avx512f nor avx2+fma; fma_peak.c has no scalar fallback"; fi
+# shellcheck disable=SC2086
+${CC:-cc} -O2 $isa_flags -fopenmp bench/fma_peak.c -o "$build/bench/fma_peak" || die "cannot compile bench/fma_peak.c"
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/snc-bench.XXXXXX")
+load() { cut -d' ' -f1 /proc/loadavg; }
+load0=$(load)
+if awk -v l="$load0" 'BEGIN { exit !(l > 1.0) }'; then
+  echo "warning: load average $load0 > 1 at the start: the machine is busy, timings will be pessimistic" >&2
+fi
+
+"$build/bench/fma_peak" "$threads" >"$logs/fma_peak.txt" || die "fma_peak failed"
+peak1=$(awk '$1 == "peak_gflops_per_thread" { print $2 }' "$logs/fma_peak.txt")
+case $threads in
+  1) peakn=$peak1 ;;
+  2) peakn=$(awk '$1 == "peak_gflops_2threads" { print $2 }' "$logs/fma_peak.txt") ;;
+  *) peakn=$(awk -v k="peak_gflops_${threads}threads" '$1 == k { print $2 }' "$logs/fma_peak.txt") ;;
+esac
+peak2=$(awk '$1 == "peak_gflops_2threads" { print $2 }' "$logs/fma_peak.txt")
+isa=$(awk '$1 == "isa" { print $2 }' "$logs/fma_peak.txt")
+
+now() { date +%s.%N; }
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+snc_s="" snc_c="" snc_a="" torch_s="" torch_a="" snc_fallback=0
+echo "logs: $logs"
+for ((r = 1; r <= repeat; r++)); do
+  # (a) snc
+  log=$logs/snc_$r.txt
+  t0=$(now)
+  "$snrun" train "$model" --backend "$backend" --threads "$threads" --epochs "$epochs" --seed "$seed" >"$log" 2>&1 ||
+    { tail -20 "$log" >&2; die "snrun failed (log: $log)"; }
+  wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+  steps=$(sed -n 's/^time: training steps \([0-9.]*\) s.*/\1/p' "$log")
+  comp=$(sed -n 's/^time: .*compile \([0-9.]*\) s.*/\1/p' "$log")
+  [[ -n $comp ]] || comp=$(sed -n 's/^compiled .*, \([0-9.]*\) s$/\1/p' "$log")
+  if [[ -z $steps ]]; then steps=$wall; snc_fallback=1; fi
+  acc=$(sed -n 's/.*test accuracy \([0-9.]*\)%.*/\1/p' "$log" | tail -1)
+  snc_s+=" $steps" snc_c+=" ${comp:-}" snc_a+=" ${acc:-}"
+  printf "run %d/%d  snc   : training steps %8.3f s   compile %-9s test accuracy %s%%   (whole command %.2f s, load %s)\n" \
+    "$r" "$repeat" "$steps" "${comp:+$comp s}${comp:-n/a}" "${acc:-?}" "$wall" "$(load)"
+  # (b) PyTorch
+  log=$logs/torch_$r.txt
+  t0=$(now)
+  "$python" bench/torch_siamese.py --threads "$threads" --epochs "$epochs" --seed "$seed" >"$log" 2>&1 ||
+    { tail -20 "$log" >&2; die "bench/torch_siamese.py failed (log: $log)"; }
+  wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
+  steps=$(awk '$1 == "seconds" { print $2 }' "$log")
+  acc=$(awk '$1 == "accuracy" { printf "%.2f", 100 * $2 }' "$log")
+  [[ -n $steps && -n $acc ]] || die "no 'seconds'/'accuracy' lines from bench/torch_siamese.py (log: $log)"
+  torch_s+=" $steps" torch_a+=" $acc"
+  printf "run %d/%d  torch : training steps %8.3f s                     test accuracy %s%%   (whole command %.2f s, load %s)\n" \
+    "$r" "$repeat" "$steps" "$acc" "$wall" "$(load)"
+done
+
+ms=$(median <<<"$snc_s") mt=$(median <<<"$torch_s") mc=$(median <<<"$snc_c")
+ma=$(median <<<"$snc_a") mta=$(median <<<"$torch_a")
+gf() { awk -v f="$run_flop" -v s="$1" 'BEGIN { printf "%.1f", f / s / 1e9 }'; }
+pct() { awk -v g="$1" -v p="$peakn" 'BEGIN { if (p > 0) printf "%.1f%%", 100 * g / p; else print "n/a" }'; }
+gs=$(gf "$ms") gt=$(gf "$mt")
+
+echo
+echo "== snc vs PyTorch: $model, $epochs epochs x $pairs training pairs, batch $batch, $threads thread(s), seed $seed, median of $repeat"
+echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores; load at start $load0"
+echo "FMA peak ($isa, bench/fma_peak.c): $peak1 GFLOP/s per thread, $peak2 GFLOP/s on 2 threads; for $threads thread(s): $peakn GFLOP/s"
+echo "PyTorch $torch_version (BLAS $torch_blas) via $python; snc: $snrun --backend $backend"
+echo "FLOPs per run: $(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$fwd") forward FLOPs per pair (snc check) x 3 (forward + backward) x $epochs epochs x $pairs pairs = $(awk -v f="$run_flop" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP"
+echo "time: training steps only (forward, backward, optimizer; snc's own 'training steps' figure, PyTorch's perf_counter around its epoch loop);"
+echo "      excluded: data preparation, JIT compile (reported separately), evaluation"
+if ((snc_fallback)); then
+  echo "NOTE: this snrun prints no 'time: training steps' line: snc's seconds are the WHOLE command (data, compile, per-epoch evaluation)"
+fi
+echo
+printf "%-18s %12s %10s %10s %10s  %s\n" "" "seconds/run" "GFLOP/s" "% of peak" "test acc" "runs (s)"
+printf "%-18s %12.3f %10s %10s %10s  %s\n" "snc ($backend)" "$ms" "$gs" "$(pct "$gs")" "$ma%" "${snc_s# }"
+printf "%-18s %12.3f %10s %10s %10s  %s\n" "pytorch" "$mt" "$gt" "$(pct "$gt")" "$mta%" "${torch_s# }"
+echo
+awk -v t="$mt" -v s="$ms" 'BEGIN { w = (t >= s) ? "faster" : "slower"; printf "ratio torch/snc:   %.2fx (snc %s)\n", t / s, w }'
+if [[ $mc == n/a ]]; then echo "snc JIT compile:   n/a (no compile time in snrun's output)"
+else echo "snc JIT compile:   $mc s (median; runs: ${snc_c# })"; fi
+echo "test accuracies:   snc ${snc_a# } %, pytorch ${torch_a# } % (different random pairs and initial weights: same sizes, same distribution)"
+echo "logs:              $logs"
