@@ -18,9 +18,10 @@ typedef struct cg_run {
   void *arena;
 } cg_run;
 
-static inline int cgu_build(const snc_graph *g, int no_reuse, cg_run *r, snc_error *err) {
+/* flags: 1 every buffer its own space, 2 no fusion */
+static inline int cgu_build(const snc_graph *g, int flags, cg_run *r, snc_error *err) {
   memset(r, 0, sizeof *r);
-  snc_cg_options o = {.no_reuse = no_reuse};
+  snc_cg_options o = {.no_reuse = flags & 1, .no_fusion = (flags & 2) != 0};
   r->p = snc_program_build(g, &o, err);
   if (!r->p) return -1;
   LLVMModuleRef m = r->p->module;

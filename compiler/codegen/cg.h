@@ -26,6 +26,9 @@ typedef struct snc_cg {
   int training;
   int nkernels;
   int profile;
+  const int *into; /* fusion plan */
+  int epi[16];     /* the epilogue of the kernel being emitted: fused nodes after its head, in order */
+  int nepi;
   snc_error *err;
 } snc_cg;
 
@@ -76,6 +79,11 @@ LLVMValueRef cg_fma(snc_cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 LLVMValueRef cg_call_intrinsic(snc_cg *cg, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int n);
 LLVMValueRef cg_fmax(snc_cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_hsum(snc_cg *cg, LLVMValueRef v); /* ordered horizontal sum of a vector */
+
+/* epilogues (emit_elem.c): the node a head's kernel stores (the chain's root, or the head itself),
+   and the chain applied to the head's value v at feature f, lanes b0.. (loads other inputs there) */
+int cg_out_node(snc_cg *cg, int head);
+LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0);
 
 /* vector math (cg_math.c): polynomial approximations, |error| about 1e-7 relative */
 LLVMValueRef cg_vexp(snc_cg *cg, LLVMValueRef x);

@@ -93,14 +93,21 @@ static LLVMValueRef mix64(snc_cg *cg, LLVMValueRef z, int vec) {
 
 LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, LLVMValueRef stream, LLVMValueRef base_i,
                                  int64_t lane_stride) {
-  LLVMValueRef golden = LLVMConstInt(cg->i64, 0x9E3779B97F4A7C15ull, 0);
+  /* snc_dropout_key (scalar, once per kernel) */
   LLVMValueRef sv = LLVMBuildXor(cg->b, LLVMBuildShl(cg->b, step, cg_i64(cg, 20), ""), stream, "");
-  LLVMValueRef key = mix64(cg, LLVMBuildXor(cg->b, seed, mix64(cg, LLVMBuildAdd(cg->b, sv, golden, ""), 0), ""), 0);
+  LLVMValueRef key = LLVMBuildTrunc(cg->b, mix64(cg, LLVMBuildXor(cg->b, seed, mix64(cg, sv, 0), ""), 0), cg->i32, "key");
+  /* murmur3 fmix32 of key + i * golden, 16 lanes of i = base + lane * stride (32-bit wrap-around) */
   LLVMValueRef lanes[SNC_VW];
-  for (int l = 0; l < SNC_VW; l++) lanes[l] = cg_i64(cg, l * lane_stride);
-  LLVMValueRef idx = LLVMBuildAdd(cg->b, cg_splat(cg, base_i), LLVMConstVector(lanes, SNC_VW), "");
-  LLVMValueRef z = LLVMBuildAdd(cg->b, cg_splat(cg, key), LLVMBuildMul(cg->b, idx, cg_splat(cg, golden), ""), "");
-  LLVMValueRef top = LLVMBuildLShr(cg->b, mix64(cg, z, 1), cg_splat(cg, cg_i64(cg, 40)), "");
-  LLVMValueRef f = LLVMBuildUIToFP(cg->b, top, cg->vf, "");
-  return LLVMBuildFMul(cg->b, f, cg_vf(cg, 0x1.0p-24f), "");
+  for (int l = 0; l < SNC_VW; l++) lanes[l] = cg_i32(cg, (int32_t)(uint32_t)(l * lane_stride));
+  LLVMValueRef b32 = LLVMBuildTrunc(cg->b, base_i, cg->i32, "");
+  LLVMValueRef idx = LLVMBuildAdd(cg->b, cg_splat(cg, b32), LLVMConstVector(lanes, SNC_VW), "");
+  LLVMValueRef h = LLVMBuildAdd(cg->b, cg_splat(cg, key), LLVMBuildMul(cg->b, idx, cg_splat(cg, cg_i32(cg, (int32_t)0x9E3779B9u)), ""), "");
+  LLVMValueRef s16 = cg_splat(cg, cg_i32(cg, 16)), s13 = cg_splat(cg, cg_i32(cg, 13));
+  h = LLVMBuildXor(cg->b, h, LLVMBuildLShr(cg->b, h, s16, ""), "");
+  h = LLVMBuildMul(cg->b, h, cg_splat(cg, cg_i32(cg, (int32_t)0x85EBCA6Bu)), "");
+  h = LLVMBuildXor(cg->b, h, LLVMBuildLShr(cg->b, h, s13, ""), "");
+  h = LLVMBuildMul(cg->b, h, cg_splat(cg, cg_i32(cg, (int32_t)0xC2B2AE35u)), "");
+  h = LLVMBuildXor(cg->b, h, LLVMBuildLShr(cg->b, h, s16, ""), "");
+  LLVMValueRef top = LLVMBuildLShr(cg->b, h, cg_splat(cg, cg_i32(cg, 8)), "");
+  return LLVMBuildFMul(cg->b, LLVMBuildUIToFP(cg->b, top, cg->vf, ""), cg_vf(cg, 0x1.0p-24f), "");
 }

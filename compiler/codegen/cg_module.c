@@ -168,17 +168,37 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
   cg->training = training;
   LLVMValueRef f = snc_cg_emit_inputs(cg);
   if (f) push(cg, l, f, "inputs");
-  char key[1024];
+  char key[8192];
   for (int i = 0; i < end; i++) {
     const snc_node *n = cg->g->nodes[i];
     if (n->op == SNC_OP_INPUT || n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST) continue;
+    if (cg->into[i] != i) continue; /* computed by its chain's kernel, at the chain's root */
+    /* a chain's root: emit its head with the rest of the chain as epilogue */
+    int head = i;
+    cg->nepi = 0;
+    for (int m = 0; m < i; m++)
+      if (cg->into[m] == i) {
+        if (head == i) head = m;
+        else cg->epi[cg->nepi++] = m;
+      }
+    if (head != i) cg->epi[cg->nepi++] = i;
+    SNC_ASSERT(cg->nepi < 16);
     LLVMValueRef ks[4];
-    int nk = snc_cg_emit_node(cg, n, ks);
+    int nk = snc_cg_emit_node(cg, cg->g->nodes[head], ks);
     if (nk < 0) return snc_errorf(err, "%s: no code generator for op %s (node '%s')", cg->g->file, snc_op_name(n->op), n->name);
     SNC_ASSERT(nk == 1);
     char what[160];
-    snprintf(what, sizeof what, "%s.%s", snc_op_name(n->op), n->name);
-    node_key(cg, n, key, sizeof key);
+    snprintf(what, sizeof what, "%s%s.%s", head != i ? "fused " : "", snc_op_name(n->op), n->name);
+    node_key(cg, cg->g->nodes[head], key, sizeof key);
+    for (int k = 0, prev = head; k < cg->nepi; k++) { /* the epilogue is part of the code */
+      const snc_node *e = cg->g->nodes[cg->epi[k]];
+      size_t l = strlen(key);
+      int at = 0;
+      while (e->inputs[at] != prev) at++; /* which input carries the chain */
+      l += (size_t)snprintf(key + l, sizeof key - l, "+@%d", at);
+      node_key(cg, e, key + l, sizeof key - l);
+      prev = e->id;
+    }
     int hit = -1;
     for (int c = 0; c < cache->n && hit < 0; c++)
       if (!strcmp(cache->keys[c], key)) hit = c;
@@ -198,6 +218,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     cache->fns[cache->n++] = ks[0];
     push(cg, l, ks[0], what);
   }
+  cg->nepi = 0;
   return 0;
 }
 
@@ -211,7 +232,14 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   snprintf(p->prefix, sizeof p->prefix, "%s", opt && opt->prefix ? opt->prefix : g->name);
   for (char *c = p->prefix; *c; c++)
     if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))) *c = '_';
-  if (snc_layout_plan(g, opt && opt->no_reuse, &p->layout, err)) goto fail;
+  p->into = malloc((size_t)g->nnodes * sizeof *p->into);
+  if (!p->into) goto oom;
+  if ((opt && opt->no_fusion) || getenv("SNC_NO_FUSION")) {
+    for (int i = 0; i < g->nnodes; i++) p->into[i] = i;
+  } else if (snc_fuse_plan(g, p->into, err)) {
+    goto fail;
+  }
+  if (snc_layout_plan(g, p->into, opt && opt->no_reuse, &p->layout, err)) goto fail;
   p->inputs = calloc((size_t)g->nnodes, sizeof(int));
   p->outputs = calloc(2 * (size_t)g->noutputs + 1, sizeof(int));
   if (!p->inputs || !p->outputs) goto oom;
@@ -225,7 +253,7 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
       if (!seen) p->outputs[p->noutputs++] = id;
     }
 
-  snc_cg cg = {.g = g, .lay = &p->layout, .err = err, .profile = opt && opt->profile};
+  snc_cg cg = {.g = g, .lay = &p->layout, .err = err, .profile = opt && opt->profile, .into = p->into};
   p->context = cg.ctx = LLVMContextCreate();
   char modname[96];
   snprintf(modname, sizeof modname, "snc.%s", p->prefix);
@@ -296,6 +324,7 @@ void snc_program_free(snc_program *p) {
       for (int k = 0; k < p->ncalls[r]; k++) free(p->call_names[r][k]);
     free(p->call_names[r]);
   }
+  free(p->into);
   free(p->inputs);
   free(p->outputs);
   free(p);

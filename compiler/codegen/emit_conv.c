@@ -50,7 +50,7 @@ typedef struct gather {
   int64_t nout, nred;        /* output channels, reduction channels */
   int64_t SH, SW, OH, OW;    /* source (read) spatial size, produced spatial size */
   int64_t ws_out, ws_red;    /* weight strides for (out channel, reduction channel) */
-  int VC, R, bp;
+  int VC, R, bp, head;
   LLVMValueRef src, w, bias, out;
 } gather;
 
@@ -124,12 +124,14 @@ static void gather_block(snc_cg *cg, const gather *G, int R, LLVMValueRef out0, 
     }
     if (after_y) cg_if_end(cg, after_y);
   }
-  int64_t plane = G->OH * G->OW * G->bp;
-  for (int r = 0; r < R; r++) {
-    LLVMValueRef base = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, plane)),
-                               cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ty, cg_i64(cg, G->OW)), lx.iv), cg_i64(cg, G->bp)), lc.iv));
-    for (int v = 0; v < G->VC; v++)
-      cg_vstore(cg, cg_vload(cg, acc[r * 8 + v], 64), cg_gep(cg, G->out, cg_add(cg, base, cg_i64(cg, v * SNC_VW))), 64);
+  int64_t sp = G->OH * G->OW;
+  for (int r = 0; r < R; r++) { /* store, through the fused epilogue when there is one */
+    LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)), cg_add(cg, cg_mul(cg, ty, cg_i64(cg, G->OW)), lx.iv));
+    for (int v = 0; v < G->VC; v++) {
+      LLVMValueRef b0 = cg_add(cg, lc.iv, cg_i64(cg, v * SNC_VW));
+      LLVMValueRef val = cg_epilogue(cg, G->head, cg_vload(cg, acc[r * 8 + v], 64), f, b0);
+      cg_vstore(cg, val, cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b0)), 64);
+    }
   }
   cg_loop_end(cg, &lc);
   cg_loop_end(cg, &lx);
@@ -157,7 +159,8 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
     G.src = cg_node_ptr(cg, n->inputs[0]);
   }
   G.w = cg_node_ptr(cg, n->inputs[1]);
-  G.out = cg_node_ptr(cg, n->id);
+  G.head = n->id;
+  G.out = cg_node_ptr(cg, cg_out_node(cg, n->id));
   G.R = 24 / G.VC;
   if (G.R > 8) G.R = 8;
   if (G.R < 1) G.R = 1;
@@ -280,7 +283,7 @@ int snc_cg_emit_conv(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   switch (n->op) {
   case SNC_OP_CONV2D: case SNC_OP_LINEAR: emit_gather(cg, n, 0); break;
   case SNC_OP_CONV2D_DX: case SNC_OP_LINEAR_DX: emit_gather(cg, n, 1); break;
-  default: emit_dw(cg, n); break;
+  default: SNC_ASSERT(!cg->nepi); emit_dw(cg, n); break;
   }
   cg_kernel_end(cg);
   return 1;

@@ -52,12 +52,33 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
   }
 }
 
+int cg_out_node(snc_cg *cg, int head) { return cg->nepi ? cg->epi[cg->nepi - 1] : head; }
+
+LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0) {
+  int prev = head;
+  for (int k = 0; k < cg->nepi; k++) {
+    const snc_node *e = cg->g->nodes[cg->epi[k]];
+    LLVMValueRef in[16];
+    for (int j = 0; j < e->ninputs; j++) {
+      if (e->inputs[j] == prev) {
+        in[j] = v;
+      } else {
+        LLVMValueRef idx = cg_add(cg, cg_mul(cg, f, cg_i64(cg, cg->lay->bp)), b0);
+        in[j] = cg_vload(cg, cg_gep(cg, cg_node_ptr(cg, e->inputs[j]), idx), 64);
+      }
+    }
+    v = expr(cg, e, in, f, b0);
+    prev = e->id;
+  }
+  return v;
+}
+
 int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   const snc_graph *g = cg->g;
   char name[96];
   snprintf(name, sizeof name, "%s.%s", snc_op_name(n->op), n->name);
   ks[0] = cg_kernel_begin(cg, name);
-  LLVMValueRef out = cg_node_ptr(cg, n->id), ins[16];
+  LLVMValueRef out = cg_node_ptr(cg, cg_out_node(cg, n->id)), ins[16];
   for (int i = 0; i < n->ninputs; i++) ins[i] = cg_node_ptr(cg, n->inputs[i]);
   int64_t F = cg_per_sample(g, n->id);
   if (n->flags & SNC_NF_BATCHED) {
@@ -69,11 +90,12 @@ int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
     LLVMValueRef idx = cg_add(cg, cg_mul(cg, lf.iv, cg_i64(cg, bp)), lb.iv), v[16];
     for (int i = 0; i < n->ninputs; i++) v[i] = cg_vload(cg, cg_gep(cg, ins[i], idx), 64);
-    cg_vstore(cg, expr(cg, n, v, lf.iv, lb.iv), cg_gep(cg, out, idx), 64);
+    LLVMValueRef r = cg_epilogue(cg, n->id, expr(cg, n, v, lf.iv, lb.iv), lf.iv, lb.iv);
+    cg_vstore(cg, r, cg_gep(cg, out, idx), 64);
     cg_loop_end(cg, &lb);
     cg_loop_end(cg, &lf);
   } else { /* small tensors without a batch (loss terms, parameters): scalar code on thread 0 */
-    SNC_ASSERT(n->op == SNC_OP_ADD || n->op == SNC_OP_MUL || n->op == SNC_OP_SCALE);
+    SNC_ASSERT((n->op == SNC_OP_ADD || n->op == SNC_OP_MUL || n->op == SNC_OP_SCALE) && !cg->nepi);
     LLVMBasicBlockRef after = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, cg->tid, cg_i64(cg, 0), ""), "t0");
     snc_cg_loop l;
     cg_loop_begin(cg, &l, cg_i64(cg, 0), cg_i64(cg, F), 1, "e");

@@ -67,6 +67,17 @@ static void visit_maxgrad(snc_cg *cg, void *c, LLVMValueRef pos, int first) {
   LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, taken, eq, ""), w->taken);
 }
 
+/* non-overlapping windows: every position is written exactly once, so store instead of adding */
+static void visit_maxgrad_store(snc_cg *cg, void *c, LLVMValueRef pos, int first) {
+  (void)first;
+  wctx *w = c;
+  LLVMValueRef v = cg_vload(cg, at(cg, w, w->x, pos), 64);
+  LLVMValueRef taken = LLVMBuildLoad2(cg->b, cg->vi1, w->taken, "");
+  LLVMValueRef eq = LLVMBuildAnd(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, v, w->maxv, ""), LLVMBuildNot(cg->b, taken, ""), "");
+  cg_vstore(cg, LLVMBuildSelect(cg->b, eq, w->dy, cg_vf(cg, 0), ""), at(cg, w, w->dx, pos), 64);
+  LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, taken, eq, ""), w->taken);
+}
+
 static void visit_avggrad(snc_cg *cg, void *c, LLVMValueRef pos, int first) {
   (void)first;
   wctx *w = c;
@@ -113,10 +124,15 @@ int snc_cg_emit_pool(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     cg_partition(cg, d.C, &lo, &hi);
     cg_loop_begin(cg, &lc, lo, hi, 1, "c");
     w.plane_base = cg_mul(cg, lc.iv, cg_i64(cg, iplane));
-    snc_cg_loop lz;
-    cg_loop_begin(cg, &lz, cg_i64(cg, 0), cg_i64(cg, iplane), SNC_VW, "z");
-    cg_vstore(cg, cg_vf(cg, 0), cg_gep(cg, w.dx, cg_add(cg, w.plane_base, lz.iv)), 64);
-    cg_loop_end(cg, &lz);
+    /* windows that tile the plane without overlap or padding write each position once */
+    int tiled = maxg && d.k[0] == d.s[0] && d.k[1] == d.s[1] && !d.p[0] && !d.p[1] && d.OH * d.k[0] == d.H &&
+                d.OW * d.k[1] == d.W;
+    if (!tiled) {
+      snc_cg_loop lz;
+      cg_loop_begin(cg, &lz, cg_i64(cg, 0), cg_i64(cg, iplane), SNC_VW, "z");
+      cg_vstore(cg, cg_vf(cg, 0), cg_gep(cg, w.dx, cg_add(cg, w.plane_base, lz.iv)), 64);
+      cg_loop_end(cg, &lz);
+    }
     cg_loop_begin(cg, &ly, cg_i64(cg, 0), cg_i64(cg, d.OH), 1, "oy");
     cg_loop_begin(cg, &lx, cg_i64(cg, 0), cg_i64(cg, d.OW), 1, "ox");
     cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
@@ -129,7 +145,7 @@ int snc_cg_emit_pool(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
       window(cg, &d, ly.iv, lx.iv, visit_reduce, &w);
       w.maxv = cg_vload(cg, w.acc, 64);
       LLVMBuildStore(cg->b, LLVMConstNull(cg->vi1), w.taken);
-      window(cg, &d, ly.iv, lx.iv, visit_maxgrad, &w);
+      window(cg, &d, ly.iv, lx.iv, tiled ? visit_maxgrad_store : visit_maxgrad, &w);
     } else {
       w.dy = LLVMBuildFMul(cg->b, w.dy, cg_vf(cg, inv), "");
       window(cg, &d, ly.iv, lx.iv, visit_avggrad, &w);

@@ -22,7 +22,7 @@ typedef struct block {
   int until; /* free after this node index */
 } block;
 
-int snc_layout_plan(const snc_graph *g, int no_reuse, snc_layout *lay, snc_error *err) {
+int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layout *lay, snc_error *err) {
   int n = g->nnodes;
   memset(lay, 0, sizeof *lay);
   lay->bp = (int)align_up(g->batch, VW);
@@ -40,13 +40,15 @@ int snc_layout_plan(const snc_graph *g, int no_reuse, snc_layout *lay, snc_error
     int64_t e = snc_shape_numel(&nd->shape);
     if (nd->flags & SNC_NF_BATCHED) e = e / nd->shape.dim[0] * lay->bp;
     lay->bytes[i] = align_up((e ? e : 1) * 4, ALIGN);
-    lay->unplanned_bytes += lay->bytes[i];
+    if (!into || into[i] == i) lay->unplanned_bytes += lay->bytes[i];
     lay->live_end[i] = i;
     lay->offset[i] = -1;
   }
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) { /* a fused node reads its inputs where its chain's kernel runs */
+    int at = into ? into[i] : i;
     for (int k = 0; k < g->nodes[i]->ninputs; k++)
-      if (lay->live_end[g->nodes[i]->inputs[k]] < i) lay->live_end[g->nodes[i]->inputs[k]] = i;
+      if (lay->live_end[g->nodes[i]->inputs[k]] < at) lay->live_end[g->nodes[i]->inputs[k]] = at;
+  }
   for (int o = 0; o < g->noutputs; o++) { /* predictions and their (possibly computed) labels */
     if (lay->live_end[g->outputs[o].node] < g->nforward) lay->live_end[g->outputs[o].node] = g->nforward;
     if (lay->live_end[g->outputs[o].target] < g->nforward) lay->live_end[g->outputs[o].target] = g->nforward;
@@ -64,6 +66,7 @@ int snc_layout_plan(const snc_graph *g, int no_reuse, snc_layout *lay, snc_error
   int64_t end = top;
   for (int i = 0; i < n; i++) {
     if (persistent(g->nodes[i])) continue;
+    if (into && into[i] != i) continue; /* computed in registers by its chain's kernel */
     /* release blocks whose last reader ran before this node (inputs: never before 0) */
     int w = 0;
     for (int j = 0; j < nlive; j++)

@@ -24,9 +24,15 @@ typedef struct snc_layout {
   int *live_end;           /* per node: last node index that reads it (for dumps) */
 } snc_layout;
 
+/* Fusion (compiler/passes/fuse.c): into[i] = the node whose kernel computes node i (i itself when
+ * unfused); members of a chain that are not its root have no buffer. */
+int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err);
+int snc_fuse_elementwise(snc_opcode op);
+
 /* Plans the arena for g (compiler/passes/memplan.c). Freed with snc_layout_free. no_reuse gives
- * every buffer its own space (for tests that read every intermediate). */
-int snc_layout_plan(const snc_graph *g, int no_reuse, snc_layout *lay, snc_error *err);
+ * every buffer its own space (for tests that read every intermediate); into (may be NULL) is the
+ * fusion plan: absorbed nodes get no buffer. */
+int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layout *lay, snc_error *err);
 void snc_layout_free(snc_layout *lay);
 /* Is the node's buffer in the internal feature-major, batch-innermost layout? */
 int snc_layout_batched(const snc_graph *g, int node);
@@ -35,6 +41,7 @@ typedef struct snc_cg_options {
   const char *prefix; /* symbol prefix; NULL: the model name */
   FILE *dump_graph;   /* print the kernels and the memory plan here when not NULL */
   int no_reuse;       /* every buffer its own space (tests) */
+  int no_fusion;      /* one kernel per node */
   int profile;        /* regions call snc_profile_mark(region, k) on thread 0 after kernel k's barrier */
 } snc_cg_options;
 
@@ -44,6 +51,7 @@ typedef struct snc_program {
                            the program's and must outlive the taker's use of the module */
   const snc_graph *g;
   snc_layout layout;
+  int *into;            /* the fusion plan (snc_fuse_plan) */
   char prefix[64];
   int ninputs, *inputs;   /* node ids, in the order of snc_step_args.inputs */
   int noutputs, *outputs; /* node ids the evaluation entry exports, in snc_step_args.outputs order:

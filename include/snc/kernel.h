@@ -26,13 +26,23 @@ typedef void (*snc_ref_fn)(const snc_graph *g, const snc_node *n, void *out, voi
 /* Elements of node n in use for this batch: numel with dim 0 replaced by nb when batched. */
 int64_t snc_kernel_numel(const snc_node *n, const snc_kctx *ctx);
 
-/* The dropout draw shared by every implementation: keep element i of the dropout with stream
- * `stream` at `step` when this is >= p. */
-static inline float snc_dropout_uniform(uint64_t seed, int64_t step, int stream, int64_t i);
-
 #include "snc/rng.h"
+
+/* The dropout draw shared by every implementation: keep element i of the dropout with stream
+ * `stream` at `step` when this is >= p. A 64-bit key per (seed, step, stream), then murmur3's
+ * 32-bit finaliser of key + i * golden ratio: cheap in 16-lane vector code, and a bijection of i,
+ * so masks of different elements are independent draws for any practical purpose. */
+static inline uint32_t snc_dropout_key(uint64_t seed, int64_t step, int stream) {
+  return (uint32_t)snc_mix64(seed ^ snc_mix64(((uint64_t)step << 20) ^ (uint64_t)stream));
+}
 static inline float snc_dropout_uniform(uint64_t seed, int64_t step, int stream, int64_t i) {
-  return snc_hash_uniform(seed, ((uint64_t)step << 20) ^ (uint64_t)stream, (uint64_t)i);
+  uint32_t h = snc_dropout_key(seed, step, stream) + (uint32_t)i * 0x9E3779B9u;
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return (float)(h >> 8) * 0x1.0p-24f;
 }
 
 #endif

@@ -1,0 +1,70 @@
+/* The fusion pass: chains of elementwise work fuse into the loops of the op that produces their
+ * input. A node p is absorbed into its consumer e when
+ *   - e is elementwise (activations and their gradients, dropout and its gradient, scale, add, mul),
+ *   - p is elementwise or a gathered product (conv2d, linear and their input gradients), whose
+ *     kernels produce each element once, in registers, before storing it,
+ *   - e is p's only consumer, both are batched with the same shape, on the same side of the
+ *     forward/backward boundary, and p is not an output, an output's labels or the loss.
+ * The kernel of the chain runs where its last node (the root) stood, computes every member in
+ * registers and stores only the root: the absorbed nodes get no buffer. Examples: conv2d, dropout,
+ * tanh as one kernel; linear_dx, tanh_dx; tanh_dx, dropout_dx. */
+#include <string.h>
+
+#include "snc/codegen.h"
+
+static int elementwise(snc_opcode op) {
+  switch (op) {
+  case SNC_OP_TANH: case SNC_OP_RELU: case SNC_OP_LEAKY_RELU: case SNC_OP_ELU: case SNC_OP_SIGMOID: case SNC_OP_DROPOUT:
+  case SNC_OP_ADD: case SNC_OP_MUL: case SNC_OP_SCALE: case SNC_OP_TANH_DX: case SNC_OP_RELU_DX: case SNC_OP_LEAKY_RELU_DX:
+  case SNC_OP_ELU_DX: case SNC_OP_SIGMOID_DX: case SNC_OP_DROPOUT_DX:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int head_capable(snc_opcode op) {
+  return elementwise(op) || op == SNC_OP_CONV2D || op == SNC_OP_LINEAR || op == SNC_OP_CONV2D_DX || op == SNC_OP_LINEAR_DX;
+}
+
+int snc_fuse_elementwise(snc_opcode op) { return elementwise(op); }
+
+int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
+  int n = g->nnodes;
+  int *users = calloc((size_t)n, sizeof *users);
+  unsigned char *pinned = calloc((size_t)n, 1);
+  if (!users || !pinned) {
+    free(users);
+    free(pinned);
+    return snc_errorf(err, "%s: out of memory in fusion", g->file);
+  }
+  for (int i = 0; i < n; i++) {
+    into[i] = i;
+    const snc_node *nd = g->nodes[i];
+    for (int k = 0; k < nd->ninputs; k++) {
+      int dup = 0;
+      for (int q = 0; q < k; q++) dup |= nd->inputs[q] == nd->inputs[k];
+      if (!dup) users[nd->inputs[k]]++;
+    }
+  }
+  for (int o = 0; o < g->noutputs; o++) pinned[g->outputs[o].node] = pinned[g->outputs[o].target] = 1;
+  if (g->loss >= 0) pinned[g->loss] = 1;
+  for (int i = 0; i < n; i++) {
+    const snc_node *e = g->nodes[i];
+    if (!elementwise(e->op) || !(e->flags & SNC_NF_BATCHED)) continue;
+    for (int k = 0; k < e->ninputs; k++) {
+      int p = e->inputs[k];
+      const snc_node *pn = g->nodes[p];
+      if (!head_capable(pn->op) || users[p] != 1 || pinned[p] || !(pn->flags & SNC_NF_BATCHED)) continue;
+      if (!snc_shape_eq(&pn->shape, &e->shape) || (p < g->nforward) != (i < g->nforward)) continue;
+      if (pn->dtype != SNC_F32) continue;
+      /* absorb p's whole group into e's */
+      for (int m = 0; m < i; m++)
+        if (into[m] == p) into[m] = i;
+      break; /* one chain per node: the others stay separate kernels */
+    }
+  }
+  free(users);
+  free(pinned);
+  return 0;
+}
