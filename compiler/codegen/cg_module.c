@@ -173,6 +173,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     const snc_node *n = cg->g->nodes[i];
     if (n->op == SNC_OP_INPUT || n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST) continue;
     if (cg->into[i] != i) continue; /* computed by its chain's kernel, at the chain's root */
+    if (snc_layout_view_delta(cg->g, i, cg->lay->bp) >= 0) continue; /* a view: nothing to compute */
     /* a chain's root: emit its head with the rest of the chain as epilogue */
     int head = i;
     cg->nepi = 0;
@@ -188,7 +189,10 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     if (nk < 0) return snc_errorf(err, "%s: no code generator for op %s (node '%s')", cg->g->file, snc_op_name(n->op), n->name);
     SNC_ASSERT(nk == 1);
     char what[160];
-    snprintf(what, sizeof what, "%s%s.%s", head != i ? "fused " : "", snc_op_name(n->op), n->name);
+    int wl = snprintf(what, sizeof what, "%s", snc_op_name(cg->g->nodes[head]->op));
+    for (int k = 0; k < cg->nepi && wl < (int)sizeof what; k++)
+      wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->epi[k]]->op));
+    if (wl < (int)sizeof what) snprintf(what + wl, sizeof what - (size_t)wl, " %s", n->name);
     node_key(cg, cg->g->nodes[head], key, sizeof key);
     for (int k = 0, prev = head; k < cg->nepi; k++) { /* the epilogue is part of the code */
       const snc_node *e = cg->g->nodes[cg->epi[k]];
@@ -294,8 +298,8 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   for (int c = 0; c < cache.n; c++) free(cache.keys[c]);
   free(cache.keys);
   free(cache.fns);
-  if (opt && opt->dump_graph) snc_cg_dump_plan(p, opt->dump_graph);
   p->build_seconds = now() - t0;
+  if (opt && opt->dump_graph) snc_cg_dump_plan(p, opt->dump_graph);
   return p;
 fail_b:
   LLVMDisposeBuilder(cg.b);

@@ -147,9 +147,21 @@ int snc_cg_emit_node(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
 void snc_cg_dump_plan(const snc_program *p, FILE *out) {
   const snc_graph *g = p->g;
   const snc_layout *l = &p->layout;
+  static const char *const region[2] = {"training step", "evaluation"};
+  for (int r = 0; r < 2; r++) {
+    if (!p->ncalls[r]) continue;
+    fprintf(out, "kernels of the %s (%d calls, a barrier after each):\n", region[r], p->ncalls[r]);
+    for (int k = 0; k < p->ncalls[r]; k++) fprintf(out, "  %4d  %s\n", k, p->call_names[r][k]);
+  }
+  fprintf(out, "fused chains (absorbed node -> the kernel of):\n");
+  for (int i = 0; i < g->nnodes; i++)
+    if (p->into[i] != i) fprintf(out, "  %s -> %s\n", g->nodes[i]->name, g->nodes[p->into[i]]->name);
   fprintf(out, "memory plan of %s: arena %.1f KiB (unplanned sum %.1f KiB, persistent %.1f KiB), batch padded to %d\n",
           g->name, l->arena_bytes / 1024.0, l->unplanned_bytes / 1024.0, l->persistent_bytes / 1024.0, l->bp);
-  for (int i = 0; i < g->nnodes; i++)
-    fprintf(out, "  %4d %-36s %-16s offset %9lld  %8lld bytes  live to %d\n", i, g->nodes[i]->name,
+  for (int i = 0; i < g->nnodes; i++) {
+    if (l->offset[i] < 0) continue;
+    fprintf(out, "  %4d %-40s %-16s offset %9lld  %8lld bytes  live to %d\n", i, g->nodes[i]->name,
             snc_op_name(g->nodes[i]->op), (long long)l->offset[i], (long long)l->bytes[i], l->live_end[i]);
+  }
+  fprintf(out, "%d distinct kernel functions, built in %.3f s\n", p->nkernels, p->build_seconds);
 }

@@ -17,6 +17,22 @@ int snc_layout_batched(const snc_graph *g, int node) { return (g->nodes[node]->f
 
 static int persistent(const snc_node *n) { return n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST; }
 
+/* A view shares its input's buffer: a reshape of a batched tensor (the [F][Bp] rows do not move) and
+ * a slice along the first feature axis (a contiguous block of rows). Returns the byte offset into
+ * the input's buffer, or -1 when the node needs a buffer of its own. */
+int64_t snc_layout_view_delta(const snc_graph *g, int node, int bp) {
+  const snc_node *n = g->nodes[node];
+  if (!(n->flags & SNC_NF_BATCHED) || !n->ninputs || !(g->nodes[n->inputs[0]]->flags & SNC_NF_BATCHED)) return -1;
+  if (n->op == SNC_OP_RESHAPE) return 0;
+  if (n->op == SNC_OP_SLICE && n->attr.axis == 1) {
+    const snc_node *x = g->nodes[n->inputs[0]];
+    int64_t inner = 1;
+    for (int i = 2; i < x->shape.rank; i++) inner *= x->shape.dim[i];
+    return (int64_t)n->attr.start * inner * bp * 4;
+  }
+  return -1;
+}
+
 typedef struct block {
   int64_t off, size;
   int until; /* free after this node index */
@@ -40,7 +56,7 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     int64_t e = snc_shape_numel(&nd->shape);
     if (nd->flags & SNC_NF_BATCHED) e = e / nd->shape.dim[0] * lay->bp;
     lay->bytes[i] = align_up((e ? e : 1) * 4, ALIGN);
-    if (!into || into[i] == i) lay->unplanned_bytes += lay->bytes[i];
+    if ((!into || into[i] == i) && snc_layout_view_delta(g, i, lay->bp) < 0) lay->unplanned_bytes += lay->bytes[i];
     lay->live_end[i] = i;
     lay->offset[i] = -1;
   }
@@ -54,6 +70,12 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     if (lay->live_end[g->outputs[o].target] < g->nforward) lay->live_end[g->outputs[o].target] = g->nforward;
   }
   if (g->loss >= 0) lay->live_end[g->loss] = n; /* the runtime reads the loss after a training step */
+  /* a view keeps the buffer it looks into alive as long as itself (views of views included) */
+  for (int i = n - 1; i >= 0; i--)
+    if (snc_layout_view_delta(g, i, lay->bp) >= 0) {
+      int src = g->nodes[i]->inputs[0];
+      if (lay->live_end[src] < lay->live_end[i]) lay->live_end[src] = lay->live_end[i];
+    }
   /* inputs are written before any kernel runs: live from the start */
   int64_t top = 0;
   for (int i = 0; i < n; i++)
@@ -67,6 +89,11 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
   for (int i = 0; i < n; i++) {
     if (persistent(g->nodes[i])) continue;
     if (into && into[i] != i) continue; /* computed in registers by its chain's kernel */
+    int64_t delta = snc_layout_view_delta(g, i, lay->bp);
+    if (delta >= 0) { /* a view: no space of its own */
+      lay->offset[i] = lay->offset[g->nodes[i]->inputs[0]] + delta;
+      continue;
+    }
     /* release blocks whose last reader ran before this node (inputs: never before 0) */
     int w = 0;
     for (int j = 0; j < nlive; j++)

@@ -34,6 +34,8 @@ int snc_fuse_elementwise(snc_opcode op);
  * fusion plan: absorbed nodes get no buffer. */
 int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layout *lay, snc_error *err);
 void snc_layout_free(snc_layout *lay);
+/* A view shares its input's buffer at this byte offset (reshape, leading-axis slice); -1 if not. */
+int64_t snc_layout_view_delta(const snc_graph *g, int node, int bp);
 /* Is the node's buffer in the internal feature-major, batch-innermost layout? */
 int snc_layout_batched(const snc_graph *g, int node);
 
