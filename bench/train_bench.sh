@@ -61,6 +61,9 @@ done
 torch_version=$("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null) ||
   die "PyTorch is missing for $python: install python3-torch ('bash tools/deps.sh --extras' as root), or set PYTHON to an interpreter that has torch"
 torch_blas=$("$python" -c 'import re, torch; m = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show()); print(m.group(1) if m else "?")' 2>/dev/null || echo "?")
+# Debian's torch is built against the generic BLAS interface: which libblas.so.3 it gets is the system's choice
+libblas=$(readlink -f "/usr/lib/$(uname -m)-linux-gnu/libblas.so.3" 2>/dev/null || true)
+if [[ -n $libblas ]] && pkg=$(dpkg -S "$libblas" 2>/dev/null); then libblas="$libblas from ${pkg%%:*}"; fi
 
 # --- snc: reuse the build, or build it ---------------------------------------------------------------
 snrun=$build/snrun snc=$build/snc
@@ -129,7 +132,7 @@ for ((r = 1; r <= repeat; r++)); do
   acc=$(sed -n 's/.*test accuracy \([0-9.]*\)%.*/\1/p' "$log" | tail -1)
   snc_s+=" $steps" snc_c+=" ${comp:-}" snc_a+=" ${acc:-}"
   printf "run %d/%d  snc   : training steps %8.3f s   compile %-9s test accuracy %s%%   (whole command %.2f s, load %s)\n" \
-    "$r" "$repeat" "$steps" "${comp:+$comp s}${comp:-n/a}" "${acc:-?}" "$wall" "$(load)"
+    "$r" "$repeat" "$steps" "$([[ -n $comp ]] && echo "$comp s" || echo n/a)" "${acc:-?}" "$wall" "$(load)"
   # (b) PyTorch
   log=$logs/torch_$r.txt
   t0=$(now)
@@ -154,7 +157,7 @@ echo
 echo "== snc vs PyTorch: $model, $epochs epochs x $pairs training pairs, batch $batch, $threads thread(s), seed $seed, median of $repeat"
 echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores; load at start $load0"
 echo "FMA peak ($isa, bench/fma_peak.c): $peak1 GFLOP/s per thread, $peak2 GFLOP/s on 2 threads; for $threads thread(s): $peakn GFLOP/s"
-echo "PyTorch $torch_version (BLAS $torch_blas) via $python; snc: $snrun --backend $backend"
+echo "PyTorch $torch_version (BLAS $torch_blas${libblas:+: $libblas}) via $python; snc: $snrun --backend $backend"
 echo "FLOPs per run: $(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$fwd") forward FLOPs per pair (snc check) x 3 (forward + backward) x $epochs epochs x $pairs pairs = $(awk -v f="$run_flop" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP"
 echo "time: training steps only (forward, backward, optimizer; snc's own 'training steps' figure, PyTorch's perf_counter around its epoch loop);"
 echo "      excluded: data preparation, JIT compile (reported separately), evaluation"
