@@ -9,6 +9,7 @@
 #include "snc/frontend.h"
 #include "snc/jit_backend.h"
 #include "snc/profile.h"
+#include "snc/study.h" /* study */
 #include "snc/train.h"
 
 #define MAX_SETS 64
@@ -19,6 +20,7 @@ static const char *const usage_main =
     "commands:\n"
     "  train MODEL.yaml [options]                  train a model, one line per epoch\n"
     "  eval MODEL.yaml --checkpoint PATH [options] test loss and accuracy of a saved model\n"
+    "  study MODEL.yaml [options]                  the seed study: R rounds per switch setting, table, plots\n"
     "\n"
     "  snrun <command> --help    options of a command\n"
     "  snrun --version           print the version\n"
@@ -63,6 +65,40 @@ static const char *const usage_eval =
     "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
     "  --backend NAME     ref (default; evaluation is short)\n"
     "  -h, --help         show this help\n";
+
+/* ---- study (runtime/study*.c, docs/study.md) ---- */
+static const char *const usage_study =
+    "usage: snrun study MODEL.yaml [options]\n"
+    "       snrun study --resume DIR [options]\n"
+    "\n"
+    "Trains the model for R rounds under every setting of its switches (default: all combinations\n"
+    "of its true/false switches) and prints the table of the final test accuracy per setting (mean\n"
+    "\xc2\xb1 std over rounds, min, max, relative to the setting with every switch off, time per round).\n"
+    "Round r of every setting uses the same seed, derived from the study seed and r: the same data\n"
+    "draws and initialisation for every setting. Writes results.csv, results.json, plots (gnuplot)\n"
+    "and the best checkpoint per setting into the output folder.\n"
+    "\n"
+    "options:\n"
+    "  --rounds N         rounds per setting (default 20)\n"
+    "  --grid NAME=V1,V2  the values of one switch (repeatable; default every true/false switch)\n"
+    "  --set NAME=VALUE   a fixed switch value for every setting (repeatable)\n"
+    "  --seed N           study seed (default: the model's training.seed)\n"
+    "  --epochs N         epochs per round (default: the model's training.epochs)\n"
+    "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
+    "  --out DIR          output folder (default: runs/<model>-<YYYYmmdd-HHMMSS>)\n"
+    "  --resume DIR       continue the study in DIR; other options default to the study's and\n"
+    "                     must match it when given\n"
+    "  --jobs N           worker processes running rounds side by side (default: one per core)\n"
+    "  --threads N        threads per worker (default: cores / jobs)\n"
+    "  --backend NAME     jit (compiled code, default) or ref (the reference executor)\n"
+    "  --no-plots         do not run gnuplot\n"
+    "  --no-progress      plain lines instead of a progress bar on a terminal\n"
+    "  -q, --quiet        print only the table\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Ctrl-C finishes the running rounds and stops (a second Ctrl-C stops at once); finished rounds\n"
+    "are kept and `snrun study --resume DIR` continues. Exit status 130 when interrupted.\n";
+/* ---- end study ---- */
 
 typedef struct {
   const char *cmd, *model, *data, *save, *checkpoint, *backend;
@@ -290,8 +326,9 @@ int main(int argc, char **argv) {
     puts("snrun 0.1.0");
     return 0;
   }
+  if (!strcmp(cmd, "study")) return snc_study_main(argc - 2, argv + 2, usage_study); /* study */
   if (strcmp(cmd, "train") && strcmp(cmd, "eval")) {
-    fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval; see snrun --help)\n", cmd);
+    fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study; see snrun --help)\n", cmd);
     return 2;
   }
   cli c = {.cmd = cmd, .backend = "jit"};

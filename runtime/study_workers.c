@@ -1,0 +1,456 @@
+/* The study's rounds in worker processes. The parent forks --jobs workers and hands them rounds
+ * one at a time over a pipe ("T setting round"), preferring the setting a worker has compiled
+ * already; a worker compiles a setting once, reuses its backend for every round of it (snc_train
+ * initialises parameters and optimizer state afresh each run), writes the round's checkpoint to
+ * DIR/tmp and answers with the round's journal line. The parent is the only writer of the journal
+ * and of DIR/best: it keeps the checkpoint when the round is its setting's best so far (rename),
+ * then appends the line (single write + fsync). Workers die with the parent (PR_SET_PDEATHSIG) and
+ * ignore SIGINT: the parent decides (first Ctrl-C: finish the running rounds; second: kill them). */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snc/autodiff.h"
+#include "snc/jit_backend.h"
+#include "study_internal.h"
+
+typedef struct worker {
+  pid_t pid;
+  int to, from;     /* parent's ends: tasks out, lines in */
+  int alive, busy, quitting;
+  int compiled;     /* the setting it has compiled, -1 none */
+  int task_k, task_r;
+  char *buf;        /* partial input */
+  size_t n, cap;
+} worker;
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+void st_best_path(const st_study *s, int k, char *buf, size_t n) {
+  snprintf(buf, n, "%s/best/%s.safetensors", s->dir, s->settings[k].file);
+}
+
+static void tmp_ckpt(const st_study *s, int k, int r, char *buf, size_t n) {
+  snprintf(buf, n, "%s/tmp/%d-%d.safetensors", s->dir, k, r);
+}
+
+/* ---- the worker ------------------------------------------------------------------------------------ */
+
+static void send_error(int out, const char *msg) {
+  char line[1200];
+  snprintf(line, sizeof line, "E %s", msg);
+  for (char *p = line; *p; p++)
+    if (*p == '\n') *p = ' ';
+  strcat(line, "\n");
+  write_all(out, line, strlen(line));
+}
+
+static void worker_main(st_study *s, int in, int out) {
+  snc_graph *g = NULL;
+  snc_backend *be = NULL;
+  snc_error err = {0};
+  int cur = -1;
+  FILE *fin = fdopen(in, "r");
+  char cmd[128];
+  while (fin && fgets(cmd, sizeof cmd, fin)) {
+    int k, r;
+    if (sscanf(cmd, "T %d %d", &k, &r) != 2) break; /* "Q" */
+    if (k != cur) {
+      if (be) be->free(be);
+      snc_graph_free(g);
+      be = NULL;
+      cur = -1;
+      double t0 = now();
+      const st_setting *t = &s->settings[k];
+      if (!(g = snc_model_load(s->model, t->ov, t->nov, &err)) || snc_autodiff(g, 0, &err) != 0) goto fail;
+      if (!strcmp(s->backend, "jit")) {
+        snc_jit_backend_opts jo = {.threads = s->threads};
+        be = snc_backend_jit_new(g, &jo, &err);
+      } else {
+        be = snc_backend_new(s->backend, g, &err);
+      }
+      if (!be) goto fail;
+      cur = k;
+      char line[64];
+      snprintf(line, sizeof line, "C %d %.6f\n", k, now() - t0);
+      if (write_all(out, line, strlen(line))) break;
+    }
+    st_round *x = st_at(s, k, r);
+    snc_train_opts o = snc_train_defaults(g);
+    o.seed = x->seed;
+    o.epochs = s->epochs;
+    o.data_dir = s->data[0] ? s->data : NULL;
+    o.backend_name = s->backend;
+    o.quiet = 1;
+    snc_train_result res = {0};
+    if (snc_train(g, be, &o, &res, &err) != 0) goto fail;
+    char path[ST_PATH + 64];
+    tmp_ckpt(s, k, r, path, sizeof path);
+    snc_run_info info = {x->seed, res.nepochs, res.steps, g->data.standardize, res.mean, res.std};
+    if (snc_checkpoint_save(path, g, be, &info, &err) != 0) {
+      snc_train_result_free(&res);
+      goto fail;
+    }
+    st_round rr = {.done = 1, .setting = k, .round = r, .seed = x->seed, .nepochs = res.nepochs, .seconds = res.seconds,
+                   .final_acc = res.final_acc};
+    rr.ep = calloc((size_t)res.nepochs, sizeof *rr.ep);
+    SNC_ASSERT(rr.ep);
+    for (int e = 0; e < res.nepochs; e++) {
+      const snc_epoch_stats *a = &res.epoch[e];
+      st_epoch *b = &rr.ep[e];
+      b->epoch = a->epoch;
+      b->step_loss = a->step_loss;
+      b->train_loss = a->train.loss;
+      b->test_loss = a->test.loss;
+      b->seconds = a->seconds;
+      b->step_seconds = a->step_seconds;
+      for (int j = 0; j < s->noutputs; j++) b->train_acc[j] = a->train.acc[j], b->test_acc[j] = a->test.acc[j];
+    }
+    char *line = st_round_line(s, &rr);
+    int bad = write_all(out, line, strlen(line));
+    free(line);
+    free(rr.ep);
+    snc_train_result_free(&res);
+    if (bad) break;
+  }
+  if (be) be->free(be);
+  snc_graph_free(g);
+  _exit(0); /* never the parent's atexit handlers or stdio buffers */
+fail:
+  send_error(out, err.msg);
+  _exit(1);
+}
+
+/* ---- the parent ------------------------------------------------------------------------------------ */
+
+typedef struct sched {
+  st_study *s;
+  const snc_study_opts *o;
+  worker *w;
+  int nw;
+  char *assigned;  /* [setting * rounds + round] */
+  int *left;       /* per setting: rounds neither done nor assigned */
+  int *best;       /* per setting: best round so far, -1 */
+  int total, done, done_now, running;
+  double t0, last_draw;
+  int bar;
+} sched;
+
+static int better(const st_study *s, int k, int r, int than) {
+  if (than < 0) return 1;
+  double a = st_at(s, k, r)->final_acc, b = st_at(s, k, than)->final_acc;
+  return a > b || (a == b && r < than);
+}
+
+/* The next round for worker w: its compiled setting first, else the setting with the most rounds
+ * left that no other worker is on, else the one with the most left. Returns 0 when none is left. */
+static int pick(sched *c, worker *w, int *k, int *r) {
+  st_study *s = c->s;
+  int best = -1;
+  if (w->compiled >= 0 && c->left[w->compiled] > 0) best = w->compiled;
+  for (int pass = 0; pass < 2 && best < 0; pass++)
+    for (int j = 0; j < s->nsettings; j++) {
+      if (!c->left[j]) continue;
+      int taken = 0;
+      for (int i = 0; i < c->nw && !pass; i++) taken |= c->w[i].alive && &c->w[i] != w && c->w[i].compiled == j;
+      if (!taken && (best < 0 || c->left[j] > c->left[best])) best = j;
+    }
+  if (best < 0) return 0;
+  for (int i = 0; i < s->rounds; i++)
+    if (!st_at(s, best, i)->done && !c->assigned[best * s->rounds + i]) {
+      c->assigned[best * s->rounds + i] = 1;
+      c->left[best]--;
+      *k = best, *r = i;
+      return 1;
+    }
+  SNC_ASSERT(0);
+  return 0;
+}
+
+static void fmt_time(double sec, char *buf, size_t n) {
+  int t = (int)(sec + 0.5);
+  if (t >= 3600)
+    snprintf(buf, n, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+  else
+    snprintf(buf, n, "%d:%02d", t / 60, t % 60);
+}
+
+static void draw_bar(sched *c) {
+  double el = now() - c->t0;
+  char e[32], eta[32] = "--:--";
+  fmt_time(el, e, sizeof e);
+  if (c->done_now > 0) fmt_time(el / c->done_now * (c->total - c->done), eta, sizeof eta);
+  int width = 30, fill = c->total ? c->done * width / c->total : width;
+  char bar[64];
+  for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+  bar[width] = 0;
+  printf("\r\033[K[%s] %d/%d rounds  %s elapsed  ETA %s", bar, c->done, c->total, e, eta);
+  fflush(stdout);
+  c->last_draw = now();
+}
+
+static void clear_bar(sched *c) {
+  if (c->bar) {
+    printf("\r\033[K");
+    fflush(stdout);
+  }
+}
+
+static void kill_all(sched *c) {
+  for (int i = 0; i < c->nw; i++)
+    if (c->w[i].alive) kill(c->w[i].pid, SIGKILL);
+  for (int i = 0; i < c->nw; i++)
+    if (c->w[i].alive) {
+      waitpid(c->w[i].pid, NULL, 0);
+      c->w[i].alive = 0;
+    }
+}
+
+/* A finished round from a worker: keep its checkpoint if best, journal it. */
+static int finish_round(sched *c, worker *w, const char *line, snc_error *err) {
+  st_study *s = c->s;
+  st_round r;
+  if (st_round_parse(s, line, &r) != 0 || r.setting != w->task_k || r.round != w->task_r)
+    return snc_errorf(err, "worker %d sent a malformed result", (int)w->pid);
+  st_round *slot = st_at(s, r.setting, r.round);
+  *slot = r;
+  char tmp[ST_PATH + 64], best[ST_PATH + 600];
+  tmp_ckpt(s, r.setting, r.round, tmp, sizeof tmp);
+  if (better(s, r.setting, r.round, c->best[r.setting])) {
+    st_best_path(s, r.setting, best, sizeof best);
+    if (rename(tmp, best) != 0) return snc_errorf(err, "%s: cannot rename to %s: %s", tmp, best, strerror(errno));
+    char dir[ST_PATH + 16];
+    snprintf(dir, sizeof dir, "%s/best", s->dir);
+    st_fsync_dir(dir);
+    c->best[r.setting] = r.round;
+  } else {
+    unlink(tmp);
+  }
+  if (st_journal_append(s, line, err) != 0) return -1; /* the round counts from here on */
+  w->busy = 0;
+  c->done++;
+  c->done_now++;
+  c->running--;
+  if (c->o->quiet) return 0;
+  if (c->bar) {
+    draw_bar(c);
+  } else {
+    printf("%*d/%d  %s, round %d: test accuracy %.2f%% (%.1f s)\n", c->total >= 100 ? 4 : 3, c->done, c->total,
+           s->settings[r.setting].label, r.round + 1, 100 * r.final_acc, r.seconds);
+    fflush(stdout);
+  }
+  return 0;
+}
+
+static int handle_line(sched *c, worker *w, char *line, snc_error *err) {
+  if (line[0] == 'C') {
+    int k;
+    double sec;
+    if (sscanf(line, "C %d %lf", &k, &sec) == 2) {
+      w->compiled = k;
+      c->s->ncompiles++;
+      c->s->compile_seconds += sec;
+    }
+    return 0;
+  }
+  if (line[0] == 'E') {
+    line[strcspn(line, "\n")] = 0;
+    st_setting *t = &c->s->settings[w->task_k];
+    return snc_errorf(err, "%s (setting %s, round %d): %s", c->s->model, t->label, w->task_r + 1, line + 2);
+  }
+  return finish_round(c, w, line, err);
+}
+
+static int spawn(sched *c, int i, snc_error *err) {
+  int a[2], b[2];
+  if (pipe(a) != 0) return snc_errorf(err, "pipe: %s", strerror(errno));
+  if (pipe(b) != 0) {
+    close(a[0]), close(a[1]);
+    return snc_errorf(err, "pipe: %s", strerror(errno));
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t parent = getpid(), pid = fork();
+  if (pid < 0) return snc_errorf(err, "fork: %s", strerror(errno));
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed parent takes its workers along */
+    if (getppid() != parent) _exit(1);
+    signal(SIGINT, SIG_IGN);          /* Ctrl-C reaches the whole group; the parent decides */
+    signal(SIGTERM, SIG_DFL);
+    for (int j = 0; j < i; j++) close(c->w[j].to), close(c->w[j].from);
+    close(c->s->journal_fd);
+    close(a[1]);
+    close(b[0]);
+    worker_main(c->s, a[0], b[1]);
+  }
+  close(a[0]);
+  close(b[1]);
+  c->w[i] = (worker){.pid = pid, .to = a[1], .from = b[0], .alive = 1, .compiled = -1};
+  return 0;
+}
+
+static void reap(worker *w, int *status) {
+  int st = 0;
+  waitpid(w->pid, &st, 0);
+  w->alive = 0;
+  close(w->to);
+  close(w->from);
+  *status = st;
+}
+
+int st_run_rounds(st_study *s, const snc_study_opts *o, snc_error *err) {
+  static volatile sig_atomic_t no_stop;
+  volatile sig_atomic_t *stop = o->stop ? o->stop : &no_stop;
+  sched c = {.s = s, .o = o, .nw = s->jobs, .t0 = now()};
+  int rc = 1, warned = 0;
+  c.w = calloc((size_t)c.nw, sizeof *c.w);
+  c.assigned = calloc((size_t)(s->nsettings * s->rounds), 1);
+  c.left = calloc((size_t)s->nsettings, sizeof *c.left);
+  c.best = calloc((size_t)s->nsettings, sizeof *c.best);
+  if (!c.w || !c.assigned || !c.left || !c.best) {
+    snc_errorf(err, "out of memory");
+    goto done;
+  }
+  c.total = s->nsettings * s->rounds;
+  for (int k = 0; k < s->nsettings; k++) {
+    c.best[k] = -1;
+    for (int r = 0; r < s->rounds; r++) {
+      if (st_at(s, k, r)->done) {
+        c.done++;
+        if (better(s, k, r, c.best[k])) c.best[k] = r;
+      } else {
+        c.left[k]++;
+      }
+    }
+  }
+  c.bar = !o->quiet && (o->progress < 0 ? isatty(STDOUT_FILENO) : o->progress);
+  signal(SIGPIPE, SIG_IGN); /* a dead worker's pipe gives EPIPE, seen below */
+  for (int i = 0; i < c.nw; i++) {
+    if (spawn(&c, i, err) != 0) {
+      c.nw = i;
+      kill_all(&c);
+      goto done;
+    }
+  }
+  if (c.bar) draw_bar(&c);
+  for (;;) {
+    if (*stop >= 2) {
+      kill_all(&c);
+      rc = 130;
+      goto done;
+    }
+    if (*stop && !warned && !o->quiet) {
+      clear_bar(&c);
+      fprintf(stderr, "snrun study: stopping after the %d running round%s (Ctrl-C again to stop now)\n", c.running,
+              c.running == 1 ? "" : "s");
+      warned = 1;
+      if (c.bar) draw_bar(&c);
+    }
+    int alive = 0;
+    for (int i = 0; i < c.nw; i++) {
+      worker *w = &c.w[i];
+      if (!w->alive) continue;
+      alive++;
+      if (w->busy || w->quitting) continue;
+      char msg[64];
+      if (!*stop && pick(&c, w, &w->task_k, &w->task_r)) {
+        snprintf(msg, sizeof msg, "T %d %d\n", w->task_k, w->task_r);
+        w->busy = 1;
+        c.running++;
+      } else {
+        snprintf(msg, sizeof msg, "Q\n");
+        w->quitting = 1;
+      }
+      write_all(w->to, msg, strlen(msg)); /* a failure shows as EOF on w->from */
+    }
+    if (!alive) break;
+    struct pollfd pf[256];
+    int map[256], np = 0;
+    for (int i = 0; i < c.nw && np < 256; i++)
+      if (c.w[i].alive) pf[np] = (struct pollfd){.fd = c.w[i].from, .events = POLLIN}, map[np++] = i;
+    int n = poll(pf, (nfds_t)np, c.bar ? 500 : 1000);
+    if (n < 0 && errno != EINTR) {
+      snc_errorf(err, "poll: %s", strerror(errno));
+      kill_all(&c);
+      goto done;
+    }
+    for (int p = 0; p < np && n > 0; p++) {
+      if (!pf[p].revents) continue;
+      worker *w = &c.w[map[p]];
+      if (w->n + 65536 > w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 131072;
+        w->buf = realloc(w->buf, w->cap);
+        SNC_ASSERT(w->buf);
+      }
+      ssize_t k = read(w->from, w->buf + w->n, w->cap - w->n - 1);
+      if (k < 0 && errno == EINTR) continue;
+      if (k <= 0) { /* the worker has gone */
+        int st;
+        int busy = w->busy;
+        reap(w, &st);
+        if (busy || !w->quitting) {
+          clear_bar(&c);
+          snc_errorf(err, "a study worker (pid %d) died%s%s", (int)w->pid,
+                     WIFSIGNALED(st) ? " from signal " : "", WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "");
+          kill_all(&c);
+          goto done;
+        }
+        continue;
+      }
+      w->n += (size_t)k;
+      w->buf[w->n] = 0;
+      char *line = w->buf, *nl;
+      while ((nl = strchr(line, '\n'))) {
+        char keep = nl[1]; /* the line keeps its newline: the journal wants it */
+        nl[1] = 0;
+        int bad = handle_line(&c, w, line, err);
+        nl[1] = keep;
+        if (bad) {
+          clear_bar(&c);
+          kill_all(&c);
+          goto done;
+        }
+        line = nl + 1;
+      }
+      w->n -= (size_t)(line - w->buf);
+      memmove(w->buf, line, w->n);
+    }
+    if (c.bar && now() - c.last_draw > 0.5) draw_bar(&c);
+  }
+  clear_bar(&c);
+  rc = c.done == c.total ? 0 : *stop ? 130 : 1;
+  if (rc == 1) snc_errorf(err, "the workers ended with %d of %d rounds done", c.done, c.total);
+done:
+  if (rc != 1) clear_bar(&c);
+  s->wall = now() - c.t0;
+  for (int i = 0; i < c.nw; i++) free(c.w[i].buf);
+  free(c.w);
+  free(c.assigned);
+  free(c.left);
+  free(c.best);
+  return rc;
+}
