@@ -158,6 +158,7 @@ typedef struct sched {
   int total, done, done_now, running;
   double t0, last_draw;
   int bar;
+  char last[320];  /* the last finished round, for the bar */
 } sched;
 
 static int better(const st_study *s, int k, int r, int than) {
@@ -208,7 +209,8 @@ static void draw_bar(sched *c) {
   char bar[64];
   for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
   bar[width] = 0;
-  printf("\r\033[K[%s] %d/%d rounds  %s elapsed  ETA %s", bar, c->done, c->total, e, eta);
+  printf("\r\033[K[%s] %d/%d rounds  %s elapsed  ETA %s  %s", bar, c->done, c->total, e, eta,
+         c->done_now ? c->last : c->s->ncompiles < c->nw ? "(compiling)" : "");
   fflush(stdout);
   c->last_draw = now();
 }
@@ -257,6 +259,8 @@ static int finish_round(sched *c, worker *w, const char *line, snc_error *err) {
   c->running--;
   if (c->o->quiet) return 0;
   if (c->bar) {
+    snprintf(c->last, sizeof c->last, "last: %.200s #%d %.2f%%", s->settings[r.setting].label, r.round + 1,
+             100 * r.final_acc);
     draw_bar(c);
   } else {
     printf("%*d/%d  %s, round %d: test accuracy %.2f%% (%.1f s)\n", c->total >= 100 ? 4 : 3, c->done, c->total,
