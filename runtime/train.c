@@ -60,10 +60,19 @@ static const snc_stream *stream_of(const snc_split *s, const snc_node *in) {
   return NULL;
 }
 
+/* Training-time augmentation of image inputs (float32, per-sample [C,H,W]): each image of each
+ * sample shifted by its own offset of this epoch, uncovered pixels set to `fill`. */
+typedef struct augment {
+  int shift;
+  uint64_t key;
+  int64_t epoch;
+  float fill;
+} augment;
+
 /* Copies samples idx[0..nb) (or first..first+nb when idx is NULL) of every stream into the INPUT
- * buffers. Bindings were checked by snc_train_data_check. */
+ * buffers, shifting images when aug is not NULL. Bindings were checked by snc_train_data_check. */
 static void load_batch(const snc_graph *g, snc_backend *be, const snc_split *s, const uint32_t *idx, int64_t first,
-                       int64_t nb) {
+                       int64_t nb, const augment *aug) {
   for (int i = 0; i < g->nforward; i++) {
     const snc_node *n = g->nodes[i];
     if (n->op != SNC_OP_INPUT) continue;
@@ -72,9 +81,20 @@ static void load_batch(const snc_graph *g, snc_backend *be, const snc_split *s, 
     size_t row = (size_t)st->per * 4; /* float32 and int32 alike */
     char *dst = be->buf(be, i);
     const char *src = st->data;
+    int shift = aug && aug->shift && n->dtype == SNC_F32 && n->shape.rank == 4;
     for (int64_t r = 0; r < nb; r++) {
       int64_t k = idx ? (int64_t)idx[first + r] : first + r;
-      memcpy(dst + (size_t)r * row, src + (size_t)k * row, row);
+      if (!shift) {
+        memcpy(dst + (size_t)r * row, src + (size_t)k * row, row);
+        continue;
+      }
+      int64_t c = n->shape.dim[1], h = n->shape.dim[2], w = n->shape.dim[3];
+      for (int64_t ch = 0; ch < c; ch++) {
+        int dy, dx;
+        snc_augment_offsets(aug->key, aug->epoch, k * c + ch, aug->shift, &dy, &dx);
+        snc_augment_shift((float *)(dst + (size_t)r * row) + ch * h * w, (const float *)(src + (size_t)k * row) + ch * h * w,
+                          h, w, dy, dx, aug->fill);
+      }
     }
   }
 }
@@ -113,7 +133,7 @@ void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint6
   for (int64_t first = 0; first < s->n; first += g->batch) {
     int64_t nb = s->n - first < g->batch ? s->n - first : g->batch;
     snc_kctx ctx = {.nb = nb, .seed = seed, .step = 1, .training = 0, .lr_scale = 1};
-    load_batch(g, be, s, NULL, first, nb);
+    load_batch(g, be, s, NULL, first, nb, NULL);
     be->run(be, SNC_RUN_FORWARD, &ctx);
     if (g->loss >= 0) loss += (double)*(float *)be->buf(be, g->loss) * (double)nb;
     for (int k = 0; k < r->noutputs; k++) ok[k] += count_correct(g, be, &g->outputs[k], nb, &tot[k]);
@@ -216,17 +236,22 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   snc_rng shuffle = snc_rng_seed(snc_seed_derive(o->seed, SNC_SEED_SHUFFLE));
   snc_kctx ctx = {.nb = g->batch, .seed = snc_seed_derive(o->seed, SNC_SEED_DROPOUT), .step = 0, .training = 1,
                   .lr_scale = 1};
-  int64_t nbatches = (d.train.n + g->batch - 1) / g->batch;
+  int64_t nbatches = (d.train.n + g->batch - 1) / g->batch, total_steps = nbatches * o->epochs;
+  /* augmentation: zero fill is a raw pixel of 0, i.e. the background after standardisation */
+  augment aug = {g->train.augment_shift, snc_seed_derive(o->seed, SNC_SEED_AUGMENT), 0,
+                 d.standardized ? (0.0f - d.mean) / d.std : 0.0f};
   for (int ep = 1; ep <= o->epochs; ep++) {
+    aug.epoch = ep;
     double te0 = now(), last_progress = 0, loss_sum = 0;
     snc_epoch_stats *e = &r->epoch[ep - 1];
     snc_rt_permutation(&shuffle, perm, (uint32_t)d.train.n); /* a fresh order every epoch */
     for (int64_t b = 0; b < nbatches; b++) {
       int64_t first = b * g->batch, nb = d.train.n - first < g->batch ? d.train.n - first : g->batch;
       double ts = now();
-      load_batch(g, be, &d.train, perm, first, nb);
+      load_batch(g, be, &d.train, perm, first, nb, aug.shift ? &aug : NULL);
       ctx.nb = nb;
       ctx.step++;
+      ctx.lr_scale = (float)snc_lr_scale(&g->train, ctx.step, total_steps);
       ctx.training = 1;
       be->run(be, SNC_RUN_STEP, &ctx);
       loss_sum += (double)*(float *)be->buf(be, g->loss) * (double)nb;

@@ -190,8 +190,9 @@ static void test_models_train(void) {
       check_model_steps(g);
       snc_graph_free(g);
     }
-  const char *others[] = {"models/digit_cnn.yaml", "models/lenet5.yaml", "models/mlp.yaml", "tests/golden/zoo.yaml"};
-  for (int i = 0; i < 4; i++) {
+  const char *others[] = {"models/digit_cnn.yaml", "models/lenet5.yaml", "models/mlp.yaml", "tests/golden/zoo.yaml",
+                          "tests/golden/head.yaml"};
+  for (int i = 0; i < 5; i++) {
     snc_graph *g = model(others[i], NULL, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     check_model_steps(g);
@@ -232,7 +233,8 @@ static void test_updates(void) {
   for (int opt = 0; opt < 2; opt++) {
     snc_graph *g = snc_graph_new("sq", "sq");
     g->batch = 1;
-    g->train = (snc_train_cfg){opt ? SNC_OPT_SGD : SNC_OPT_ADAM, 0.1f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.9f, 1, 1, 1, 1};
+    g->train = (snc_train_cfg){.optimizer = opt ? SNC_OPT_SGD : SNC_OPT_ADAM, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                               .weight_decay = 0.01f, .momentum = 0.9f, .nesterov = 1, .epochs = 1, .batch_size = 1, .seed = 1};
     snc_error err = {0};
     int p = snc_example_param(g, 1, (int64_t[]){37});
     int m = snc_example_op(g, SNC_OP_MUL, (int[]){p, p}, 2, (snc_attrs){0});

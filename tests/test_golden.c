@@ -435,6 +435,7 @@ static void test_siamese_ws0_aux1(void) { run_case(SNC_SRC("tests/golden/siamese
 static void test_siamese_ws0_aux0(void) { run_case(SNC_SRC("tests/golden/siamese_ws0_aux0.safetensors")); }
 static void test_zoo(void) { run_case(SNC_SRC("tests/golden/zoo.safetensors")); }
 static void test_digit_cnn_sgd(void) { run_case(SNC_SRC("tests/golden/digit_cnn_sgd.safetensors")); }
+static void test_head(void) { run_case(SNC_SRC("tests/golden/head.safetensors")); }
 
 /* ------------------------------------------------------------ the golden copies are the models */
 
@@ -558,6 +559,7 @@ static void register_tests(void) {
             {"siamese sharing, aux loss", test_siamese_ws1_aux1}, {"siamese sharing", test_siamese_ws1_aux0},
             {"siamese aux loss", test_siamese_ws0_aux1}, {"siamese plain", test_siamese_ws0_aux0},
             {"ops zoo, Adam x2", test_zoo}, {"digit_cnn, SGD momentum x2", test_digit_cnn_sgd},
+            {"decision head (outer, constants, reduce_sum), Adam x2", test_head},
             {"init = PyTorch's defaults", test_init}, {"tolerance report", test_report});
 }
 

@@ -125,6 +125,14 @@ static void test_elementwise(void) {
   expect_shape(g, SNC_OP_MUL, (int[]){x, y}, 2, (snc_attrs){0}, S(3, 8, 3, 5, 0), 1);
   expect_error(g, SNC_OP_ADD, (int[]){x, z}, 2, (snc_attrs){0}, "input 'x' has shape [B,3,5] but input 'z' has [B,5,3]");
   expect_error(g, SNC_OP_MUL, (int[]){x, z}, 2, (snc_attrs){0}, "but input 'z' has [B,5,3]");
+  /* an operand without a batch broadcasts when it has the other's per-sample shape, in either place */
+  int m = par(g, "m", S(2, 3, 5, 0, 0)), m2 = par(g, "m2", S(2, 5, 3, 0, 0));
+  expect_shape(g, SNC_OP_MUL, (int[]){x, m}, 2, (snc_attrs){0}, S(3, 8, 3, 5, 0), 1);
+  expect_shape(g, SNC_OP_MUL, (int[]){m, x}, 2, (snc_attrs){0}, S(3, 8, 3, 5, 0), 1);
+  expect_shape(g, SNC_OP_MUL, (int[]){m, m}, 2, (snc_attrs){0}, S(2, 3, 5, 0, 0), 0);
+  expect_error(g, SNC_OP_MUL, (int[]){x, m2}, 2, (snc_attrs){0},
+               "input 'x' has shape [B,3,5] but input 'm2' has [5,3]; an operand without a batch must have the other's per-sample shape");
+  expect_error(g, SNC_OP_ADD, (int[]){x, m}, 2, (snc_attrs){0}, "input 'x' has shape [B,3,5] but input 'm' has [3,5]");
   expect_shape(g, SNC_OP_SOFTMAX, &x, 1, (snc_attrs){.axis = 2}, S(3, 8, 3, 5, 0), 1);
   expect_shape(g, SNC_OP_LOG_SOFTMAX, &x, 1, (snc_attrs){.axis = 1}, S(3, 8, 3, 5, 0), 1);
   expect_error(g, SNC_OP_SOFTMAX, &x, 1, (snc_attrs){.axis = 0}, "axis 0 is not a feature axis");
@@ -176,6 +184,27 @@ static void test_losses(void) {
   snc_graph_free(g);
 }
 
+static void test_products_reductions(void) {
+  snc_graph *g = G();
+  int a = in(g, "a", SNC_F32, S(1, 10, 0, 0, 0)), b = in(g, "b", SNC_F32, S(1, 7, 0, 0, 0));
+  int c = in(g, "c", SNC_F32, S(2, 2, 3, 0, 0)), lab = in(g, "lab", SNC_I32, S(1, 10, 0, 0, 0));
+  int big = in(g, "big", SNC_F32, S(4, 2, 2, 2, 2)), p = par(g, "p", S(1, 10, 0, 0, 0));
+  expect_shape(g, SNC_OP_OUTER, (int[]){a, b}, 2, (snc_attrs){0}, S(3, 8, 10, 7, 0), 1);
+  expect_shape(g, SNC_OP_OUTER, (int[]){c, a}, 2, (snc_attrs){0}, S(4, 8, 2, 3, 10), 1);
+  expect_error(g, SNC_OP_OUTER, (int[]){a, p}, 2, (snc_attrs){0}, "input 'p' [10] must be batched with at least one feature axis");
+  expect_error(g, SNC_OP_OUTER, (int[]){a, lab}, 2, (snc_attrs){0}, "input 'lab' is int32");
+  expect_error(g, SNC_OP_OUTER, (int[]){big, c}, 2, (snc_attrs){0}, "give more than 6 dimensions");
+  /* reduce_sum: axes [axis, axis + len) leave the shape; the batch stays */
+  expect_shape(g, SNC_OP_REDUCE_SUM, &c, 1, (snc_attrs){.axis = 1, .len = 2}, S(1, 8, 0, 0, 0), 1);
+  expect_shape(g, SNC_OP_REDUCE_SUM, &c, 1, (snc_attrs){.axis = 2, .len = 1}, S(2, 8, 2, 0, 0), 1);
+  expect_shape(g, SNC_OP_REDUCE_SUM, &big, 1, (snc_attrs){.axis = 2, .len = 2}, S(3, 8, 2, 2, 0), 1);
+  expect_error(g, SNC_OP_REDUCE_SUM, &c, 1, (snc_attrs){.axis = 0, .len = 1}, "axes 0..0 are not feature axes of input 'c' [B,2,3]");
+  expect_error(g, SNC_OP_REDUCE_SUM, &c, 1, (snc_attrs){.axis = 2, .len = 2}, "axes 2..3 are not feature axes");
+  expect_error(g, SNC_OP_REDUCE_SUM, &p, 1, (snc_attrs){.axis = 1, .len = 1}, "input 'p' [10] has no batch");
+  expect_error(g, SNC_OP_REDUCE_SUM, &lab, 1, (snc_attrs){.axis = 1, .len = 1}, "input 'lab' is int32");
+  snc_graph_free(g);
+}
+
 /* Forward ops are covered here; backward and update ops (made only by autodiff) are shape-checked in
  * test_grad, where every gradient must have its tensor's shape and the verifier re-runs each rule. */
 static void test_every_op_covered(void) {
@@ -193,6 +222,7 @@ static void test_lookup(void) {
 static void register_tests(void) {
   SNC_SUITE("shape rules", {"leaves", test_leaves}, {"conv2d and pools", test_conv_pool}, {"linear", test_linear},
             {"elementwise", test_elementwise}, {"batchnorm", test_batchnorm}, {"data movement", test_data_movement},
-            {"losses", test_losses}, {"every op covered", test_every_op_covered}, {"names", test_lookup});
+            {"losses", test_losses}, {"outer, reduce_sum", test_products_reductions},
+            {"every op covered", test_every_op_covered}, {"names", test_lookup});
 }
 SNC_TEST_MAIN(register_tests)

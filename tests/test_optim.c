@@ -11,7 +11,8 @@
 static snc_graph *square_model(snc_optim_kind opt, float lr, float wd, float momentum, int nesterov) {
   snc_graph *g = snc_graph_new("sq", "sq");
   g->batch = 1;
-  g->train = (snc_train_cfg){opt, lr, 0.9f, 0.999f, 1e-8f, wd, momentum, nesterov, 1, 1, 1};
+  g->train = (snc_train_cfg){.optimizer = opt, .lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = wd,
+                             .momentum = momentum, .nesterov = nesterov, .epochs = 1, .batch_size = 1, .seed = 1};
   snc_error err = {0};
   int p = snc_graph_param(g, "p", &(snc_shape){1, {3}}, (snc_init){SNC_INIT_ZEROS, 0, 0}, SNC_NF_TRAINABLE,
                           (snc_loc){"sq", 1, 1}, &err);

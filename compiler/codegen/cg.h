@@ -83,6 +83,9 @@ LLVMValueRef cg_hsum(snc_cg *cg, LLVMValueRef v); /* ordered horizontal sum of a
 /* epilogues (emit_elem.c): the node a head's kernel stores (the chain's root, or the head itself),
    and the chain applied to the head's value v at feature f, lanes b0.. (loads other inputs there) */
 int cg_out_node(snc_cg *cg, int head);
+/* input `node` of an elementwise op at feature f, lanes b0..: a vector load, or a node without a
+   batch (broadcast, mul's mask operand) loaded at f and splat */
+LLVMValueRef cg_operand(snc_cg *cg, int node, LLVMValueRef f, LLVMValueRef b0);
 LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0);
 
 /* vector math (cg_math.c): polynomial approximations, |error| about 1e-7 relative */

@@ -22,6 +22,7 @@ int snc_cg_emit_softmax(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
 int snc_cg_emit_loss(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
 int snc_cg_emit_norm(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
 int snc_cg_emit_shape(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
+int snc_cg_emit_product(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
 
 /* helpers */
 int64_t cg_per_sample(const snc_graph *g, int node); /* numel per sample (numel when not batched) */

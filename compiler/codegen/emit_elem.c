@@ -52,6 +52,13 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
   }
 }
 
+LLVMValueRef cg_operand(snc_cg *cg, int node, LLVMValueRef f, LLVMValueRef b0) {
+  LLVMValueRef base = cg_node_ptr(cg, node);
+  if (!(cg->g->nodes[node]->flags & SNC_NF_BATCHED)) /* broadcast over the batch: one value per feature */
+    return cg_splat(cg, cg_load(cg, cg_gep(cg, base, f)));
+  return cg_vload(cg, cg_gep(cg, base, cg_add(cg, cg_mul(cg, f, cg_i64(cg, cg->lay->bp)), b0)), 64);
+}
+
 int cg_out_node(snc_cg *cg, int head) { return cg->nepi ? cg->epi[cg->nepi - 1] : head; }
 
 LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0) {
@@ -59,14 +66,7 @@ LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, L
   for (int k = 0; k < cg->nepi; k++) {
     const snc_node *e = cg->g->nodes[cg->epi[k]];
     LLVMValueRef in[16];
-    for (int j = 0; j < e->ninputs; j++) {
-      if (e->inputs[j] == prev) {
-        in[j] = v;
-      } else {
-        LLVMValueRef idx = cg_add(cg, cg_mul(cg, f, cg_i64(cg, cg->lay->bp)), b0);
-        in[j] = cg_vload(cg, cg_gep(cg, cg_node_ptr(cg, e->inputs[j]), idx), 64);
-      }
-    }
+    for (int j = 0; j < e->ninputs; j++) in[j] = e->inputs[j] == prev ? v : cg_operand(cg, e->inputs[j], f, b0);
     v = expr(cg, e, in, f, b0);
     prev = e->id;
   }
@@ -79,7 +79,6 @@ int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   snprintf(name, sizeof name, "%s.%s", snc_op_name(n->op), n->name);
   ks[0] = cg_kernel_begin(cg, name);
   LLVMValueRef out = cg_node_ptr(cg, cg_out_node(cg, n->id)), ins[16];
-  for (int i = 0; i < n->ninputs; i++) ins[i] = cg_node_ptr(cg, n->inputs[i]);
   int64_t F = cg_per_sample(g, n->id);
   if (n->flags & SNC_NF_BATCHED) {
     int64_t bp = cg->lay->bp;
@@ -89,13 +88,14 @@ int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     cg_loop_begin(cg, &lf, lo, hi, 1, "f");
     cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
     LLVMValueRef idx = cg_add(cg, cg_mul(cg, lf.iv, cg_i64(cg, bp)), lb.iv), v[16];
-    for (int i = 0; i < n->ninputs; i++) v[i] = cg_vload(cg, cg_gep(cg, ins[i], idx), 64);
+    for (int i = 0; i < n->ninputs; i++) v[i] = cg_operand(cg, n->inputs[i], lf.iv, lb.iv); /* mul may broadcast */
     LLVMValueRef r = cg_epilogue(cg, n->id, expr(cg, n, v, lf.iv, lb.iv), lf.iv, lb.iv);
     cg_vstore(cg, r, cg_gep(cg, out, idx), 64);
     cg_loop_end(cg, &lb);
     cg_loop_end(cg, &lf);
   } else { /* small tensors without a batch (loss terms, parameters): scalar code on thread 0 */
     SNC_ASSERT((n->op == SNC_OP_ADD || n->op == SNC_OP_MUL || n->op == SNC_OP_SCALE) && !cg->nepi);
+    for (int i = 0; i < n->ninputs; i++) ins[i] = cg_node_ptr(cg, n->inputs[i]);
     LLVMBasicBlockRef after = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, cg->tid, cg_i64(cg, 0), ""), "t0");
     snc_cg_loop l;
     cg_loop_begin(cg, &l, cg_i64(cg, 0), cg_i64(cg, F), 1, "e");
@@ -109,7 +109,8 @@ int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   return 1;
 }
 
-/* sum(x) -> []; sum_dx(dy) -> attr.to (zero in the padding lanes); bias_grad(dy) -> [C] */
+/* sum(x) -> []; sum_dx(dy) -> attr.to (zero in the padding lanes); bias_grad(dy) -> [C];
+ * reduce_sum, reduce_sum_dx (feature axes, every lane); batch_sum (lanes below nb) */
 int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   const snc_graph *g = cg->g;
   int64_t bp = cg->lay->bp;
@@ -118,7 +119,58 @@ int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   ks[0] = cg_kernel_begin(cg, name);
   LLVMValueRef out = cg_node_ptr(cg, n->id), in = cg_node_ptr(cg, n->inputs[0]);
   const snc_node *x = g->nodes[n->inputs[0]];
-  if (n->op == SNC_OP_SUM_DX) {
+  if (n->op == SNC_OP_REDUCE_SUM || n->op == SNC_OP_REDUCE_SUM_DX) {
+    /* the big tensor as rows [O][R][I], the small one as [O][I]; items are rows of the output */
+    const snc_node *big = n->op == SNC_OP_REDUCE_SUM ? x : n;
+    int64_t O = 1, R = 1, I = 1;
+    for (int d = 1; d < big->shape.rank; d++) {
+      int64_t v = big->shape.dim[d];
+      if (d < n->attr.axis) O *= v;
+      else if (d < n->attr.axis + n->attr.len) R *= v;
+      else I *= v;
+    }
+    int dx = n->op == SNC_OP_REDUCE_SUM_DX;
+    LLVMValueRef lo, hi;
+    cg_partition(cg, dx ? O * R * I : O * I, &lo, &hi);
+    snc_cg_loop lr, lk, lb;
+    cg_loop_begin(cg, &lr, lo, hi, 1, "row");
+    if (dx) { /* dx row (o, k, i) = dy row (o, i) */
+      LLVMValueRef o = LLVMBuildSDiv(cg->b, lr.iv, cg_i64(cg, R * I), ""), i = LLVMBuildSRem(cg->b, lr.iv, cg_i64(cg, I), "");
+      LLVMValueRef src = cg_mul(cg, cg_add(cg, cg_mul(cg, o, cg_i64(cg, I)), i), cg_i64(cg, bp));
+      LLVMValueRef dst = cg_mul(cg, lr.iv, cg_i64(cg, bp));
+      cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
+      cg_vstore(cg, cg_vload(cg, cg_gep(cg, in, cg_add(cg, src, lb.iv)), 64), cg_gep(cg, out, cg_add(cg, dst, lb.iv)), 64);
+      cg_loop_end(cg, &lb);
+    } else { /* out row (o, i) = sum over k of x row (o, k, i), k in order, per lane */
+      LLVMValueRef o = LLVMBuildSDiv(cg->b, lr.iv, cg_i64(cg, I), ""), i = LLVMBuildSRem(cg->b, lr.iv, cg_i64(cg, I), "");
+      LLVMValueRef first = cg_add(cg, cg_mul(cg, o, cg_i64(cg, R * I)), i);
+      LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
+      cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
+      cg_vstore(cg, cg_vf(cg, 0), va, 64);
+      cg_loop_begin(cg, &lk, cg_i64(cg, 0), cg_i64(cg, R), 1, "k");
+      LLVMValueRef row = cg_add(cg, first, cg_mul(cg, lk.iv, cg_i64(cg, I)));
+      LLVMValueRef v = cg_vload(cg, cg_gep(cg, in, cg_add(cg, cg_mul(cg, row, cg_i64(cg, bp)), lb.iv)), 64);
+      cg_vstore(cg, xadd(cg, cg_vload(cg, va, 64), v), va, 64);
+      cg_loop_end(cg, &lk);
+      cg_vstore(cg, cg_vload(cg, va, 64), cg_gep(cg, out, cg_add(cg, cg_mul(cg, lr.iv, cg_i64(cg, bp)), lb.iv)), 64);
+      cg_loop_end(cg, &lb);
+    }
+    cg_loop_end(cg, &lr);
+  } else if (n->op == SNC_OP_BATCH_SUM) { /* per feature: the lanes below nb, summed */
+    LLVMValueRef lo, hi;
+    cg_partition(cg, cg_per_sample(g, x->id), &lo, &hi);
+    snc_cg_loop lf, lb;
+    cg_loop_begin(cg, &lf, lo, hi, 1, "f");
+    LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
+    cg_vstore(cg, cg_vf(cg, 0), va, 64);
+    cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
+    LLVMValueRef v = cg_vload(cg, cg_gep(cg, in, cg_add(cg, cg_mul(cg, lf.iv, cg_i64(cg, bp)), lb.iv)), 64);
+    v = sel(cg, cg_lane_mask(cg, lb.iv), v, cg_vf(cg, 0));
+    cg_vstore(cg, xadd(cg, cg_vload(cg, va, 64), v), va, 64);
+    cg_loop_end(cg, &lb);
+    cg_store(cg, cg_hsum(cg, cg_vload(cg, va, 64)), cg_gep(cg, out, lf.iv));
+    cg_loop_end(cg, &lf);
+  } else if (n->op == SNC_OP_SUM_DX) {
     LLVMValueRef d = cg_load(cg, in);
     int64_t F = cg_per_sample(g, n->id);
     LLVMValueRef lo, hi;
@@ -219,31 +271,40 @@ int snc_cg_emit_update(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     sq2 = LLVMBuildFPTrunc(cg->b, sq, cg->f32, "");
     s2 = cg_node_ptr(cg, n->inputs[3]);
   }
-  cg_partition(cg, E, &lo, &hi);
+  /* 16 parameters per vector; buffers are padded to 64 bytes, and lanes past the end keep their
+     old bits (a select before every store) */
+  int64_t nv = (E + SNC_VW - 1) / SNC_VW;
+  cg_partition(cg, nv, &lo, &hi);
   snc_cg_loop l;
-  cg_loop_begin(cg, &l, lo, hi, 1, "e");
-  LLVMValueRef pp = cg_gep(cg, p, l.iv), pv = cg_load(cg, pp);
-  LLVMValueRef gi = xadd(cg, cg_load(cg, cg_gep(cg, gr, l.iv)), xmul(cg, cg_f32(cg, a->weight_decay), pv));
-  LLVMValueRef one = cg_f32(cg, 1);
+  cg_loop_begin(cg, &l, lo, hi, 1, "v");
+  LLVMValueRef e0 = cg_mul(cg, l.iv, cg_i64(cg, SNC_VW));
+  LLVMValueRef lanes[SNC_VW];
+  for (int q = 0; q < SNC_VW; q++) lanes[q] = cg_i64(cg, q);
+  LLVMValueRef live = LLVMBuildICmp(cg->b, LLVMIntSLT, LLVMBuildAdd(cg->b, cg_splat(cg, e0), LLVMConstVector(lanes, SNC_VW), ""),
+                                    cg_splat(cg, cg_i64(cg, E)), "");
+#define KEEP(newv, oldv) LLVMBuildSelect(cg->b, live, newv, oldv, "")
+  LLVMValueRef pp = cg_gep(cg, p, e0), pv = cg_vload(cg, pp, 64);
+  LLVMValueRef gi = xadd(cg, cg_vload(cg, cg_gep(cg, gr, e0), 64), xmul(cg, cg_vf(cg, a->weight_decay), pv));
+  LLVMValueRef one = cg_vf(cg, 1);
   if (n->op == SNC_OP_ADAM) {
-    LLVMValueRef mp = cg_gep(cg, s1, l.iv), vp = cg_gep(cg, s2, l.iv);
-    LLVMValueRef m = xadd(cg, xmul(cg, cg_f32(cg, a->beta1), cg_load(cg, mp)), xmul(cg, xsub(cg, one, cg_f32(cg, a->beta1)), gi));
-    LLVMValueRef v = xadd(cg, xmul(cg, cg_f32(cg, a->beta2), cg_load(cg, vp)),
-                          xmul(cg, xmul(cg, xsub(cg, one, cg_f32(cg, a->beta2)), gi), gi));
-    cg_store(cg, m, mp);
-    cg_store(cg, v, vp);
-    LLVMValueRef sv = cg_call_intrinsic(cg, "llvm.sqrt", cg->f32, &v, 1);
-    LLVMValueRef denom = xadd(cg, LLVMBuildFDiv(cg->b, sv, sq2, ""), cg_f32(cg, a->eps));
-    cg_store(cg, xsub(cg, pv, LLVMBuildFDiv(cg->b, xmul(cg, c1, m), denom, "")), pp);
+    LLVMValueRef mp = cg_gep(cg, s1, e0), vp = cg_gep(cg, s2, e0), mo = cg_vload(cg, mp, 64), vo = cg_vload(cg, vp, 64);
+    LLVMValueRef m = xadd(cg, xmul(cg, cg_vf(cg, a->beta1), mo), xmul(cg, xsub(cg, one, cg_vf(cg, a->beta1)), gi));
+    LLVMValueRef v = xadd(cg, xmul(cg, cg_vf(cg, a->beta2), vo), xmul(cg, xmul(cg, xsub(cg, one, cg_vf(cg, a->beta2)), gi), gi));
+    cg_vstore(cg, KEEP(m, mo), mp, 64);
+    cg_vstore(cg, KEEP(v, vo), vp, 64);
+    LLVMValueRef sv = cg_call_intrinsic(cg, "llvm.sqrt", cg->vf, &v, 1);
+    LLVMValueRef denom = xadd(cg, LLVMBuildFDiv(cg->b, sv, cg_splat(cg, sq2), ""), cg_vf(cg, a->eps));
+    cg_vstore(cg, KEEP(xsub(cg, pv, LLVMBuildFDiv(cg->b, xmul(cg, cg_splat(cg, c1), m), denom, "")), pv), pp, 64);
   } else {
     if (a->momentum > 0) {
-      LLVMValueRef bp = cg_gep(cg, s1, l.iv);
-      LLVMValueRef buf = xadd(cg, xmul(cg, cg_f32(cg, a->momentum), cg_load(cg, bp)), gi);
-      cg_store(cg, buf, bp);
-      gi = a->nesterov ? xadd(cg, gi, xmul(cg, cg_f32(cg, a->momentum), buf)) : buf;
+      LLVMValueRef bp = cg_gep(cg, s1, e0), bo = cg_vload(cg, bp, 64);
+      LLVMValueRef buf = xadd(cg, xmul(cg, cg_vf(cg, a->momentum), bo), gi);
+      cg_vstore(cg, KEEP(buf, bo), bp, 64);
+      gi = a->nesterov ? xadd(cg, gi, xmul(cg, cg_vf(cg, a->momentum), buf)) : buf;
     }
-    cg_store(cg, xsub(cg, pv, xmul(cg, lr, gi)), pp);
+    cg_vstore(cg, KEEP(xsub(cg, pv, xmul(cg, cg_splat(cg, lr), gi)), pv), pp, 64);
   }
+#undef KEEP
   cg_loop_end(cg, &l);
   cg_kernel_end(cg);
   return 1;

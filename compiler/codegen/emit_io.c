@@ -121,8 +121,11 @@ int snc_cg_emit_node(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   case SNC_OP_DROPOUT: case SNC_OP_ADD: case SNC_OP_MUL: case SNC_OP_SCALE: case SNC_OP_TANH_DX:
   case SNC_OP_RELU_DX: case SNC_OP_LEAKY_RELU_DX: case SNC_OP_ELU_DX: case SNC_OP_SIGMOID_DX: case SNC_OP_DROPOUT_DX:
     return snc_cg_emit_elementwise(cg, n, ks);
-  case SNC_OP_SUM: case SNC_OP_SUM_DX: case SNC_OP_BIAS_GRAD:
+  case SNC_OP_SUM: case SNC_OP_SUM_DX: case SNC_OP_BIAS_GRAD: case SNC_OP_REDUCE_SUM: case SNC_OP_REDUCE_SUM_DX:
+  case SNC_OP_BATCH_SUM:
     return snc_cg_emit_reduce(cg, n, ks);
+  case SNC_OP_OUTER: case SNC_OP_OUTER_DX:
+    return snc_cg_emit_product(cg, n, ks);
   case SNC_OP_ADAM: case SNC_OP_SGD:
     return snc_cg_emit_update(cg, n, ks);
   case SNC_OP_CONV2D: case SNC_OP_CONV2D_DX: case SNC_OP_CONV2D_DW: case SNC_OP_LINEAR: case SNC_OP_LINEAR_DX:

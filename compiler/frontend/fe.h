@@ -23,6 +23,7 @@ typedef struct snc_fe {
   int depth;
   struct { const char *name, *param_prefix; } *instances; /* network instances made so far */
   int ninstances;
+  yaml_node_t *augment; /* training.augment, for messages */
 } snc_fe;
 
 /* A scope: the main graph (prefix "") or one instance of a network ("digit_a."). */
@@ -87,6 +88,8 @@ typedef struct layer_def {
 const layer_def *snc_fe_layer_def(const char *type);
 const char *snc_fe_layer_type_name(int i); /* NULL past the last */
 int snc_fe_call(layer_ctx *c);
+/* The `constants:` section (constants.c): CONST nodes named as written, visible in every scope. */
+int snc_fe_constants(snc_fe *fe, yaml_node_t *m);
 /* Lowers a sequence of layer items into the graph in scope sc; *last gets the last node.
  * losses: the items are loss terms (only loss types, with `weight`). */
 int snc_fe_layers(snc_fe *fe, yaml_node_t *seq, const snc_scope *sc, int losses, int *last);

@@ -245,6 +245,42 @@ static int lower_one_hot(layer_ctx *c) {
   return add(c, SNC_OP_ONE_HOT, c->full, c->in, 1, &a);
 }
 
+static int lower_outer(layer_ctx *c) { return add(c, SNC_OP_OUTER, c->full, c->in, 2, NULL); }
+
+/* reduce_sum: `axis: k` or `axes: [k, k+1, ...]` (consecutive feature axes, negative from the end;
+ * default every feature axis), `keepdim: false` (true keeps them as size-1 axes, through a reshape). */
+static int lower_reduce_sum(layer_ctx *c) {
+  snc_fe *fe = c->fe;
+  const snc_node *x = in0(c);
+  int rank = x->shape.rank, lo = 1, hi = rank - 1, keep;
+  yaml_node_t *axis = snc_fe_get(fe, c->opts, "axis", NULL), *axes = snc_fe_get(fe, c->opts, "axes", NULL);
+  if (axis && axes) return snc_fe_error(fe, axes, "reduce_sum takes 'axis' or 'axes', not both");
+  if (snc_fe_opt_bool(fe, c->opts, "keepdim", 0, &keep)) return -1;
+  if (axis || axes) {
+    int n = axis ? 1 : (axes->type == YAML_SEQUENCE_NODE ? (int)(axes->data.sequence.items.top - axes->data.sequence.items.start) : 0);
+    if (n < 1) return snc_fe_error(fe, axes, "axes must be a non-empty list of consecutive axes, like [1, 2]");
+    for (int k = 0; k < n; k++) {
+      long long a;
+      yaml_node_t *it = axis ? axis : snc_fe_node(fe, axes->data.sequence.items.start[k]);
+      if (snc_fe_int(fe, it, "axis", -SNC_MAX_DIMS, SNC_MAX_DIMS - 1, &a)) return -1;
+      if (a < 0) a += rank;
+      if (k == 0) lo = (int)a;
+      else if (a != lo + k) return snc_fe_error(fe, it, "axes must be consecutive, like [1, 2]");
+    }
+    hi = lo + n - 1;
+  }
+  snc_attrs a = {0};
+  a.axis = lo;
+  a.len = hi - lo + 1;
+  if (!keep) return add(c, SNC_OP_REDUCE_SUM, c->full, c->in, 1, &a);
+  const char *tmp = snc_arena_printf(&fe->g->arena, "%s.sum", c->full);
+  int r = add(c, SNC_OP_REDUCE_SUM, tmp, c->in, 1, &a);
+  if (r < 0) return -1;
+  snc_attrs sh = {0};
+  for (int i = 1; i < rank; i++) sh.to.dim[sh.to.rank++] = i >= lo && i <= hi ? 1 : x->shape.dim[i];
+  return add(c, SNC_OP_RESHAPE, c->full, &r, 1, &sh);
+}
+
 static int lower_loss(layer_ctx *c) {
   int id = add(c, (snc_opcode)snc_op_lookup(snc_fe_scalar(c->type_node)), c->full, c->in, 2, NULL);
   if (id >= 0) c->fe->g->nodes[id]->flags |= SNC_NF_LOSS;
@@ -275,6 +311,8 @@ static const layer_def defs[] = {
     {"one_hot", KEYS("classes"), 1, 1, 0, lower_one_hot},
     {"add", NOKEYS, 2, 16, 0, lower_unary},
     {"mul", NOKEYS, 2, 2, 0, lower_unary},
+    {"outer", NOKEYS, 2, 2, 0, lower_outer},
+    {"reduce_sum", KEYS("axis", "axes", "keepdim"), 1, 1, 0, lower_reduce_sum},
     {"call", NOKEYS, 1, 1, 0, lower_call},
     {"bce", NOKEYS, 2, 2, 1, lower_loss},
     {"bce_logits", NOKEYS, 2, 2, 1, lower_loss},

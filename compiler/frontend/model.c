@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-static const char *const top_keys[] = {"model", "doc", "switches", "training", "data", "inputs",
+static const char *const top_keys[] = {"model", "doc", "switches", "training", "data", "inputs", "constants",
                                        "networks", "graph", "losses", "outputs", NULL};
 
 /* Streams each data generator provides (per-sample shapes); inputs bind to them by name. */
@@ -91,17 +91,69 @@ static int parse_switches(snc_fe *fe, yaml_node_t *m, const snc_override *sets, 
   return 0;
 }
 
+/* schedule: constant (the default) or onecycle, as a name or {type: onecycle, pct_start: 0.3,
+ * div_factor: 25, final_div_factor: 1e4, anneal: cos} (PyTorch's OneCycleLR; lr is its max_lr). */
+static int parse_schedule(snc_fe *fe, yaml_node_t *v) {
+  snc_train_cfg *t = &fe->g->train;
+  double d;
+  if (!v) return 0;
+  yaml_node_t *type = v->type == YAML_MAPPING_NODE ? snc_fe_get(fe, v, "type", NULL) : v;
+  const char *s = snc_fe_scalar(type);
+  if (!type) return snc_fe_error(fe, v, "schedule needs 'type' (constant or onecycle)");
+  if (s && !strcmp(s, "constant")) {
+    t->schedule = SNC_SCHED_CONSTANT;
+    if (v->type == YAML_MAPPING_NODE && snc_fe_check_keys(fe, v, "constant schedule", (const char *const[]){"type", NULL}))
+      return -1;
+    return 0;
+  }
+  if (!s || strcmp(s, "onecycle"))
+    return snc_fe_error(fe, type, "schedule type must be constant or onecycle, got '%s'", s ? s : "(not a name)");
+  t->schedule = SNC_SCHED_ONECYCLE;
+  if (v->type != YAML_MAPPING_NODE) return 0;
+  if (snc_fe_check_keys(fe, v, "onecycle schedule",
+                        (const char *const[]){"type", "pct_start", "div_factor", "final_div_factor", "anneal", NULL}))
+    return -1;
+  if (snc_fe_opt_float(fe, v, "pct_start", 0, 1, 0.3, &d)) return -1;
+  t->pct_start = (float)d;
+  if (snc_fe_opt_float(fe, v, "div_factor", 1, 1e9, 25, &d)) return -1;
+  t->div_factor = (float)d;
+  if (snc_fe_opt_float(fe, v, "final_div_factor", 1, 1e12, 1e4, &d)) return -1;
+  t->final_div_factor = (float)d;
+  yaml_node_t *an = snc_fe_get(fe, v, "anneal", NULL);
+  if (an) {
+    const char *a = snc_fe_scalar(an);
+    if (!a || (strcmp(a, "cos") && strcmp(a, "linear")))
+      return snc_fe_error(fe, an, "anneal must be cos or linear, got '%s'", a ? a : "(not a name)");
+    t->anneal_linear = !strcmp(a, "linear");
+  }
+  return 0;
+}
+
+/* augment: {shift: s}: training images move by a random offset in [-s, s] per axis (zero fill). */
+static int parse_augment(snc_fe *fe, yaml_node_t *v) {
+  long long s;
+  if (!v) return 0;
+  if (snc_fe_expect_map(fe, v, "augment") || snc_fe_check_keys(fe, v, "augment", (const char *const[]){"shift", NULL}))
+    return -1;
+  if (!snc_fe_get(fe, v, "shift", NULL)) return snc_fe_error(fe, v, "augment needs 'shift' (pixels, like shift: 1)");
+  if (snc_fe_opt_int(fe, v, "shift", 0, 4, 0, &s)) return -1;
+  fe->g->train.augment_shift = (int)s;
+  fe->augment = v;
+  return 0;
+}
+
 static int parse_training(snc_fe *fe, yaml_node_t *m) {
   snc_train_cfg *t = &fe->g->train;
   long long v;
   double d;
-  *t = (snc_train_cfg){SNC_OPT_ADAM, 1e-3f, 0.9f, 0.999f, 1e-8f, 0, 0, 0, 25, 100, 1};
+  *t = (snc_train_cfg){.optimizer = SNC_OPT_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .epochs = 25,
+                       .batch_size = 100, .seed = 1, .pct_start = 0.3f, .div_factor = 25, .final_div_factor = 1e4f};
   fe->g->batch = t->batch_size;
   if (!m) return 0;
   if (snc_fe_expect_map(fe, m, "training") ||
       snc_fe_check_keys(fe, m, "training",
                         (const char *const[]){"optimizer", "lr", "betas", "eps", "weight_decay", "momentum",
-                                              "nesterov", "epochs", "batch_size", "seed", NULL}))
+                                              "nesterov", "epochs", "batch_size", "seed", "schedule", "augment", NULL}))
     return -1;
   yaml_node_t *opt = snc_fe_get(fe, m, "optimizer", NULL);
   if (opt) {
@@ -139,7 +191,7 @@ static int parse_training(snc_fe *fe, yaml_node_t *m) {
   if (t->optimizer == SNC_OPT_ADAM && snc_fe_get(fe, m, "momentum", NULL))
     return snc_fe_error(fe, snc_fe_get(fe, m, "momentum", NULL), "momentum is for sgd; adam uses betas");
   fe->g->batch = t->batch_size;
-  return 0;
+  return parse_schedule(fe, snc_fe_get(fe, m, "schedule", NULL)) || parse_augment(fe, snc_fe_get(fe, m, "augment", NULL));
 }
 
 static int parse_data(snc_fe *fe, yaml_node_t *m) {
@@ -231,6 +283,16 @@ static int parse_inputs(snc_fe *fe, yaml_node_t *root, yaml_node_t *m) {
   return 0;
 }
 
+/* augmentation shifts images: float inputs of per-sample shape [C,H,W]; there must be one */
+static int check_augment(snc_fe *fe) {
+  if (!fe->g->train.augment_shift) return 0;
+  for (int i = 0; i < fe->g->nnodes; i++) {
+    const snc_node *n = fe->g->nodes[i];
+    if (n->op == SNC_OP_INPUT && n->dtype == SNC_F32 && n->shape.rank == 4) return 0;
+  }
+  return snc_fe_error(fe, fe->augment, "augment: shift needs an image input (float32, per-sample shape [C,H,W])");
+}
+
 static int parse_outputs(snc_fe *fe, yaml_node_t *m) {
   snc_graph *g = fe->g;
   if (!m) return 0;
@@ -257,7 +319,7 @@ static int parse_outputs(snc_fe *fe, yaml_node_t *m) {
     const snc_node *pred = g->nodes[o->node], *tgt = g->nodes[o->target];
     char sp[64], st[64];
     int64_t per_pred = snc_shape_numel(&pred->shape) / g->batch, per_tgt = snc_shape_numel(&tgt->shape) / g->batch;
-    int64_t last = pred->shape.rank ? pred->shape.dim[pred->shape.rank - 1] : 1;
+    int64_t last = pred->shape.rank > 1 ? pred->shape.dim[pred->shape.rank - 1] : 1; /* [B]: one probability */
     int ok = tgt->dtype == SNC_I32 && (pred->flags & tgt->flags & SNC_NF_BATCHED) && pred->dtype == SNC_F32 &&
              (last >= 2 ? per_pred / last == per_tgt : per_pred == per_tgt);
     if (!ok)
@@ -311,7 +373,8 @@ static snc_graph *build(snc_fe *fe, const snc_override *sets, int nsets) {
   if (fe->networks && snc_fe_expect_map(fe, fe->networks, "networks")) goto fail;
   if (parse_switches(fe, snc_fe_get(fe, root, "switches", NULL), sets, nsets) ||
       parse_training(fe, snc_fe_get(fe, root, "training", NULL)) ||
-      parse_data(fe, snc_fe_get(fe, root, "data", NULL)) || parse_inputs(fe, root, snc_fe_get(fe, root, "inputs", NULL)))
+      parse_data(fe, snc_fe_get(fe, root, "data", NULL)) || parse_inputs(fe, root, snc_fe_get(fe, root, "inputs", NULL)) ||
+      check_augment(fe) || snc_fe_constants(fe, snc_fe_get(fe, root, "constants", NULL)))
     goto fail;
   snc_scope main = {"", "", -1};
   int last;

@@ -65,6 +65,8 @@ static int resolve(snc_fe *fe, const snc_scope *sc, yaml_node_t *ref, yaml_node_
   const char *full = snc_arena_printf(&fe->g->arena, "%s%s", sc->prefix, name);
   int id = snc_fe_lookup(fe, full);
   if (id >= 0) return id;
+  id = snc_fe_lookup(fe, name); /* constants are visible inside networks too */
+  if (id >= 0 && fe->g->nodes[id]->op == SNC_OP_CONST) return id;
   /* later in this sequence? */
   yaml_node_item_t *items = seq->data.sequence.items.start;
   int count = (int)(seq->data.sequence.items.top - items);

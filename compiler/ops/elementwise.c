@@ -2,7 +2,9 @@
  *   tanh, relu, sigmoid; leaky_relu (attr.alpha = negative slope); elu (attr.alpha);
  *   dropout (attr.p = probability of zeroing, survivors scaled by 1/(1-p); identity when not
  *     training; the mask comes from snc_dropout_uniform(seed, step, attr.stream, element));
- *   scale (y = attr.alpha * x); add (n-ary sum); mul (product of two).
+ *   scale (y = attr.alpha * x); add (n-ary sum); mul (product of two; one operand may lack the batch
+ *     when its shape is the other's per-sample shape: it is broadcast over the batch, as a constant
+ *     mask; its gradient then sums over the batch with batch_sum).
  * Backward: tanh_dx(y, dy), sigmoid_dx(y, dy) use the output; relu_dx, leaky_relu_dx, elu_dx take
  * (x, dy); dropout_dx(dy) redraws the forward mask from attr.stream. */
 #include <math.h>
@@ -27,6 +29,26 @@ static int infer_same_shapes(snc_graph *g, snc_node *n, snc_error *err) {
                              SNC_SHAPE_STR(g, a->id, sa), b->name, SNC_SHAPE_STR(g, b->id, sb));
   }
   return snc_infer_same_as_input(g, n, err);
+}
+
+/* mul: equal shapes, or one operand without a batch whose shape is the other's per-sample shape */
+static int infer_mul(snc_graph *g, snc_node *n, snc_error *err) {
+  const snc_node *a = snc_node_in(g, n, 0), *b = snc_node_in(g, n, 1);
+  int ba = (a->flags & SNC_NF_BATCHED) != 0, bb = (b->flags & SNC_NF_BATCHED) != 0;
+  if (ba == bb) return infer_same_shapes(g, n, err);
+  const snc_node *big = ba ? a : b, *small = ba ? b : a;
+  int ok = small->shape.rank == big->shape.rank - 1;
+  for (int i = 0; ok && i < small->shape.rank; i++) ok = small->shape.dim[i] == big->shape.dim[i + 1];
+  char sa[64], sb[64];
+  if (!ok)
+    return snc_node_errorf(g, n, err, "input '%s' has shape %s but input '%s' has %s; an operand without a batch must "
+                           "have the other's per-sample shape", a->name, SNC_SHAPE_STR(g, a->id, sa), b->name,
+                           SNC_SHAPE_STR(g, b->id, sb));
+  if (snc_require_f32(g, n, 0, err) || snc_require_f32(g, n, 1, err)) return -1;
+  n->shape = big->shape;
+  n->dtype = SNC_F32;
+  n->flags |= SNC_NF_BATCHED;
+  return 0;
 }
 
 /* --- reference kernels --- */
@@ -59,7 +81,14 @@ BINARY_KERNEL(ref_sigmoid_dx, dy[i] * x[i] * (1.0f - x[i]))
 BINARY_KERNEL(ref_relu_dx, x[i] > 0 ? dy[i] : 0.0f)
 BINARY_KERNEL(ref_leaky_relu_dx, x[i] > 0 ? dy[i] : a * dy[i])
 BINARY_KERNEL(ref_elu_dx, x[i] > 0 ? dy[i] : dy[i] * a * expf(x[i]))
-BINARY_KERNEL(ref_mul, x[i] * dy[i])
+
+static void ref_mul(const snc_graph *g, const snc_node *n, void *out, void *const *in, const snc_kctx *ctx) {
+  const float *a = in[0], *b = in[1];
+  float *y = out;
+  int64_t e = snc_kernel_numel(n, ctx), ea = snc_kernel_numel(snc_node_in(g, n, 0), ctx);
+  int64_t eb = snc_kernel_numel(snc_node_in(g, n, 1), ctx); /* a broadcast operand repeats every ea (eb) */
+  for (int64_t i = 0; i < e; i++) y[i] = a[ea == e ? i : i % ea] * b[eb == e ? i : i % eb];
+}
 
 static void ref_add(const snc_graph *g, const snc_node *n, void *out, void *const *in, const snc_kctx *ctx) {
   (void)g;
@@ -117,10 +146,14 @@ static int grad_add(snc_ad *ad, const snc_node *n, int gout) {
 }
 
 static int grad_mul(snc_ad *ad, const snc_node *n, int gout) {
+  snc_graph *g = snc_ad_graph(ad);
   for (int k = 0; k < 2; k++)
     if (snc_ad_needs(ad, n->inputs[k])) {
       int ins[2] = {gout, n->inputs[1 - k]};
-      snc_ad_accum(ad, n->inputs[k], snc_ad_node(ad, SNC_OP_MUL, n, k ? "b" : "a", ins, 2, NULL));
+      int d = snc_ad_node(ad, SNC_OP_MUL, n, k ? "b" : "a", ins, 2, NULL);
+      if ((g->nodes[d]->flags & SNC_NF_BATCHED) && !(snc_node_in(g, n, k)->flags & SNC_NF_BATCHED))
+        d = snc_ad_node(ad, SNC_OP_BATCH_SUM, n, k ? "b" : "a", &d, 1, NULL); /* broadcast operand */
+      snc_ad_accum(ad, n->inputs[k], d);
     }
   return 0;
 }
@@ -142,10 +175,14 @@ static int ex_add(snc_graph *g) {
   for (int k = 0; k < 3; k++) ins[k] = snc_example_input(g, 2, (int64_t[]){2, 4}, SNC_F32);
   return snc_example_op(g, SNC_OP_ADD, ins, 3, (snc_attrs){0});
 }
+/* (a * b) * p with p a [2,4] parameter broadcast over the batch: both forms of mul and both
+ * gradients (p's sums over the batch) */
 static int ex_mul(snc_graph *g) {
   int ins[2];
   for (int k = 0; k < 2; k++) ins[k] = snc_example_input(g, 2, (int64_t[]){2, 4}, SNC_F32);
-  return snc_example_op(g, SNC_OP_MUL, ins, 2, (snc_attrs){0});
+  int ab = snc_example_op(g, SNC_OP_MUL, ins, 2, (snc_attrs){0});
+  int p = snc_example_param(g, 2, (int64_t[]){2, 4});
+  return snc_example_op(g, SNC_OP_MUL, (int[]){p, ab}, 2, (snc_attrs){0});
 }
 
 #define ROW(nm, lo, hi, infer, ref, grad, ex) \
@@ -158,7 +195,7 @@ ROW(sigmoid, 1, 1, snc_infer_same_as_input, ref_sigmoid, grad_via_output, ex_sig
 ROW(dropout, 1, 1, infer_dropout, ref_dropout, grad_dropout, ex_dropout)
 ROW(scale, 1, 1, snc_infer_same_as_input, ref_scale, grad_scale, ex_scale)
 ROW(add, 2, -1, infer_same_shapes, ref_add, grad_add, ex_add)
-ROW(mul, 2, 2, infer_same_shapes, ref_mul, grad_mul, ex_mul)
+ROW(mul, 2, 2, infer_mul, ref_mul, grad_mul, ex_mul)
 ROW(tanh_dx, 2, 2, infer_same_shapes, ref_tanh_dx, NULL, NULL)
 ROW(relu_dx, 2, 2, infer_same_shapes, ref_relu_dx, NULL, NULL)
 ROW(leaky_relu_dx, 2, 2, infer_same_shapes, ref_leaky_relu_dx, NULL, NULL)

@@ -45,7 +45,7 @@ typedef struct snc_loc {
 typedef struct snc_attrs {
   int kernel[2], stride[2], pad[2]; /* conv2d, pools: [h, w] */
   int axis;                         /* concat, slice, softmax, log_softmax (non-negative, resolved) */
-  int start, len;                   /* slice along axis */
+  int start, len;                   /* slice along axis; reduce_sum: axes [axis, axis+len) */
   int classes;                      /* one_hot */
   float alpha;                      /* leaky_relu slope, elu alpha, scale factor */
   float p;                          /* dropout probability of zeroing */
@@ -98,12 +98,18 @@ typedef struct snc_output {
 } snc_output;
 
 typedef enum { SNC_OPT_ADAM, SNC_OPT_SGD } snc_optim_kind;
+typedef enum { SNC_SCHED_CONSTANT, SNC_SCHED_ONECYCLE } snc_sched_kind;
 typedef struct snc_train_cfg {
   snc_optim_kind optimizer;
   float lr, beta1, beta2, eps, weight_decay, momentum;
   int nesterov;
   int epochs, batch_size;
   uint64_t seed;
+  /* learning-rate schedule (runtime: ctx.lr_scale per step); onecycle: lr is the peak */
+  snc_sched_kind schedule;
+  float pct_start, div_factor, final_div_factor; /* onecycle, PyTorch's OneCycleLR defaults 0.3, 25, 1e4 */
+  int anneal_linear;                              /* onecycle: linear instead of cosine annealing */
+  int augment_shift; /* training images shifted by a random offset in [-s, s] per axis (0: off) */
 } snc_train_cfg;
 
 typedef struct snc_data_cfg {

@@ -63,6 +63,7 @@ enum { /* purposes for snc_seed_derive(run_seed, purpose) */
   SNC_SEED_INIT = 3,
   SNC_SEED_DROPOUT = 4,
   SNC_SEED_SHUFFLE = 5,
+  SNC_SEED_AUGMENT = 6,
 };
 
 typedef struct snc_stream {
@@ -158,6 +159,20 @@ typedef struct snc_train_result {
  * Returns 0 also when interrupted (r->interrupted). */
 int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_train_result *r, snc_error *err);
 void snc_train_result_free(snc_train_result *r);
+
+/* ---- schedules and augmentation (runtime/train_sched.c) -------------------------------------- */
+
+/* The factor on t->lr at optimizer step `step` (1-based) of a run of total_steps: 1 for the constant
+ * schedule; for onecycle PyTorch's OneCycleLR with max_lr = t->lr after step - 1 scheduler steps:
+ * from lr/div_factor up to lr over the first pct_start of the steps, then down to
+ * lr/div_factor/final_div_factor at the last step (cosine, or linear with anneal_linear). */
+double snc_lr_scale(const snc_train_cfg *t, int64_t step, int64_t total_steps);
+/* The offset (dy, dx), each uniform in [-shift, shift], of training image `image` (sample index in
+ * the training set times channels + channel) in `epoch`; key derives from the run seed
+ * (SNC_SEED_AUGMENT). Counter-based: independent of batch order and threads. */
+void snc_augment_offsets(uint64_t key, int64_t epoch, int64_t image, int shift, int *dy, int *dx);
+/* dst = the h x w image src moved by dy rows down and dx columns right; uncovered pixels get fill. */
+void snc_augment_shift(float *dst, const float *src, int64_t h, int64_t w, int dy, int dx, float fill);
 
 /* ---- checkpoints (safetensors, atomic) ------------------------------------------------------- */
 

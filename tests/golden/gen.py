@@ -323,6 +323,43 @@ class Zoo(nn.Module):
         return r, terms, loss
 
 
+class Head(nn.Module):
+    """tests/golden/head.yaml: outer product, triangular constant, mul broadcast, reduce_sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.fa = nn.Linear(6, 4)
+        self.fb = nn.Linear(6, 4)
+
+    def snc_params(self):
+        return collections.OrderedDict(self.named_parameters())
+
+    def forward(self, x, target, t4):
+        r = {}
+        dt = x.dtype
+        tri = torch.triu(torch.ones(4, 4, dtype=torch.bool))  # i <= j, as `triangular: upper`
+        le = torch.where(tri, torch.tensor(0.99, dtype=torch.float32), torch.tensor(0.01, dtype=torch.float32)).to(dt)
+        w = torch.tensor([0.5, -1, 2, 1.5], dtype=torch.float32).to(dt)
+        r["fa"] = self.fa(x[:, 0])
+        r["fb"] = self.fb(x[:, 1])
+        r["pa"] = torch.softmax(r["fa"], -1)
+        r["pb"] = torch.softmax(r["fb"], -1)
+        r["joint"] = r["pa"][:, :, None] * r["pb"][:, None, :]
+        r["masked"] = r["joint"] * le
+        r["compare"] = r["masked"].sum((1, 2))
+        r["wa"] = w * r["fa"]
+        r["rows"] = r["joint"].sum(2)
+        r["rk"] = r["masked"].sum(1, keepdim=True)
+        r["rkf"] = r["rk"].flatten(1)
+        terms = collections.OrderedDict()
+        terms["cmp"] = nn.BCELoss()(r["compare"], target.to(dt))
+        terms["bl"] = nn.BCEWithLogitsLoss()(r["wa"], t4)
+        terms["br"] = nn.BCEWithLogitsLoss()(r["rows"], t4)
+        terms["bk"] = nn.BCEWithLogitsLoss()(r["rkf"], t4)
+        loss = terms["cmp"] + terms["bl"] + 0.5 * terms["br"] + 2.0 * terms["bk"]
+        return r, terms, loss
+
+
 # ---------------------------------------------------------------- running a case
 
 def set_params(model, gens):
@@ -471,6 +508,17 @@ def digit_cnn_case():
                 "sgd", steps=2)
 
 
+def head_case():
+    torch.manual_seed(5)
+    inputs = collections.OrderedDict(
+        x=torch.randn(BATCH, 2, 6),
+        target=torch.tensor([1, 0, 1, 1], dtype=torch.int32),
+        t4=torch.rand(BATCH, 4))
+    gens = conv_linear_gens(Head())
+    adam = lambda ps: torch.optim.Adam(ps, lr=0.01)
+    return case("head.safetensors", "tests/golden/head.yaml", {}, Head, inputs, gens, adam, "adam", steps=2)
+
+
 def init_file():
     """PyTorch's default initialisation of models/siamese.yaml's parameters: fresh modules, the bound
     1/sqrt(fan_in) from torch's own fan-in rule and gain (kaiming_uniform with a = sqrt(5) for the
@@ -503,7 +551,7 @@ def init_file():
 
 
 def main():
-    total = siamese_cases() + zoo_case() + digit_cnn_case() + init_file()
+    total = siamese_cases() + zoo_case() + digit_cnn_case() + head_case() + init_file()
     print(f"total {total} bytes; closest max-pool tie / relu input to 0: {KINKS.worst:.3g}")
 
 
