@@ -51,7 +51,7 @@ typedef struct gather {
   int64_t SH, SW, OH, OW;    /* source (read) spatial size, produced spatial size */
   int64_t ws_out, ws_red;    /* weight strides for (out channel, reduction channel) */
   int VC, R, bp, head;
-  LLVMValueRef src, w, bias, out;
+  LLVMValueRef src, w, bias, out, spill;
 } gather;
 
 /* acc[r][v] += w(out0+r, red, ky, kx) * src[red][sy][sx][v] over red, for one (ky, kx) */
@@ -125,13 +125,30 @@ static void gather_block(snc_cg *cg, const gather *G, int R, LLVMValueRef out0, 
     if (after_y) cg_if_end(cg, after_y);
   }
   int64_t sp = G->OH * G->OW;
-  for (int r = 0; r < R; r++) { /* store, through the fused epilogue when there is one */
-    LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)), cg_add(cg, cg_mul(cg, ty, cg_i64(cg, G->OW)), lx.iv));
-    for (int v = 0; v < G->VC; v++) {
-      LLVMValueRef b0 = cg_add(cg, lc.iv, cg_i64(cg, v * SNC_VW));
-      LLVMValueRef val = cg_epilogue(cg, G->head, cg_vload(cg, acc[r * 8 + v], 64), f, b0);
-      cg_vstore(cg, val, cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b0)), 64);
+  LLVMValueRef pix = cg_add(cg, cg_mul(cg, ty, cg_i64(cg, G->OW)), lx.iv);
+  if (!cg->nepi) {
+    for (int r = 0; r < R; r++) {
+      LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)), pix);
+      for (int v = 0; v < G->VC; v++) {
+        LLVMValueRef b0 = cg_add(cg, lc.iv, cg_i64(cg, v * SNC_VW));
+        cg_vstore(cg, cg_vload(cg, acc[r * 8 + v], 64), cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b0)), 64);
+      }
     }
+  } else { /* the fused epilogue once, in a loop over the block's vectors: compact code */
+    for (int r = 0; r < R; r++)
+      for (int v = 0; v < G->VC; v++) {
+        LLVMValueRef idx = cg_i64(cg, r * G->VC + v);
+        cg_vstore(cg, cg_vload(cg, acc[r * 8 + v], 64), LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &idx, 1, ""), 64);
+      }
+    snc_cg_loop le;
+    cg_loop_begin(cg, &le, cg_i64(cg, 0), cg_i64(cg, R * G->VC), 1, "epi");
+    LLVMValueRef r = LLVMBuildSDiv(cg->b, le.iv, cg_i64(cg, G->VC), ""), v = LLVMBuildSRem(cg->b, le.iv, cg_i64(cg, G->VC), "");
+    LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, r), cg_i64(cg, sp)), pix);
+    LLVMValueRef b0 = cg_add(cg, lc.iv, cg_mul(cg, v, cg_i64(cg, SNC_VW)));
+    LLVMValueRef val = cg_vload(cg, LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &le.iv, 1, ""), 64);
+    val = cg_epilogue(cg, G->head, val, f, b0);
+    cg_vstore(cg, val, cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b0)), 64);
+    cg_loop_end(cg, &le);
   }
   cg_loop_end(cg, &lc);
   cg_loop_end(cg, &lx);
@@ -170,6 +187,7 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   for (int i = 0; i < 64; i++) acc[i] = NULL;
   for (int r = 0; r < G.R; r++)
     for (int v = 0; v < G.VC; v++) acc[r * 8 + v] = cg_alloca(cg, cg->vf, "acc");
+  if (cg->nepi) G.spill = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(G.R * G.VC)), "spill");
   /* work items: (block, produced row) */
   LLVMValueRef lo, hi;
   cg_partition(cg, nblk * G.OH, &lo, &hi);

@@ -6,7 +6,7 @@
  *   if (!tm) { fprintf(stderr, "%s\n", err.msg); return 1; }  //    linux-gnu", "generic", "", &err)
  *   snc_cg_target_apply(m, tm);                      // module triple + data layout from tm
  *   if (dump) snc_cg_dump_ir(m, "before optimisation", stderr);
- *   if (snc_cg_optimize(m, tm, 3, &err) != 0) goto fail;     // verifier, then "default<O3>"
+ *   if (snc_cg_optimize(m, tm, 3, &err) != 0) goto fail;     // verifier, then snc's kernel pipeline
  *   if (snc_cg_write_file(m, tm, SNC_CG_FILE_OBJECT, "model.o", &err) != 0) goto fail;
  *   snc_cg_dump_asm(m, tm, stdout, &err);
  *   LLVMDisposeTargetMachine(tm);
@@ -48,8 +48,11 @@ LLVMTargetMachineRef snc_cg_target_new(const char *triple, const char *cpu, cons
 void snc_cg_target_apply(LLVMModuleRef m, LLVMTargetMachineRef tm);
 
 /* Verifies m (a module that does not verify is an error with the verifier's message; m is unchanged),
- * applies tm's triple and data layout, then runs the new pass manager's "default<O<level>>" pipeline
- * for tm (level 0..3; loop and SLP vectorisation from level 2 on, as clang does). */
+ * applies tm's triple and data layout, then runs a new-pass-manager pipeline for tm: levels 0..2 are
+ * LLVM's "default<O<level>>" (loop and SLP vectorisation from level 2 on, as clang does); level 3 is
+ * snc's pipeline for generated kernels (sroa, early-cse, instcombine, simplifycfg, licm, gvn): the
+ * code generator has already vectorised, blocked and unrolled them, and LLVM's O3 loop passes cost
+ * about ten times the compile time without making them faster (see target.c). */
 int snc_cg_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm, int level, snc_error *err);
 
 /* Verifies m; 0 when it verifies, else -1 with "module 'name' does not verify (a compiler bug):
