@@ -17,6 +17,7 @@ typedef struct jit_backend {
   snc_program *p;
   snc_jit *jit;
   snc_step_fn train, eval;
+  snc_init_fn init;
   void *arena;
   void **staging; /* per node: batch-major buffer for inputs and outputs, else NULL */
   const void **ins;
@@ -34,16 +35,11 @@ static void *jit_buf(snc_backend *b, int node) {
   return (char *)j->arena + j->p->layout.offset[node];
 }
 
+/* P_init of the module: the same draws as the reference executor (snc_init_fill), constants copied
+ * (or the embedded weights); the workspace zeroed */
 static void jit_init(snc_backend *b, uint64_t seed) {
   jit_backend *j = (jit_backend *)b;
-  for (int i = 0; i < j->g->nnodes; i++) {
-    const snc_node *n = j->g->nodes[i];
-    float *dst = (float *)((char *)j->arena + j->p->layout.offset[i]);
-    if (n->op == SNC_OP_PARAM) /* the same draws as the reference executor */
-      snc_init_fill(dst, snc_shape_numel(&n->shape), n->init, snc_seed_derive(seed, snc_name_hash(n->name)));
-    else if (n->op == SNC_OP_CONST)
-      memcpy(dst, n->value, (size_t)snc_shape_numel(&n->shape) * 4);
-  }
+  j->init(j->arena, seed);
 }
 
 static void jit_run(snc_backend *b, snc_run_kind kind, const snc_kctx *ctx) {
@@ -75,15 +71,20 @@ static void jit_free(snc_backend *b) {
   free(j);
 }
 
-snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err) {
+/* The backend around program p (taken: freed with the backend, also on failure). */
+static snc_backend *from_program(const snc_graph *g, snc_program *p, const snc_jit_backend_opts *o, int opt_level,
+                                 snc_error *err) {
   jit_backend *j = calloc(1, sizeof *j);
-  if (!j) return snc_errorf(err, "%s: out of memory", g->file), NULL;
+  if (!j) {
+    snc_program_free(p);
+    return snc_errorf(err, "%s: out of memory", g->file), NULL;
+  }
   j->base = (snc_backend){"jit", jit_buf, jit_init, jit_run, jit_free};
   j->g = g;
+  j->p = p;
   j->nthreads = o ? o->threads : 0;
-  snc_cg_options co = {.dump_graph = o ? o->dump_graph : NULL, .profile = o && o->profile};
-  if (!(j->p = snc_program_build(g, &co, err))) goto fail;
   snc_jit_options jo = snc_jit_default_options();
+  jo.opt_level = opt_level;
   if (o) jo.dump_llvm = o->dump_llvm, jo.dump_asm = o->dump_asm;
   snc_jit_symbol prof = {"snc_profile_mark", (void *)(uintptr_t)snc_profile_mark};
   if (o && o->profile) jo.symbols = &prof, jo.n_symbols = 1;
@@ -97,6 +98,8 @@ snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts 
   }
   snprintf(name, sizeof name, "%s_eval", j->p->prefix);
   if (!(j->eval = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
+  snprintf(name, sizeof name, "%s_init", j->p->prefix);
+  if (!(j->init = (snc_init_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
   size_t bytes = ((size_t)j->p->layout.arena_bytes + 63) / 64 * 64;
   j->arena = aligned_alloc(64, bytes ? bytes : 64);
   j->staging = calloc((size_t)g->nnodes, sizeof *j->staging);
@@ -121,6 +124,18 @@ oom:
 fail:
   jit_free(&j->base);
   return NULL;
+}
+
+snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err) {
+  snc_cg_options co = {.dump_graph = o ? o->dump_graph : NULL, .profile = o && o->profile};
+  snc_program *p = snc_program_build(g, &co, err);
+  if (!p) return NULL;
+  return from_program(g, p, o, 3, err);
+}
+
+snc_backend *snc_backend_jit_from_program(snc_program *p, const snc_jit_backend_opts *o, snc_error *err) {
+  /* a module written optimised is only lowered (O0 runs always-inline and lowering passes) */
+  return from_program(p->g, p, o, p->opt_level > 0 ? 0 : 3, err);
 }
 
 double snc_backend_jit_compile_seconds(const snc_backend *b) {

@@ -20,7 +20,7 @@ int omp_get_num_threads(void);
 
 static const char *const g_allowed[] = {
     "GOMP_parallel", "GOMP_barrier", "omp_get_thread_num", "omp_get_num_threads",
-    "expf", "logf", "tanhf", "log1pf", "expm1f", "sqrtf", "memset", "memcpy", NULL};
+    "expf", "logf", "tanhf", "log1pf", "expm1f", "sqrtf", "memset", "memcpy", "log", "cos", NULL};
 
 /* Addresses in g_allowed's order (function pointers go through uintptr_t into the JIT's table). */
 static void allowed_addresses(uintptr_t *a) {
@@ -37,6 +37,8 @@ static void allowed_addresses(uintptr_t *a) {
   a[i++] = (uintptr_t)&sqrtf;
   a[i++] = (uintptr_t)&memset;
   a[i++] = (uintptr_t)&memcpy;
+  a[i++] = (uintptr_t)&log; /* P_init's Box-Muller normals */
+  a[i++] = (uintptr_t)&cos;
   SNC_ASSERT(g_allowed[i] == NULL);
 }
 

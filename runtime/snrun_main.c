@@ -3,9 +3,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "snc/autodiff.h"
+#include "snc/checkpoint.h"
+#include "snc/compiled.h"
 #include "snc/frontend.h"
 #include "snc/jit_backend.h"
 #include "snc/profile.h"
@@ -21,7 +24,10 @@ static const char *const usage_main =
     "  train MODEL.yaml [options]                  train a model, one line per epoch\n"
     "  eval MODEL.yaml --checkpoint PATH [options] test loss and accuracy of a saved model\n"
     "  study MODEL.yaml [options]                  the seed study: R rounds per switch setting, table, plots\n"
+    "  pairs MODEL.yaml --out DIR [options]        write the exact data sets snrun uses as IDX files\n"
     "\n"
+    "  train, eval and pairs also take MODEL.bc, a module written by `snc compile --emit=bc`: it\n"
+    "  carries its model, so no YAML file is read and no code is generated.\n"
     "  snrun <command> --help    options of a command\n"
     "  snrun --version           print the version\n"
     "\n"
@@ -50,6 +56,24 @@ static const char *const usage_train =
     "  -h, --help         show this help\n"
     "\n"
     "Ctrl-C stops after the current step (saving the checkpoint with --save) and exits 130.\n";
+
+static const char *const usage_pairs =
+    "usage: snrun pairs MODEL.yaml|MODEL.bc --out DIR [options]\n"
+    "\n"
+    "Writes the data sets snrun draws for the model as uncompressed IDX files DIR/<split>-<stream>.idx\n"
+    "(float32 as IDX type 0x0D, int32 as 0x0C; e.g. test-pair.idx [n, 2, 14, 14], test-target.idx [n],\n"
+    "test-classes.idx [n, 2]), standardised exactly as the model sees them, and DIR/stats.txt (seed,\n"
+    "standardize, mean, std, sizes). With --checkpoint: the test\n"
+    "set `snrun eval` scores that checkpoint on (its seed, its stored mean and std). Without: the\n"
+    "training and test sets of `snrun train --seed N`.\n"
+    "\n"
+    "options:\n"
+    "  --out DIR          output directory (created if missing)\n"
+    "  --checkpoint PATH  the test set of this checkpoint\n"
+    "  --seed N           run seed (default: the checkpoint's, else the model's training.seed)\n"
+    "  --set NAME=VALUE   override a switch of the model (repeatable; YAML models only)\n"
+    "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
+    "  -h, --help         show this help\n";
 
 static const char *const usage_eval =
     "usage: snrun eval MODEL.yaml --checkpoint PATH [options]\n"
@@ -101,7 +125,7 @@ static const char *const usage_study =
 /* ---- end study ---- */
 
 typedef struct {
-  const char *cmd, *model, *data, *save, *checkpoint, *backend;
+  const char *cmd, *model, *data, *save, *checkpoint, *backend, *out;
   snc_override sets[MAX_SETS];
   int nsets, quiet, has_seed, epochs, threads;
   int dump_graph, dump_llvm, dump_asm, profile;
@@ -126,11 +150,11 @@ static int parse_u64(const char *s, uint64_t *v) {
 
 /* Returns -1 to continue, else the exit status. */
 static int parse(int argc, char **argv, cli *c) {
-  int train = !strcmp(c->cmd, "train");
-  const char *usage = train ? usage_train : usage_eval;
+  int train = !strcmp(c->cmd, "train"), pairs = !strcmp(c->cmd, "pairs");
+  const char *usage = train ? usage_train : pairs ? usage_pairs : usage_eval;
   for (int i = 0; i < argc; i++) {
     char *a = argv[i], *val = NULL;
-    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", NULL};
+    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", "--out", NULL};
     const char *opt = NULL;
     for (int k = 0; opts[k]; k++) {
       size_t l = strlen(opts[k]);
@@ -150,6 +174,8 @@ static int parse(int argc, char **argv, cli *c) {
     if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save") || !strcmp(opt, "--threads")))
       opt = NULL; /* train-only options are unknown to eval */
     if (opt && train && !strcmp(opt, "--checkpoint")) opt = NULL;
+    if (opt && !pairs && !strcmp(opt, "--out")) opt = NULL;
+    if (opt && pairs && !strcmp(opt, "--backend")) opt = NULL;
     if (!opt) {
       if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
         fputs(usage, stdout);
@@ -199,6 +225,8 @@ static int parse(int argc, char **argv, cli *c) {
       c->save = val;
     } else if (!strcmp(opt, "--checkpoint")) {
       c->checkpoint = val;
+    } else if (!strcmp(opt, "--out")) {
+      c->out = val;
     } else if (!strcmp(opt, "--backend")) {
       if (strcmp(val, "ref") && strcmp(val, "jit"))
         return fprintf(stderr, "snrun %s: unknown backend '%s' (known: jit, ref)\n", c->cmd, val), 2;
@@ -214,7 +242,16 @@ static int parse(int argc, char **argv, cli *c) {
     fprintf(stderr, "snrun %s: which model? %s", c->cmd, usage);
     return 2;
   }
-  if (!train && !c->checkpoint) {
+  if (pairs && !c->out) {
+    fprintf(stderr, "snrun pairs: --out DIR is required (see snrun pairs --help)\n");
+    return 2;
+  }
+  if (snc_is_bitcode(c->model) && c->nsets) {
+    fprintf(stderr, "snrun %s: %s is a compiled module; its switches were fixed by snc compile (no --set)\n", c->cmd,
+            c->model);
+    return 2;
+  }
+  if (!train && !pairs && !c->checkpoint) {
     fprintf(stderr, "snrun eval: --checkpoint PATH is required (see snrun eval --help)\n");
     return 2;
   }
@@ -226,16 +263,28 @@ static int cmd_train(cli *c) {
   snc_train_result r = {0};
   snc_backend *be = NULL;
   int status = 1;
-  snc_graph *g = snc_model_load(c->model, c->sets, c->nsets, &err);
-  if (!g || snc_autodiff(g, 0, &err) != 0) goto done;
+  snc_graph *g = NULL;
   int jit = !strcmp(c->backend, "jit");
+  if (snc_is_bitcode(c->model)) { /* a module of snc compile --emit=bc: no YAML, no code generation */
+    if (!jit || c->dump_graph || c->dump_llvm || c->dump_asm || c->profile) {
+      fprintf(stderr, "snrun train: %s is a compiled module: it runs on the jit backend, without --dump-* or --profile\n",
+              c->model);
+      status = 2;
+      goto done;
+    }
+    if (!(be = snc_compiled_backend(c->model, c->threads, &g, &err))) goto done;
+    if (!c->quiet) printf("loaded %s: model %s from %s, compiled by snc compile\n", c->model, g->name, g->file);
+    jit = 2;
+  } else if (!(g = snc_model_load(c->model, c->sets, c->nsets, &err)) || snc_autodiff(g, 0, &err) != 0) {
+    goto done;
+  }
   if ((c->dump_graph || c->dump_llvm || c->dump_asm || c->profile) && !jit) {
     snprintf(err.msg, sizeof err.msg, "snrun train: --dump-* and --profile need --backend jit");
     status = 2;
     fprintf(stderr, "%s\n", err.msg);
     goto done;
   }
-  if (jit) {
+  if (jit == 1) {
     snc_jit_backend_opts jo = {.threads = c->threads, .profile = c->profile, .dump_graph = c->dump_graph ? stdout : NULL,
                                .dump_llvm = c->dump_llvm ? stdout : NULL, .dump_asm = c->dump_asm ? stdout : NULL};
     if (!(be = snc_backend_jit_new(g, &jo, &err))) goto done;
@@ -243,7 +292,7 @@ static int cmd_train(cli *c) {
       printf("compiled %s: %d kernels, arena %.1f MiB (%.1f MiB without reuse), %.3f s\n", g->name,
              snc_backend_jit_program(be)->nkernels, snc_backend_jit_program(be)->layout.arena_bytes / 1048576.0,
              snc_backend_jit_program(be)->layout.unplanned_bytes / 1048576.0, snc_backend_jit_compile_seconds(be));
-  } else if (!(be = snc_backend_new(c->backend, g, &err))) {
+  } else if (!jit && !(be = snc_backend_new(c->backend, g, &err))) {
     goto done;
   }
   snc_train_opts o = snc_train_defaults(g);
@@ -287,12 +336,33 @@ done:
   return status;
 }
 
+/* `snrun eval MODEL.bc`: as snc_eval_checkpoint, on the compiled module (switches fixed at compile time) */
+static int eval_compiled(cli *c, snc_eval_result *r, snc_graph **g, snc_error *err) {
+  snc_train_data d = {0};
+  snc_run_info info;
+  snc_backend *be = snc_compiled_backend(c->model, c->threads, g, err);
+  int rc = -1;
+  if (!be || snc_checkpoint_load(c->checkpoint, *g, be, &info, err)) goto cleanup;
+  (*g)->data.standardize = info.standardized;
+  float ms[2] = {info.mean, info.std};
+  if (snc_train_data_load(*g, c->data, c->has_seed ? c->seed : info.seed, ms, &d, err) != 0) goto cleanup;
+  snc_evaluate(*g, be, &d.test, 0, r);
+  rc = 0;
+cleanup:
+  snc_train_data_free(&d);
+  if (be) be->free(be);
+  if (rc) snc_graph_free(*g), *g = NULL;
+  return rc;
+}
+
 static int cmd_eval(cli *c) {
   snc_error err = {0};
   snc_eval_result r;
   snc_graph *g = NULL;
-  if (snc_eval_checkpoint(c->model, c->sets, c->nsets, c->checkpoint, c->data, c->has_seed ? &c->seed : NULL, &r, &g,
-                          &err) != 0) {
+  int rc = snc_is_bitcode(c->model) ? eval_compiled(c, &r, &g, &err)
+                                     : snc_eval_checkpoint(c->model, c->sets, c->nsets, c->checkpoint, c->data,
+                                                           c->has_seed ? &c->seed : NULL, &r, &g, &err);
+  if (rc != 0) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
   }
@@ -312,6 +382,71 @@ static int cmd_eval(cli *c) {
   return 0;
 }
 
+/* reads the run seed and standardisation from a checkpoint's metadata */
+static int ckpt_run(const char *path, uint64_t *seed, int *standardized, float *ms, snc_error *err) {
+  snc_ckpt *ck = snc_ckpt_read(path, err);
+  if (!ck) return -1;
+  const char *s = snc_ckpt_meta(ck, "seed"), *st = snc_ckpt_meta(ck, "standardize");
+  const char *mean = snc_ckpt_meta(ck, "mean"), *sd = snc_ckpt_meta(ck, "std");
+  int rc = 0;
+  *standardized = st && !strcmp(st, "true");
+  if (!s || parse_u64(s, seed)) rc = snc_errorf(err, "%s: metadata 'seed' is missing or not a number", path);
+  else if (*standardized && (!mean || !sd))
+    rc = snc_errorf(err, "%s: metadata 'mean'/'std' missing for a standardised model", path);
+  if (!rc && *standardized) ms[0] = strtof(mean, NULL), ms[1] = strtof(sd, NULL);
+  snc_ckpt_free(ck);
+  return rc;
+}
+
+static int cmd_pairs(cli *c) {
+  snc_error err = {0};
+  snc_graph *g = NULL;
+  snc_train_data d = {0};
+  snc_backend *be = NULL;
+  int status = 1, standardized = 0;
+  uint64_t seed = 0;
+  float ms[2] = {0, 1};
+  if (snc_is_bitcode(c->model)) {
+    snc_program *p = snc_program_load_bitcode(c->model, &g, &err);
+    if (!p) goto done;
+    snc_program_free(p); /* only the graph is needed */
+  } else if (!(g = snc_model_load(c->model, c->sets, c->nsets, &err))) {
+    goto done;
+  }
+  seed = g->train.seed;
+  if (c->checkpoint && ckpt_run(c->checkpoint, &seed, &standardized, ms, &err)) goto done;
+  if (c->has_seed) seed = c->seed;
+  if (c->checkpoint) g->data.standardize = standardized;
+  if (mkdir(c->out, 0777) != 0 && errno != EEXIST) {
+    snprintf(err.msg, sizeof err.msg, "%s: cannot create: %s", c->out, strerror(errno));
+    goto done;
+  }
+  if (snc_train_data_load(g, c->data, seed, c->checkpoint ? ms : NULL, &d, &err) != 0) goto done;
+  if (snc_data_export(g, &d, c->out, &err) != 0) goto done;
+  { /* the run the sets belong to, as checkpoint metadata wants it (examples/train_in_c.c reads it) */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/stats.txt", c->out);
+    FILE *f = fopen(path, "w");
+    if (!f || fprintf(f, "seed %llu\nstandardize %s\nmean %.9g\nstd %.9g\ntrain %lld\ntest %lld\n",
+                      (unsigned long long)seed, d.standardized ? "true" : "false", d.mean, d.std, (long long)d.train.n,
+                      (long long)d.test.n) < 0 || fclose(f) != 0) {
+      snprintf(err.msg, sizeof err.msg, "%.900s: cannot write", path);
+      goto done;
+    }
+  }
+  printf("%s: %s%lld test samples of %s (seed %llu)", c->out, d.train.n ? "training and " : "", (long long)d.test.n,
+         g->name, (unsigned long long)seed);
+  if (d.standardized) printf(", standardised with mean %.9g std %.9g", d.mean, d.std);
+  printf("\n");
+  status = 0;
+done:
+  if (status) fprintf(stderr, "%s\n", err.msg);
+  snc_train_data_free(&d);
+  if (be) be->free(be);
+  snc_graph_free(g);
+  return status;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fputs(usage_main, stderr);
@@ -327,12 +462,12 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "study")) return snc_study_main(argc - 2, argv + 2, usage_study); /* study */
-  if (strcmp(cmd, "train") && strcmp(cmd, "eval")) {
-    fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study; see snrun --help)\n", cmd);
+  if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "pairs")) {
+    fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study, pairs; see snrun --help)\n", cmd);
     return 2;
   }
   cli c = {.cmd = cmd, .backend = "jit"};
   int st = parse(argc - 2, argv + 2, &c);
   if (st >= 0) return st;
-  return !strcmp(cmd, "train") ? cmd_train(&c) : cmd_eval(&c);
+  return !strcmp(cmd, "train") ? cmd_train(&c) : !strcmp(cmd, "pairs") ? cmd_pairs(&c) : cmd_eval(&c);
 }

@@ -1,10 +1,12 @@
 /* The module builder: memory plan, one kernel function per node (or fused group), and the entry
  * points P_train_step and P_eval, each one OpenMP parallel region (GOMP_parallel) that calls the
- * kernels in order with GOMP_barrier between them. Shared by the JIT and the object writer. */
+ * kernels in order with GOMP_barrier between them, and P_init (cg_init.c). Shared by the JIT and the
+ * object writer. */
 #include <string.h>
 #include <time.h>
 
 #include "codegen/cg.h"
+#include "codegen/cg_export.h"
 #include "codegen/emit.h"
 
 static double now(void) {
@@ -238,7 +240,7 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
     if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))) *c = '_';
   p->into = malloc((size_t)g->nnodes * sizeof *p->into);
   if (!p->into) goto oom;
-  if ((opt && opt->no_fusion) || getenv("SNC_NO_FUSION")) {
+  if (opt && opt->no_fusion) {
     for (int i = 0; i < g->nnodes; i++) p->into[i] = i;
   } else if (snc_fuse_plan(g, p->into, err)) {
     goto fail;
@@ -283,6 +285,26 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   snprintf(name, sizeof name, "%s_eval", p->prefix);
   build_entry(&cg, name, r);
   p->nkernels = cg.nkernels;
+  { /* P_init: from the init specs, or a copy of the embedded weights */
+    void *blob = NULL;
+    if (opt && opt->embed) {
+      if (!(blob = calloc(1, (size_t)(p->layout.persistent_bytes ? p->layout.persistent_bytes : 1)))) {
+        snc_errorf(err, "%s: out of memory for the embedded weights", g->file);
+        goto fail_b;
+      }
+      for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->op == SNC_OP_CONST)
+          memcpy((char *)blob + p->layout.offset[i], g->nodes[i]->value, (size_t)snc_shape_numel(&g->nodes[i]->shape) * 4);
+      if (opt->embed(p, blob, opt->embed_user, err) != 0) {
+        free(blob);
+        goto fail_b;
+      }
+      p->embedded = 1;
+    }
+    int rc = snc_cg_emit_init(&cg, p, blob, err);
+    free(blob); /* the module holds its own copy */
+    if (rc) goto fail_b;
+  }
   LLVMDisposeBuilder(cg.b);
   klist *lists[2] = {&train, &eval};
   for (int r2 = 0; r2 < 2; r2++) {

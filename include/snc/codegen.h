@@ -39,12 +39,19 @@ int64_t snc_layout_view_delta(const snc_graph *g, int node, int bp);
 /* Is the node's buffer in the internal feature-major, batch-innermost layout? */
 int snc_layout_batched(const snc_graph *g, int node);
 
+struct snc_program;
 typedef struct snc_cg_options {
   const char *prefix; /* symbol prefix; NULL: the model name */
   FILE *dump_graph;   /* print the kernels and the memory plan here when not NULL */
   int no_reuse;       /* every buffer its own space (tests) */
   int no_fusion;      /* one kernel per node */
   int profile;        /* regions call snc_profile_mark(region, k) on thread 0 after kernel k's barrier */
+  /* Embedded weights (`snc compile --embed-weights`): when set, called once the memory plan is known
+     with blob = p->layout.persistent_bytes bytes (zeroed, constants in place) to fill with every
+     PARAM's values at p->layout.offset[node]; P_init then copies the blob and ignores its seed.
+     Returns 0, or -1 with err set (the build fails). */
+  int (*embed)(const struct snc_program *p, void *blob, void *user, snc_error *err);
+  void *embed_user;
 } snc_cg_options;
 
 typedef struct snc_program {
@@ -63,10 +70,56 @@ typedef struct snc_program {
   int ncalls[2];                /* kernel calls in the train [0] and eval [1] regions */
   char **call_names[2];         /* per call: the node it computes ("op.node"), for profiles */
   double build_seconds;
+  int embedded;         /* P_init copies embedded weights (snc_cg_options.embed) */
+  int opt_level;        /* a module read back by snc_program_load_bitcode: the level it was optimised at */
 } snc_program;
 
 
 snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, snc_error *err);
 void snc_program_free(snc_program *p);
+
+/* ---- the C header beside an object file (compiler/codegen/cg_header.c; docs/embedding.md) ------ */
+
+typedef struct snc_header_opts {
+  const char *object;       /* the object file's name, for the usage text */
+  const char *triple, *cpu; /* what it was compiled for (NULL: not said) */
+  /* embedded weights (p->embedded): the checkpoint and its run, recorded as macros and as the
+     default metadata of checkpoints the header's save function writes */
+  const char *weights_path;
+  uint64_t seed;
+  int epoch;
+  int64_t step;
+  int standardized;
+  float mean, std;
+} snc_header_opts;
+
+/* Writes the C header of p's entry points to path (atomically): the snc_step_args ABI, sizes and
+ * shapes as macros, the entry points' declarations and header-only helpers (arena, checkpoint load
+ * and save specialised to p's tensor table), every symbol prefixed with p->prefix. o may be NULL. */
+int snc_program_write_header(const snc_program *p, const snc_header_opts *o, const char *path, snc_error *err);
+
+/* ---- modules that carry their model (compiler/codegen/cg_meta.c; docs/embedding.md) ---------- */
+
+/* What a written module records so `snrun` can run it without the model file. */
+typedef struct snc_program_source {
+  const char *yaml;        /* the model file's text, exactly as compiled */
+  size_t yaml_len;
+  const char *const *sets; /* the --set overrides, "name=value" each */
+  int nsets;
+  int autodiff;            /* the graph was differentiated with snc_autodiff(g, 0) */
+  int opt_level;           /* the level the module is optimised at before it is written (0..3) */
+} snc_program_source;
+
+/* Adds the named metadata "snc.model" to p->module: the model text and overrides, the graph's
+ * fingerprint, the arena layout of every node the runtime touches (parameters, constants, the loss),
+ * the input and output order and the optimisation level. Call before optimising or writing. */
+int snc_program_attach_source(snc_program *p, const snc_program_source *src, snc_error *err);
+
+/* Reads a bitcode file written by `snc compile --emit=bc`: parses the module into a new context,
+ * rebuilds the graph from the recorded model text and overrides (and autodiff), checks it against the
+ * recorded fingerprint, and returns a program whose module is the one read (nothing is rebuilt from
+ * the graph: no kernels, no plan). *g_out receives the graph (the caller frees it after the program;
+ * p->g points to it). Errors name the file. */
+snc_program *snc_program_load_bitcode(const char *path, snc_graph **g_out, snc_error *err);
 
 #endif

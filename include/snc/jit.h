@@ -20,7 +20,7 @@
  *   1. refuses a module that declares an external function or global not in the allowed list
  *      (snc_jit_allowed_symbols() plus opt->symbols); the message names the symbol;
  *   2. verifies the module (failure = compiler bug; the message carries the verifier's text) and runs
- *      "default<O<opt_level>>" for the host target machine. It always optimises: a caller whose module is
+ *      the pipeline of opt_level (snc_cg_optimize) for the host target machine. It always optimises: a caller whose module is
  *      already optimised passes opt_level 0 (the O0 pipeline only runs always-inline);
  *   3. generates machine code for the host (CPU name and features of this machine, codegen level
  *      aggressive, PIC) with the same code path as the object-file writer (snc_cg_write_buffer);
@@ -47,7 +47,7 @@ typedef struct snc_jit_symbol {
 } snc_jit_symbol;
 
 typedef struct snc_jit_options {
-  int opt_level;                /* 0..3: "default<O<n>>" pipeline; 3 by default */
+  int opt_level;                /* 0..3 as snc_cg_optimize (3, snc's kernel pipeline, by default) */
   FILE *dump_llvm;              /* non-NULL: textual IR before and after optimisation */
   FILE *dump_asm;               /* non-NULL: host assembly of the optimised module */
   const snc_jit_symbol *symbols; /* n_symbols extra allowed symbols (may be NULL) */
@@ -65,7 +65,8 @@ typedef struct snc_jit_timing {
 snc_jit_options snc_jit_default_options(void);
 
 /* The built-in allowed external symbols, NULL-terminated: GOMP_parallel, GOMP_barrier,
- * omp_get_thread_num, omp_get_num_threads, expf, logf, tanhf, log1pf, expm1f, sqrtf, memset, memcpy. */
+ * omp_get_thread_num, omp_get_num_threads, expf, logf, tanhf, log1pf, expm1f, sqrtf, memset, memcpy,
+ * log, cos (P_init's normal draws). */
 const char *const *snc_jit_allowed_symbols(void);
 
 /* Compiles module for this machine (see above). opt may be NULL (defaults). NULL on error. */

@@ -22,6 +22,10 @@ typedef struct snc_jit_backend_opts {
 } snc_jit_backend_opts;
 
 snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err);
+/* The backend around an existing program, e.g. one read by snc_program_load_bitcode (`snrun` on a
+ * module written by `snc compile --emit=bc`): p is taken (freed with the backend, also on failure);
+ * p->g must outlive the backend. dump_graph and profile are ignored (the code is already built). */
+snc_backend *snc_backend_jit_from_program(snc_program *p, const snc_jit_backend_opts *o, snc_error *err);
 /* Seconds spent building the module and JIT-compiling it. */
 double snc_backend_jit_compile_seconds(const snc_backend *b);
 const snc_program *snc_backend_jit_program(const snc_backend *b);

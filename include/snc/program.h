@@ -16,6 +16,9 @@
 #define SNC_PROGRAM_H
 #include <stdint.h>
 
+/* Generated model headers (snc compile) define the same struct under the same guard. */
+#ifndef SNC_STEP_ARGS_DEFINED
+#define SNC_STEP_ARGS_DEFINED
 typedef struct snc_step_args {
   const void *const *inputs; /* one per model input, in the order of the program's input list */
   void *const *outputs;      /* eval: one per output, then the loss (a float); NULL for train_step */
@@ -25,6 +28,7 @@ typedef struct snc_step_args {
   float lr_scale;            /* learning-rate schedule factor */
   int32_t nthreads;          /* 0: the OpenMP runtime's default */
 } snc_step_args;
+#endif
 
 typedef void (*snc_init_fn)(void *arena, uint64_t seed);
 typedef void (*snc_step_fn)(void *arena, const snc_step_args *a);
