@@ -264,8 +264,16 @@ static void test_updates(void) {
   }
 }
 
+static void test_every_op_has_emitter(void) {
+  for (int op = 0; op < SNC_OP_COUNT; op++) {
+    int leaf = op == SNC_OP_INPUT || op == SNC_OP_PARAM || op == SNC_OP_CONST;
+    if (!leaf && !snc_op(op)->emit) fprintf(stderr, "\nop %s has no emitter\n", snc_op_name(op));
+    CU_ASSERT(leaf || snc_op(op)->emit);
+  }
+}
+
 static void register_tests(void) {
-  SNC_SUITE("codegen", {"every op, JIT against reference", test_every_op},
+  SNC_SUITE("codegen", {"every op has an emitter", test_every_op_has_emitter}, {"every op, JIT against reference", test_every_op},
             {"whole models: training steps and evaluation", test_models_train},
             {"1 thread against 2 threads, bitwise", test_threads_bitwise}, {"optimizer updates", test_updates});
 }

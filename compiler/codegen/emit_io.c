@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "codegen/emit.h"
+#include "ops/op.h"
 
 int64_t cg_per_sample(const snc_graph *g, int node) {
   const snc_node *n = g->nodes[node];
@@ -116,35 +117,8 @@ LLVMValueRef snc_cg_emit_outputs(snc_cg *cg, const snc_program *p) {
 }
 
 int snc_cg_emit_node(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
-  switch (n->op) {
-  case SNC_OP_TANH: case SNC_OP_RELU: case SNC_OP_LEAKY_RELU: case SNC_OP_ELU: case SNC_OP_SIGMOID:
-  case SNC_OP_DROPOUT: case SNC_OP_ADD: case SNC_OP_MUL: case SNC_OP_SCALE: case SNC_OP_TANH_DX:
-  case SNC_OP_RELU_DX: case SNC_OP_LEAKY_RELU_DX: case SNC_OP_ELU_DX: case SNC_OP_SIGMOID_DX: case SNC_OP_DROPOUT_DX:
-    return snc_cg_emit_elementwise(cg, n, ks);
-  case SNC_OP_SUM: case SNC_OP_SUM_DX: case SNC_OP_BIAS_GRAD: case SNC_OP_REDUCE_SUM: case SNC_OP_REDUCE_SUM_DX:
-  case SNC_OP_BATCH_SUM:
-    return snc_cg_emit_reduce(cg, n, ks);
-  case SNC_OP_OUTER: case SNC_OP_OUTER_DX:
-    return snc_cg_emit_product(cg, n, ks);
-  case SNC_OP_ADAM: case SNC_OP_SGD:
-    return snc_cg_emit_update(cg, n, ks);
-  case SNC_OP_CONV2D: case SNC_OP_CONV2D_DX: case SNC_OP_CONV2D_DW: case SNC_OP_LINEAR: case SNC_OP_LINEAR_DX:
-  case SNC_OP_LINEAR_DW:
-    return snc_cg_emit_conv(cg, n, ks);
-  case SNC_OP_MAXPOOL2D: case SNC_OP_AVGPOOL2D: case SNC_OP_MAXPOOL2D_DX: case SNC_OP_AVGPOOL2D_DX:
-    return snc_cg_emit_pool(cg, n, ks);
-  case SNC_OP_SOFTMAX: case SNC_OP_LOG_SOFTMAX: case SNC_OP_SOFTMAX_DX: case SNC_OP_LOG_SOFTMAX_DX:
-    return snc_cg_emit_softmax(cg, n, ks);
-  case SNC_OP_BCE: case SNC_OP_BCE_LOGITS: case SNC_OP_CROSS_ENTROPY: case SNC_OP_BCE_DX: case SNC_OP_BCE_LOGITS_DX:
-  case SNC_OP_CROSS_ENTROPY_DX:
-    return snc_cg_emit_loss(cg, n, ks);
-  case SNC_OP_BATCHNORM: case SNC_OP_BATCHNORM_DX: case SNC_OP_BATCHNORM_DGAMMA:
-    return snc_cg_emit_norm(cg, n, ks);
-  case SNC_OP_RESHAPE: case SNC_OP_CONCAT: case SNC_OP_SLICE: case SNC_OP_SLICE_DX: case SNC_OP_ONE_HOT:
-    return snc_cg_emit_shape(cg, n, ks);
-  default:
-    return -1;
-  }
+  const snc_op_info *info = snc_op(n->op); /* the emitter lives in the op's row */
+  return info->emit ? info->emit(cg, n, ks) : -1;
 }
 
 void snc_cg_dump_plan(const snc_program *p, FILE *out) {

@@ -221,8 +221,8 @@ static int ex_conv2d(snc_graph *g) {
 
 const snc_op_info snc_op_conv2d = {.name = "conv2d", .min_inputs = 2, .max_inputs = 3, .infer = infer_conv2d,
                                    .flops = flops_conv2d, .ref = ref_conv2d, .grad = grad_conv2d,
-                                   .example = ex_conv2d};
+                                   .example = ex_conv2d, .emit = snc_cg_emit_conv};
 const snc_op_info snc_op_conv2d_dx = {.name = "conv2d_dx", .min_inputs = 2, .max_inputs = 2,
-                                      .infer = infer_conv2d_dx, .flops = flops_conv2d_bwd, .ref = ref_conv2d_dx};
+                                      .infer = infer_conv2d_dx, .flops = flops_conv2d_bwd, .ref = ref_conv2d_dx, .emit = snc_cg_emit_conv};
 const snc_op_info snc_op_conv2d_dw = {.name = "conv2d_dw", .min_inputs = 2, .max_inputs = 2,
-                                      .infer = infer_conv2d_dw, .flops = flops_conv2d_bwd, .ref = ref_conv2d_dw};
+                                      .infer = infer_conv2d_dw, .flops = flops_conv2d_bwd, .ref = ref_conv2d_dw, .emit = snc_cg_emit_conv};

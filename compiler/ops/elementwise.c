@@ -186,7 +186,7 @@ static int ex_mul(snc_graph *g) {
 }
 
 #define ROW(nm, lo, hi, infer, ref, grad, ex) \
-  const snc_op_info snc_op_##nm = {#nm, lo, hi, infer, snc_flops_numel, ref, grad, ex};
+  const snc_op_info snc_op_##nm = {#nm, lo, hi, infer, snc_flops_numel, ref, grad, ex, .emit = snc_cg_emit_elementwise};
 ROW(tanh, 1, 1, snc_infer_same_as_input, ref_tanh, grad_via_output, ex_tanh)
 ROW(relu, 1, 1, snc_infer_same_as_input, ref_relu, grad_via_input, ex_relu)
 ROW(leaky_relu, 1, 1, snc_infer_same_as_input, ref_leaky_relu, grad_via_input, ex_leaky_relu)

@@ -119,8 +119,8 @@ static int ex_linear(snc_graph *g) {
 
 const snc_op_info snc_op_linear = {.name = "linear", .min_inputs = 2, .max_inputs = 3, .infer = infer_linear,
                                    .flops = flops_linear, .ref = ref_linear, .grad = grad_linear,
-                                   .example = ex_linear};
+                                   .example = ex_linear, .emit = snc_cg_emit_conv};
 const snc_op_info snc_op_linear_dx = {.name = "linear_dx", .min_inputs = 2, .max_inputs = 2,
-                                      .infer = infer_linear_dx, .flops = flops_linear_bwd, .ref = ref_linear_dx};
+                                      .infer = infer_linear_dx, .flops = flops_linear_bwd, .ref = ref_linear_dx, .emit = snc_cg_emit_conv};
 const snc_op_info snc_op_linear_dw = {.name = "linear_dw", .min_inputs = 2, .max_inputs = 2,
-                                      .infer = infer_linear_dw, .flops = flops_linear_bwd, .ref = ref_linear_dw};
+                                      .infer = infer_linear_dw, .flops = flops_linear_bwd, .ref = ref_linear_dw, .emit = snc_cg_emit_conv};

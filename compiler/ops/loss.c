@@ -167,11 +167,11 @@ static int ex_cross_entropy(snc_graph *g) {
   return snc_example_op(g, SNC_OP_CROSS_ENTROPY, ins, 2, (snc_attrs){0});
 }
 
-const snc_op_info snc_op_bce = {"bce", 2, 2, infer_bce, flops_loss, ref_bce, grad_loss, ex_bce};
-const snc_op_info snc_op_bce_logits = {"bce_logits", 2, 2, infer_bce, flops_loss, ref_bce_logits, grad_loss, ex_bce_logits};
+const snc_op_info snc_op_bce = {"bce", 2, 2, infer_bce, flops_loss, ref_bce, grad_loss, ex_bce, .emit = snc_cg_emit_loss};
+const snc_op_info snc_op_bce_logits = {"bce_logits", 2, 2, infer_bce, flops_loss, ref_bce_logits, grad_loss, ex_bce_logits, .emit = snc_cg_emit_loss};
 const snc_op_info snc_op_cross_entropy = {"cross_entropy", 2, 2, infer_cross_entropy, flops_loss, ref_cross_entropy,
-                                          grad_loss, ex_cross_entropy};
-const snc_op_info snc_op_bce_dx = {"bce_dx", 3, 3, infer_loss_dx, flops_loss, ref_bce_dx, NULL, NULL};
-const snc_op_info snc_op_bce_logits_dx = {"bce_logits_dx", 3, 3, infer_loss_dx, flops_loss, ref_bce_logits_dx, NULL, NULL};
+                                          grad_loss, ex_cross_entropy, .emit = snc_cg_emit_loss};
+const snc_op_info snc_op_bce_dx = {"bce_dx", 3, 3, infer_loss_dx, flops_loss, ref_bce_dx, NULL, NULL, .emit = snc_cg_emit_loss};
+const snc_op_info snc_op_bce_logits_dx = {"bce_logits_dx", 3, 3, infer_loss_dx, flops_loss, ref_bce_logits_dx, NULL, NULL, .emit = snc_cg_emit_loss};
 const snc_op_info snc_op_cross_entropy_dx = {"cross_entropy_dx", 3, 3, infer_loss_dx, flops_loss, ref_cross_entropy_dx,
-                                             NULL, NULL};
+                                             NULL, NULL, .emit = snc_cg_emit_loss};

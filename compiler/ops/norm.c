@@ -182,8 +182,8 @@ static int ex_batchnorm(snc_graph *g) {
 }
 
 const snc_op_info snc_op_batchnorm = {"batchnorm", 5, 5, infer_batchnorm, flops_batchnorm, ref_batchnorm,
-                                      grad_batchnorm, ex_batchnorm};
+                                      grad_batchnorm, ex_batchnorm, .emit = snc_cg_emit_norm};
 const snc_op_info snc_op_batchnorm_dx = {"batchnorm_dx", 3, 3, infer_batchnorm_dx, flops_batchnorm, ref_batchnorm_dx,
-                                         NULL, NULL};
+                                         NULL, NULL, .emit = snc_cg_emit_norm};
 const snc_op_info snc_op_batchnorm_dgamma = {"batchnorm_dgamma", 2, 2, infer_batchnorm_dgamma, flops_in0,
-                                             ref_batchnorm_dgamma, NULL, NULL};
+                                             ref_batchnorm_dgamma, NULL, NULL, .emit = snc_cg_emit_norm};

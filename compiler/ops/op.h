@@ -7,6 +7,8 @@
 #include "snc/kernel.h"
 
 typedef struct snc_ad snc_ad; /* compiler/autodiff/ad.h */
+struct snc_cg;                 /* compiler/codegen/cg.h */
+struct LLVMOpaqueValue;        /* LLVMValueRef */
 
 typedef struct snc_op_info {
   const char *name;
@@ -25,7 +27,16 @@ typedef struct snc_op_info {
   /* A small instance for the table-driven tests: adds inputs (and parameters) of typical shapes to
    * g and the op itself, returns its id. NULL for leaves and for ops only autodiff creates. */
   int (*example)(snc_graph *g);
+  /* Emitter: writes the op's kernel into the module (compiler/codegen/emit_<family>.c, which share
+   * the vector and loop helpers); returns the number of kernel functions (1). NULL for leaves. */
+  int (*emit)(struct snc_cg *cg, const snc_node *n, struct LLVMOpaqueValue **ks);
 } snc_op_info;
+
+/* the emitters the rows point to (compiler/codegen/emit_*.c) */
+#define SNC_EMITTERS(X) X(elementwise) X(reduce) X(product) X(update) X(conv) X(pool) X(softmax) X(loss) X(norm) X(shape)
+#define SNC_DECLARE_EMITTER(fam) int snc_cg_emit_##fam(struct snc_cg *cg, const snc_node *n, struct LLVMOpaqueValue **ks);
+SNC_EMITTERS(SNC_DECLARE_EMITTER)
+#undef SNC_DECLARE_EMITTER
 
 const snc_op_info *snc_op(snc_opcode op);
 

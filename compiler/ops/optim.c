@@ -55,5 +55,5 @@ static int64_t flops_update(const snc_graph *g, const snc_node *n) {
   return 10 * snc_shape_numel(&snc_node_in(g, n, 0)->shape);
 }
 
-const snc_op_info snc_op_adam = {"adam", 4, 4, infer_update, flops_update, ref_adam, NULL, NULL};
-const snc_op_info snc_op_sgd = {"sgd", 3, 3, infer_update, flops_update, ref_sgd, NULL, NULL};
+const snc_op_info snc_op_adam = {"adam", 4, 4, infer_update, flops_update, ref_adam, NULL, NULL, .emit = snc_cg_emit_update};
+const snc_op_info snc_op_sgd = {"sgd", 3, 3, infer_update, flops_update, ref_sgd, NULL, NULL, .emit = snc_cg_emit_update};

@@ -201,11 +201,11 @@ static int ex_avgpool2d(snc_graph *g) {
 
 const snc_op_info snc_op_maxpool2d = {.name = "maxpool2d", .min_inputs = 1, .max_inputs = 1, .infer = infer_pool,
                                       .flops = flops_pool, .ref = ref_maxpool2d, .grad = grad_maxpool2d,
-                                      .example = ex_maxpool2d};
+                                      .example = ex_maxpool2d, .emit = snc_cg_emit_pool};
 const snc_op_info snc_op_avgpool2d = {.name = "avgpool2d", .min_inputs = 1, .max_inputs = 1, .infer = infer_pool,
                                       .flops = flops_pool, .ref = ref_avgpool2d, .grad = grad_avgpool2d,
-                                      .example = ex_avgpool2d};
+                                      .example = ex_avgpool2d, .emit = snc_cg_emit_pool};
 const snc_op_info snc_op_maxpool2d_dx = {.name = "maxpool2d_dx", .min_inputs = 2, .max_inputs = 2,
-                                         .infer = infer_maxpool2d_dx, .flops = flops_pool_dx, .ref = ref_maxpool2d_dx};
+                                         .infer = infer_maxpool2d_dx, .flops = flops_pool_dx, .ref = ref_maxpool2d_dx, .emit = snc_cg_emit_pool};
 const snc_op_info snc_op_avgpool2d_dx = {.name = "avgpool2d_dx", .min_inputs = 1, .max_inputs = 1,
-                                         .infer = infer_avgpool2d_dx, .flops = flops_pool_dx, .ref = ref_avgpool2d_dx};
+                                         .infer = infer_avgpool2d_dx, .flops = flops_pool_dx, .ref = ref_avgpool2d_dx, .emit = snc_cg_emit_pool};

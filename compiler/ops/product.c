@@ -92,5 +92,5 @@ static int ex_outer(snc_graph *g) {
   return snc_example_op(g, SNC_OP_OUTER, (int[]){a, b}, 2, (snc_attrs){0});
 }
 
-const snc_op_info snc_op_outer = {"outer", 2, 2, infer_outer, flops_outer, ref_outer, grad_outer, ex_outer};
-const snc_op_info snc_op_outer_dx = {"outer_dx", 2, 2, infer_outer_dx, flops_outer_dx, ref_outer_dx, NULL, NULL};
+const snc_op_info snc_op_outer = {"outer", 2, 2, infer_outer, flops_outer, ref_outer, grad_outer, ex_outer, .emit = snc_cg_emit_product};
+const snc_op_info snc_op_outer_dx = {"outer_dx", 2, 2, infer_outer_dx, flops_outer_dx, ref_outer_dx, NULL, NULL, .emit = snc_cg_emit_product};

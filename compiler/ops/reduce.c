@@ -187,9 +187,9 @@ static int ex_sum(snc_graph *g) {
 
 static int64_t flops_in0(const snc_graph *g, const snc_node *n) { return snc_shape_numel(&snc_node_in(g, n, 0)->shape); }
 
-const snc_op_info snc_op_sum = {"sum", 1, 1, infer_sum, flops_in0, ref_sum, grad_sum, ex_sum};
-const snc_op_info snc_op_sum_dx = {"sum_dx", 1, 1, infer_sum_dx, snc_flops_zero, ref_sum_dx, NULL, NULL};
-const snc_op_info snc_op_bias_grad = {"bias_grad", 1, 1, infer_bias_grad, flops_in0, ref_bias_grad, NULL, NULL};
-const snc_op_info snc_op_reduce_sum = {"reduce_sum", 1, 1, infer_reduce_sum, flops_in0, ref_reduce_sum, grad_reduce_sum, ex_reduce_sum};
-const snc_op_info snc_op_reduce_sum_dx = {"reduce_sum_dx", 1, 1, infer_reduce_sum_dx, snc_flops_zero, ref_reduce_sum_dx, NULL, NULL};
-const snc_op_info snc_op_batch_sum = {"batch_sum", 1, 1, infer_batch_sum, flops_in0, ref_batch_sum, NULL, NULL};
+const snc_op_info snc_op_sum = {"sum", 1, 1, infer_sum, flops_in0, ref_sum, grad_sum, ex_sum, .emit = snc_cg_emit_reduce};
+const snc_op_info snc_op_sum_dx = {"sum_dx", 1, 1, infer_sum_dx, snc_flops_zero, ref_sum_dx, NULL, NULL, .emit = snc_cg_emit_reduce};
+const snc_op_info snc_op_bias_grad = {"bias_grad", 1, 1, infer_bias_grad, flops_in0, ref_bias_grad, NULL, NULL, .emit = snc_cg_emit_reduce};
+const snc_op_info snc_op_reduce_sum = {"reduce_sum", 1, 1, infer_reduce_sum, flops_in0, ref_reduce_sum, grad_reduce_sum, ex_reduce_sum, .emit = snc_cg_emit_reduce};
+const snc_op_info snc_op_reduce_sum_dx = {"reduce_sum_dx", 1, 1, infer_reduce_sum_dx, snc_flops_zero, ref_reduce_sum_dx, NULL, NULL, .emit = snc_cg_emit_reduce};
+const snc_op_info snc_op_batch_sum = {"batch_sum", 1, 1, infer_batch_sum, flops_in0, ref_batch_sum, NULL, NULL, .emit = snc_cg_emit_reduce};

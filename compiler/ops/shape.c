@@ -228,8 +228,8 @@ static int ex_slice(snc_graph *g) {
   return snc_example_op(g, SNC_OP_SLICE, &x, 1, (snc_attrs){.axis = 1, .start = 1, .len = 2});
 }
 
-const snc_op_info snc_op_reshape = {"reshape", 1, 1, infer_reshape, snc_flops_zero, ref_reshape, grad_reshape, ex_reshape};
-const snc_op_info snc_op_concat = {"concat", 2, -1, infer_concat, snc_flops_zero, ref_concat, grad_concat, ex_concat};
-const snc_op_info snc_op_slice = {"slice", 1, 1, infer_slice, snc_flops_zero, ref_slice, grad_slice, ex_slice};
-const snc_op_info snc_op_one_hot = {"one_hot", 1, 1, infer_one_hot, snc_flops_zero, ref_one_hot, NULL, NULL};
-const snc_op_info snc_op_slice_dx = {"slice_dx", 1, 1, infer_slice_dx, snc_flops_zero, ref_slice_dx, NULL, NULL};
+const snc_op_info snc_op_reshape = {"reshape", 1, 1, infer_reshape, snc_flops_zero, ref_reshape, grad_reshape, ex_reshape, .emit = snc_cg_emit_shape};
+const snc_op_info snc_op_concat = {"concat", 2, -1, infer_concat, snc_flops_zero, ref_concat, grad_concat, ex_concat, .emit = snc_cg_emit_shape};
+const snc_op_info snc_op_slice = {"slice", 1, 1, infer_slice, snc_flops_zero, ref_slice, grad_slice, ex_slice, .emit = snc_cg_emit_shape};
+const snc_op_info snc_op_one_hot = {"one_hot", 1, 1, infer_one_hot, snc_flops_zero, ref_one_hot, NULL, NULL, .emit = snc_cg_emit_shape};
+const snc_op_info snc_op_slice_dx = {"slice_dx", 1, 1, infer_slice_dx, snc_flops_zero, ref_slice_dx, NULL, NULL, .emit = snc_cg_emit_shape};

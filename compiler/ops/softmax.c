@@ -98,9 +98,9 @@ static int example_softmax(snc_graph *g, snc_opcode op, int axis) {
 static int ex_softmax(snc_graph *g) { return example_softmax(g, SNC_OP_SOFTMAX, 2); }
 static int ex_log_softmax(snc_graph *g) { return example_softmax(g, SNC_OP_LOG_SOFTMAX, 1); }
 
-const snc_op_info snc_op_softmax = {"softmax", 1, 1, infer_softmax, flops_softmax, ref_softmax, grad_softmax, ex_softmax};
+const snc_op_info snc_op_softmax = {"softmax", 1, 1, infer_softmax, flops_softmax, ref_softmax, grad_softmax, ex_softmax, .emit = snc_cg_emit_softmax};
 const snc_op_info snc_op_log_softmax = {"log_softmax", 1, 1, infer_softmax, flops_softmax, ref_softmax, grad_softmax,
-                                        ex_log_softmax};
-const snc_op_info snc_op_softmax_dx = {"softmax_dx", 2, 2, infer_softmax_dx, flops_softmax, ref_softmax_dx, NULL, NULL};
+                                        ex_log_softmax, .emit = snc_cg_emit_softmax};
+const snc_op_info snc_op_softmax_dx = {"softmax_dx", 2, 2, infer_softmax_dx, flops_softmax, ref_softmax_dx, NULL, NULL, .emit = snc_cg_emit_softmax};
 const snc_op_info snc_op_log_softmax_dx = {"log_softmax_dx", 2, 2, infer_softmax_dx, flops_softmax, ref_softmax_dx,
-                                           NULL, NULL};
+                                           NULL, NULL, .emit = snc_cg_emit_softmax};
