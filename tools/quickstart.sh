@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# The main job on the bundled default: build snc, then check the siamese model in all four switch
-# settings of the seed study (graph, parameters, FLOPs).
+# The main job on the bundled default: build snc, print the siamese model's graph summary, then run
+# the seed's study (4 switch settings x 20 rounds x 25 epochs) and print its table and output folder.
+# Extra arguments go to `snrun study` (e.g. --rounds 5, --out DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh
 build=${SNC_BUILD_DIR:-build}
-"$build"/snc check models/siamese.yaml
-for ws in false true; do
-  for aux in false true; do
-    printf '\n== weight_sharing=%s aux_loss=%s ==\n' "$ws" "$aux"
-    "$build"/snc check models/siamese.yaml --set weight_sharing=$ws --set aux_loss=$aux | tail -n 8
-  done
-done
+"$build"/snc check models/siamese.yaml | tail -n 12
+echo
+exec "$build"/snrun study models/siamese.yaml --rounds 20 "$@"
