@@ -104,10 +104,22 @@ int snc_idx_read(const char *path, snc_idx *out, snc_error *err) {
     goto cleanup;
   }
 
-  data = malloc(total ? total : 1);
-  if (!data) { snc_errorf(err, "%s: out of memory for %llu bytes", path, (unsigned long long)total); goto cleanup; }
-  got = read_full(f, data, (int64_t)total);
-  if (got < 0) { read_error(f, path, err); goto cleanup; }
+  /* The buffer grows as the data arrives (from 1 MiB, doubling): a corrupt header on a small file
+   * cannot make the reader allocate gigabytes before it finds the data missing. */
+  uint64_t cap = total < (1u << 20) ? total : (1u << 20);
+  data = malloc(cap ? cap : 1);
+  if (!data) { snc_errorf(err, "%s: out of memory for %llu bytes", path, (unsigned long long)cap); goto cleanup; }
+  got = 0;
+  for (;;) {
+    int64_t r = read_full(f, data + got, (int64_t)cap - got);
+    if (r < 0) { read_error(f, path, err); goto cleanup; }
+    got += r;
+    if ((uint64_t)got < cap || cap == total) break; /* end of input, or all the data is in */
+    cap = cap > total / 2 ? total : 2 * cap;
+    uint8_t *bigger = realloc(data, cap);
+    if (!bigger) { snc_errorf(err, "%s: out of memory for %llu bytes", path, (unsigned long long)cap); goto cleanup; }
+    data = bigger;
+  }
   if ((uint64_t)got < total) {
     snc_errorf(err, "%s: truncated: expected %llu bytes of data, got %lld%s", path, (unsigned long long)total,
                (long long)got, short_hint(f));

@@ -52,6 +52,8 @@ static const char *const usage_train =
     "  --dump-llvm        print the LLVM IR before and after optimisation (jit)\n"
     "  --dump-asm         print the generated assembly (jit)\n"
     "  --profile          time every kernel and print the most expensive ones (jit)\n"
+    "  --check-numerics   stop at the first NaN or Inf in the loss, a gradient or a parameter and name\n"
+    "                     the epoch, the step and the first tensor that went bad (exit status 1)\n"
     "  -q, --quiet        print only the summary\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -129,6 +131,7 @@ typedef struct {
   snc_override sets[MAX_SETS];
   int nsets, quiet, has_seed, epochs, threads;
   int dump_graph, dump_llvm, dump_asm, profile;
+  int check_numerics; /* train --check-numerics */
   uint64_t seed;
 } cli;
 
@@ -186,7 +189,8 @@ static int parse(int argc, char **argv, cli *c) {
         continue;
       }
       int *flag = !train ? NULL : !strcmp(a, "--dump-graph") ? &c->dump_graph : !strcmp(a, "--dump-llvm") ? &c->dump_llvm
-                                : !strcmp(a, "--dump-asm") ? &c->dump_asm : !strcmp(a, "--profile") ? &c->profile : NULL;
+                                : !strcmp(a, "--dump-asm") ? &c->dump_asm : !strcmp(a, "--profile") ? &c->profile
+                                : !strcmp(a, "--check-numerics") ? &c->check_numerics : NULL;
       if (flag) {
         *flag = 1;
         continue;
@@ -304,6 +308,7 @@ static int cmd_train(cli *c) {
   o.quiet = c->quiet;
   o.progress = isatty(STDOUT_FILENO);
   o.stop = &stop_flag;
+  o.check_numerics = c->check_numerics;
   struct sigaction sa = {0};
   sa.sa_handler = on_sigint;
   sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */

@@ -1,6 +1,7 @@
 /* The training loop: backends, batches, epochs, evaluation, the lines `snrun train` prints. */
 #include "snc/jit_backend.h"
 #include "snc/train.h"
+#include "numerics.h"
 
 #include <math.h>
 #include <string.h>
@@ -180,6 +181,21 @@ static void print_epoch(FILE *out, const snc_graph *g, const snc_epoch_stats *e)
   fflush(out);
 }
 
+/* --check-numerics found a NaN or Inf after a step: replays it on the reference executor from the
+ * state saved before it, with the same batch, to name the first tensor that went bad. */
+static int numerics_fail(const snc_graph *g, snc_numerics *nc, snc_backend *be, const snc_split *s, const uint32_t *perm,
+                         int64_t first, int64_t nb, const augment *aug, const snc_kctx *ctx, int ep, snc_error *err) {
+  snc_error rerr = {0};
+  snc_backend *ref = snc_numerics_replay_backend(nc, &rerr); /* NULL: the report names be's buffers only */
+  if (ref) {
+    load_batch(g, ref, s, perm, first, nb, aug);
+    ref->run(ref, SNC_RUN_STEP, ctx);
+  }
+  snc_numerics_report(nc, be, ref, ep, ctx->step, nb, err);
+  if (ref) ref->free(ref);
+  return -1;
+}
+
 /* ---- the loop ------------------------------------------------------------------------------------- */
 
 snc_train_opts snc_train_defaults(const snc_graph *g) {
@@ -208,6 +224,7 @@ static int save(const snc_train_opts *o, const snc_graph *g, snc_backend *be, co
 int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_train_result *r, snc_error *err) {
   snc_train_data d = {0};
   uint32_t *perm = NULL;
+  snc_numerics *nc = NULL; /* --check-numerics */
   FILE *out = o->out ? o->out : stdout;
   int rc = -1;
   double t0 = now(), step_time = 0;
@@ -229,6 +246,7 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     snc_errorf(err, "%s: out of memory for the training loop", g->file);
     goto cleanup;
   }
+  if (o->check_numerics && !(nc = snc_numerics_new(g, err))) goto cleanup;
   be->init_params(be, snc_seed_derive(o->seed, SNC_SEED_INIT));
   if (!o->quiet) print_header(out, g, o, &d);
   if (save(o, g, be, &d, 0, 0, r, err) != 0) goto cleanup; /* a bad --save path fails before any work */
@@ -253,7 +271,13 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
       ctx.step++;
       ctx.lr_scale = (float)snc_lr_scale(&g->train, ctx.step, total_steps);
       ctx.training = 1;
+      if (nc) snc_numerics_save(nc, be); /* --check-numerics: the state before the step */
       be->run(be, SNC_RUN_STEP, &ctx);
+      if (nc && !snc_numerics_ok(nc, be)) {
+        if (o->progress && !o->quiet) fputs("\r\033[K", out);
+        numerics_fail(g, nc, be, &d.train, perm, first, nb, aug.shift ? &aug : NULL, &ctx, ep, err);
+        goto cleanup;
+      }
       loss_sum += (double)*(float *)be->buf(be, g->loss) * (double)nb;
       double te = now();
       step_time += te - ts;
@@ -304,6 +328,7 @@ cleanup:
     fflush(out);
   }
   free(perm);
+  snc_numerics_free(nc);
   snc_train_data_free(&d);
   return rc;
 }

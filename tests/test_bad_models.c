@@ -42,6 +42,7 @@ static void expand(const char *tmpl, const char *path, char *out, size_t len) {
 }
 
 static void test_corpus(void) {
+  setenv("SNC_MEM_LIMIT", "4G", 1); /* the memory-limit cases (79, 80) give the same message on every machine */
   DIR *d = opendir(CORPUS);
   CU_ASSERT_PTR_NOT_NULL_FATAL(d);
   char *names[256];

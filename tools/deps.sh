@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages snc needs, or prints the apt-get line that would.
 #   tools/deps.sh            build + test dependencies
-#   tools/deps.sh --extras   also the optional ones (PyTorch for golden files and benchmarks, gnuplot)
+#   tools/deps.sh --extras   also the optional ones (PyTorch for golden files and benchmarks, gnuplot,
+#                            clang-19 for the libFuzzer harnesses of tools/fuzz.sh)
 # As root, missing packages are installed (one apt-get update, then apt-get install -y).
 # As another user, the exact command is printed and the script exits 1 if anything is missing.
 set -euo pipefail
@@ -10,7 +11,7 @@ pkgs=(build-essential cmake pkg-config git
       llvm-19-dev libyaml-dev libcunit1-dev zlib1g-dev libcjson-dev
       dataset-fashion-mnist)
 if [[ "${1:-}" == "--extras" ]]; then
-  pkgs+=(python3-torch python3-numpy gnuplot-nox hyperfine)
+  pkgs+=(python3-torch python3-numpy gnuplot-nox hyperfine clang-19) # clang-19: tools/fuzz.sh
 fi
 
 missing=()

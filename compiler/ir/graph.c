@@ -1,8 +1,11 @@
 /* Building the layer graph: nodes, parameters, inputs, lookups; see include/snc/ir.h. */
 #include "ops/op.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 snc_graph *snc_graph_new(const char *name, const char *file) {
   snc_graph *g = calloc(1, sizeof *g);
@@ -63,6 +66,31 @@ static int check_new_name(snc_graph *g, const char *name, snc_loc loc, snc_error
 /* Tensors past this many elements are refused: indices stay in 32 bits and memory sane. */
 #define SNC_MAX_NUMEL (INT64_C(1) << 31)
 
+int64_t snc_mem_limit(void) {
+  const char *env = getenv("SNC_MEM_LIMIT");
+  if (env && *env) {
+    char *end;
+    errno = 0;
+    double v = strtod(env, &end);
+    int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30
+              : *end == 'T' || *end == 't' ? 40 : 0;
+    if (shift) end++;
+    if (!errno && !*end && v > 0 && v < 0x1p62 / (double)(INT64_C(1) << shift))
+      return (int64_t)(v * (double)(INT64_C(1) << shift));
+  }
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return INT64_MAX; /* unknown: no limit beyond the per-tensor one */
+  return (int64_t)pages * page;
+}
+
+static void fmt_bytes(char *buf, size_t len, int64_t b) {
+  const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double v = (double)b;
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, u++;
+  snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
 static int check_size(snc_graph *g, snc_node *n, snc_error *err) {
   int64_t numel = 1;
   for (int i = 0; i < n->shape.rank; i++) {
@@ -74,6 +102,21 @@ static int check_size(snc_graph *g, snc_node *n, snc_error *err) {
     }
     numel *= n->shape.dim[i];
   }
+  if (g->nforward) return 0; /* only the front end's forward graph is counted */
+  /* Every tensor of the forward pass needs its own memory at least once: a model whose forward
+   * tensors alone exceed the limit is refused here, before any backend allocates. (No overflow:
+   * each tensor is below 2^33 bytes and the sum stays below the limit, itself below 2^63.) */
+  int64_t limit = snc_mem_limit(), total = g->forward_bytes + numel * 4; /* float32 and int32 */
+  if (total > limit) {
+    char need[32], have[32];
+    fmt_bytes(need, sizeof need, total);
+    fmt_bytes(have, sizeof have, limit);
+    const char *env = getenv("SNC_MEM_LIMIT");
+    return snc_node_errorf(g, n, err, "the model's tensors need %s up to here (batch %d), more than %s %s", need,
+                           g->batch, env && *env ? "the memory limit SNC_MEM_LIMIT of" : "this machine's physical memory of",
+                           have);
+  }
+  g->forward_bytes = total;
   return 0;
 }
 

@@ -140,6 +140,7 @@ typedef struct snc_graph {
   snc_train_cfg train;
   snc_data_cfg data;
   int nforward; /* nodes [0, nforward) are the forward graph; autodiff appends backward and updates */
+  int64_t forward_bytes; /* the forward nodes' tensors, summed as the front end adds them (memory limit) */
 } snc_graph;
 
 /* --- building --- */
@@ -174,6 +175,10 @@ int snc_shape_eq(const snc_shape *a, const snc_shape *b);
 char *snc_shape_str(const snc_shape *s, int batched, char *buf, size_t len);
 int64_t snc_node_flops(const snc_graph *g, const snc_node *n); /* per batch */
 int64_t snc_graph_param_count(const snc_graph *g);             /* trainable scalars */
+/* The memory a model may ask for, in bytes: $SNC_MEM_LIMIT (a number with an optional K, M, G or T
+ * suffix, powers of 1024) when set, else the machine's physical memory. While the front end builds a
+ * graph (nforward still 0), adding a node whose tensor brings forward_bytes past it is refused. */
+int64_t snc_mem_limit(void);
 void snc_graph_print_summary(const snc_graph *g, FILE *out);
 
 /* Formats "file:line:col: op 'name': <fmt>" into err and returns -1. */

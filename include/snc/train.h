@@ -136,6 +136,8 @@ typedef struct snc_train_opts {
   void (*on_epoch)(const snc_epoch_stats *e, void *user); /* called after each epoch (may be NULL) */
   void *user;
   volatile sig_atomic_t *stop; /* when it becomes non-zero, stop after the current step (may be NULL) */
+  int check_numerics; /* stop at a NaN or Inf in the loss, a gradient or a parameter, naming the first
+                         tensor that went bad (the step replayed on the reference executor) */
 } snc_train_opts;
 
 /* Options from the model: its seed and epochs, everything else off. */
