@@ -78,7 +78,11 @@ int snc_cg_emit_softmax(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
 }
 
 /* --- losses --- */
-static LLVMValueRef clamp_log(snc_cg *cg, LLVMValueRef v) { return cg_fmax(cg, cg_vlog(cg, v), cg_vf(cg, -100.0f)); }
+/* max(log v, -100) with C's fmax semantics: a NaN log (v < 0 or v NaN) gives -100, as the reference */
+static LLVMValueRef clamp_log(snc_cg *cg, LLVMValueRef v) {
+  LLVMValueRef l = cg_vlog(cg, v);
+  return LLVMBuildSelect(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOGT, l, cg_vf(cg, -100.0f), ""), l, cg_vf(cg, -100.0f), "");
+}
 
 int snc_cg_emit_loss(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   const snc_graph *g = cg->g;
