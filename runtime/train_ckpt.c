@@ -9,18 +9,6 @@
 
 #define MAX_SETS 64
 
-static void switches_str(const snc_graph *g, char *buf, size_t len) {
-  buf[0] = 0;
-  for (int i = 0; i < g->nswitches; i++) {
-    const snc_switch *s = &g->switches[i];
-    size_t l = strlen(buf);
-    if (s->is_bool)
-      snprintf(buf + l, len - l, "%s%s=%s", i ? "," : "", s->name, s->value ? "true" : "false");
-    else
-      snprintf(buf + l, len - l, "%s%s=%.17g", i ? "," : "", s->name, s->value);
-  }
-}
-
 int snc_checkpoint_save(const char *path, const snc_graph *g, snc_backend *be, const snc_run_info *info,
                         snc_error *err) {
   int n = 0, rc;
@@ -39,7 +27,7 @@ int snc_checkpoint_save(const char *path, const snc_graph *g, snc_backend *be, c
   int32_t step = info->step > INT32_MAX ? INT32_MAX : (int32_t)info->step;
   t[n++] = (snc_ckpt_tensor){"step", SNC_CKPT_I32, 0, {0}, &step};
   char sw[1024], seed[32], epoch[16], steps[32], mean[32], std[32];
-  switches_str(g, sw, sizeof sw);
+  snc_graph_switches_str(g, sw, sizeof sw);
   snprintf(seed, sizeof seed, "%llu", (unsigned long long)info->seed);
   snprintf(epoch, sizeof epoch, "%d", info->epoch);
   snprintf(steps, sizeof steps, "%lld", (long long)info->step);
@@ -94,7 +82,7 @@ static int load_from(const snc_ckpt *c, const snc_graph *g, snc_backend *be, snc
     if (snc_ckpt_load_f32(c, p->name, p->shape.rank, dims, be->buf(be, i), err) != 0) {
       char sw[1024];
       const char *had = snc_ckpt_meta(c, "switches");
-      switches_str(g, sw, sizeof sw);
+      snc_graph_switches_str(g, sw, sizeof sw);
       if (had && strcmp(had, sw)) { /* the likely cause: another setting of the switches */
         size_t l = strlen(err->msg);
         snprintf(err->msg + l, sizeof err->msg - l, " (the checkpoint was trained with %s; the model now has %s)", had,

@@ -49,18 +49,6 @@ static void put_cstr(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-static void switches_str(const snc_graph *g, char *buf, size_t len) { /* as snrun's checkpoints write it */
-  buf[0] = 0;
-  for (int i = 0; i < g->nswitches; i++) {
-    const snc_switch *s = &g->switches[i];
-    size_t l = strlen(buf);
-    if (s->is_bool)
-      snprintf(buf + l, len - l, "%s%s=%s", i ? "," : "", s->name, s->value ? "true" : "false");
-    else
-      snprintf(buf + l, len - l, "%s%s=%.17g", i ? "," : "", s->name, s->value);
-  }
-}
-
 static int per_sample(const snc_node *n, int64_t *dims) {
   int b = !!(n->flags & SNC_NF_BATCHED), r = 0;
   for (int d = b; d < n->shape.rank; d++) dims[r++] = n->shape.dim[d];
@@ -123,7 +111,7 @@ static void write_header(FILE *f, const snc_program *p, const snc_header_opts *o
   const char *pre = p->prefix;
   char P[80], sw[1024], buf[256];
   upper_id(pre, P, sizeof P);
-  switches_str(g, sw, sizeof sw);
+  snc_graph_switches_str(g, sw, sizeof sw);
   int train = g->nnodes > g->nforward, ntensors = 0;
   for (int i = 0; i < g->nnodes; i++) ntensors += g->nodes[i]->op == SNC_OP_PARAM && strcmp(g->nodes[i]->name, "step");
   const char *obj = o && o->object ? o->object : "model.o";

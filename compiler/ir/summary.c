@@ -119,3 +119,15 @@ void snc_graph_print_summary(const snc_graph *g, FILE *out) {
             g->data.test_size, g->data.dataset ? g->data.dataset : "bundled",
             g->data.standardize ? ", standardised" : "");
 }
+
+void snc_graph_switches_str(const snc_graph *g, char *buf, size_t len) {
+  buf[0] = 0;
+  for (int i = 0; i < g->nswitches; i++) {
+    const snc_switch *s = &g->switches[i];
+    size_t l = strlen(buf);
+    if (s->is_bool)
+      snprintf(buf + l, len - l, "%s%s=%s", i ? "," : "", s->name, s->value ? "true" : "false");
+    else
+      snprintf(buf + l, len - l, "%s%s=%.17g", i ? "," : "", s->name, s->value);
+  }
+}

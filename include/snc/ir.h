@@ -180,6 +180,9 @@ int64_t snc_graph_param_count(const snc_graph *g);             /* trainable scal
  * graph (nforward still 0), adding a node whose tensor brings forward_bytes past it is refused. */
 int64_t snc_mem_limit(void);
 void snc_graph_print_summary(const snc_graph *g, FILE *out);
+/* "weight_sharing=true,aux_loss=false,lr=0.002": every switch in declaration order, numbers at full
+ * precision (checkpoint metadata and generated headers use it). */
+void snc_graph_switches_str(const snc_graph *g, char *buf, size_t len);
 
 /* Formats "file:line:col: op 'name': <fmt>" into err and returns -1. */
 int snc_node_errorf(const snc_graph *g, const snc_node *n, snc_error *err, const char *fmt, ...)
