@@ -28,7 +28,7 @@ int st_fsync_dir(const char *dir) {
   return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+int st_write_all(int fd, const char *p, size_t n) {
   while (n) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
@@ -46,7 +46,7 @@ int st_write_atomic(const char *path, const void *data, size_t len, snc_error *e
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return snc_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
-  if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+  if (st_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
     int e = errno;
     close(fd);
     unlink(tmp);

@@ -37,19 +37,6 @@ static double now(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 void st_best_path(const st_study *s, int k, char *buf, size_t n) {
   snprintf(buf, n, "%s/best/%s.safetensors", s->dir, s->settings[k].file);
 }
@@ -66,7 +53,7 @@ static void send_error(int out, const char *msg) {
   for (char *p = line; *p; p++)
     if (*p == '\n') *p = ' ';
   strcat(line, "\n");
-  write_all(out, line, strlen(line));
+  st_write_all(out, line, strlen(line));
 }
 
 static void worker_main(st_study *s, int in, int out) {
@@ -97,7 +84,7 @@ static void worker_main(st_study *s, int in, int out) {
       cur = k;
       char line[64];
       snprintf(line, sizeof line, "C %d %.6f\n", k, now() - t0);
-      if (write_all(out, line, strlen(line))) break;
+      if (st_write_all(out, line, strlen(line))) break;
     }
     st_round *x = st_at(s, k, r);
     snc_train_opts o = snc_train_defaults(g);
@@ -131,7 +118,7 @@ static void worker_main(st_study *s, int in, int out) {
       for (int j = 0; j < s->noutputs; j++) b->train_acc[j] = a->train.acc[j], b->test_acc[j] = a->test.acc[j];
     }
     char *line = st_round_line(s, &rr);
-    int bad = write_all(out, line, strlen(line));
+    int bad = st_write_all(out, line, strlen(line));
     free(line);
     free(rr.ep);
     snc_train_result_free(&res);
@@ -389,7 +376,7 @@ int st_run_rounds(st_study *s, const snc_study_opts *o, snc_error *err) {
         snprintf(msg, sizeof msg, "Q\n");
         w->quitting = 1;
       }
-      write_all(w->to, msg, strlen(msg)); /* a failure shows as EOF on w->from */
+      st_write_all(w->to, msg, strlen(msg)); /* a failure shows as EOF on w->from */
     }
     if (!alive) break;
     struct pollfd pf[256];

@@ -109,6 +109,16 @@ int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   return 1;
 }
 
+/* va += the lanes below nb of the row of Bp elements starting at element `start` of `in` */
+static void add_row_lanes(snc_cg *cg, LLVMValueRef va, LLVMValueRef in, LLVMValueRef start) {
+  snc_cg_loop lb;
+  cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, cg->lay->bp), SNC_VW, "b");
+  LLVMValueRef v = cg_vload(cg, cg_gep(cg, in, cg_add(cg, start, lb.iv)), 64);
+  v = sel(cg, cg_lane_mask(cg, lb.iv), v, cg_vf(cg, 0));
+  cg_vstore(cg, xadd(cg, cg_vload(cg, va, 64), v), va, 64);
+  cg_loop_end(cg, &lb);
+}
+
 /* sum(x) -> []; sum_dx(dy) -> attr.to (zero in the padding lanes); bias_grad(dy) -> [C];
  * reduce_sum, reduce_sum_dx (feature axes, every lane); batch_sum (lanes below nb) */
 int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
@@ -159,15 +169,11 @@ int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   } else if (n->op == SNC_OP_BATCH_SUM) { /* per feature: the lanes below nb, summed */
     LLVMValueRef lo, hi;
     cg_partition(cg, cg_per_sample(g, x->id), &lo, &hi);
-    snc_cg_loop lf, lb;
+    snc_cg_loop lf;
     cg_loop_begin(cg, &lf, lo, hi, 1, "f");
     LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
     cg_vstore(cg, cg_vf(cg, 0), va, 64);
-    cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
-    LLVMValueRef v = cg_vload(cg, cg_gep(cg, in, cg_add(cg, cg_mul(cg, lf.iv, cg_i64(cg, bp)), lb.iv)), 64);
-    v = sel(cg, cg_lane_mask(cg, lb.iv), v, cg_vf(cg, 0));
-    cg_vstore(cg, xadd(cg, cg_vload(cg, va, 64), v), va, 64);
-    cg_loop_end(cg, &lb);
+    add_row_lanes(cg, va, in, cg_mul(cg, lf.iv, cg_i64(cg, bp)));
     cg_store(cg, cg_hsum(cg, cg_vload(cg, va, 64)), cg_gep(cg, out, lf.iv));
     cg_loop_end(cg, &lf);
   } else if (n->op == SNC_OP_SUM_DX) {
@@ -191,16 +197,12 @@ int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     int64_t F = cg_per_sample(g, x->id);
     LLVMValueRef acc = cg_alloca(cg, cg->f64, "acc");
     cg_store(cg, LLVMConstReal(cg->f64, 0), acc);
-    snc_cg_loop lf, lb;
+    snc_cg_loop lf;
     cg_loop_begin(cg, &lf, cg_i64(cg, 0), cg_i64(cg, F), 1, "f");
     if (x->flags & SNC_NF_BATCHED) {
       LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
       cg_vstore(cg, cg_vf(cg, 0), va, 64);
-      cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
-      LLVMValueRef v = cg_vload(cg, cg_gep(cg, in, cg_add(cg, cg_mul(cg, lf.iv, cg_i64(cg, bp)), lb.iv)), 64);
-      v = sel(cg, cg_lane_mask(cg, lb.iv), v, cg_vf(cg, 0));
-      cg_vstore(cg, xadd(cg, cg_vload(cg, va, 64), v), va, 64);
-      cg_loop_end(cg, &lb);
+      add_row_lanes(cg, va, in, cg_mul(cg, lf.iv, cg_i64(cg, bp)));
       LLVMValueRef s = LLVMBuildFPExt(cg->b, cg_hsum(cg, cg_vload(cg, va, 64)), cg->f64, "");
       LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->f64, acc, ""), s, ""), acc);
     } else {
@@ -214,17 +216,13 @@ int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     int64_t C = x->shape.dim[1], inner = cg_per_sample(g, x->id) / C;
     LLVMValueRef lo, hi;
     cg_partition(cg, C, &lo, &hi);
-    snc_cg_loop lc, li, lb;
+    snc_cg_loop lc, li;
     cg_loop_begin(cg, &lc, lo, hi, 1, "c");
     LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
     cg_vstore(cg, cg_vf(cg, 0), va, 64);
     cg_loop_begin(cg, &li, cg_i64(cg, 0), cg_i64(cg, inner), 1, "i");
     LLVMValueRef row = cg_mul(cg, cg_add(cg, cg_mul(cg, lc.iv, cg_i64(cg, inner)), li.iv), cg_i64(cg, bp));
-    cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, bp), SNC_VW, "b");
-    LLVMValueRef v = cg_vload(cg, cg_gep(cg, in, cg_add(cg, row, lb.iv)), 64);
-    v = sel(cg, cg_lane_mask(cg, lb.iv), v, cg_vf(cg, 0));
-    cg_vstore(cg, xadd(cg, cg_vload(cg, va, 64), v), va, 64);
-    cg_loop_end(cg, &lb);
+    add_row_lanes(cg, va, in, row);
     cg_loop_end(cg, &li);
     cg_store(cg, cg_hsum(cg, cg_vload(cg, va, 64)), cg_gep(cg, out, lc.iv));
     cg_loop_end(cg, &lc);
