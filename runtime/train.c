@@ -90,12 +90,9 @@ static void load_batch(const snc_graph *g, snc_backend *be, const snc_split *s, 
         continue;
       }
       int64_t c = n->shape.dim[1], h = n->shape.dim[2], w = n->shape.dim[3];
-      for (int64_t ch = 0; ch < c; ch++) {
-        int dy, dx;
-        snc_augment_offsets(aug->key, aug->epoch, k * c + ch, aug->shift, &dy, &dx);
-        snc_augment_shift((float *)(dst + (size_t)r * row) + ch * h * w, (const float *)(src + (size_t)k * row) + ch * h * w,
-                          h, w, dy, dx, aug->fill);
-      }
+      for (int64_t ch = 0; ch < c; ch++)
+        snc_augment_image(&g->train, aug->key, aug->epoch, k * c + ch, (float *)(dst + (size_t)r * row) + ch * h * w,
+                          (const float *)(src + (size_t)k * row) + ch * h * w, h, w, aug->fill);
     }
   }
 }
@@ -256,7 +253,7 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
                   .lr_scale = 1};
   int64_t nbatches = (d.train.n + g->batch - 1) / g->batch, total_steps = nbatches * o->epochs;
   /* augmentation: zero fill is a raw pixel of 0, i.e. the background after standardisation */
-  augment aug = {g->train.augment_shift, snc_seed_derive(o->seed, SNC_SEED_AUGMENT), 0,
+  augment aug = {snc_augment_on(&g->train), snc_seed_derive(o->seed, SNC_SEED_AUGMENT), 0,
                  d.standardized ? (0.0f - d.mean) / d.std : 0.0f};
   for (int ep = 1; ep <= o->epochs; ep++) {
     aug.epoch = ep;

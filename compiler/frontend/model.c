@@ -129,15 +129,24 @@ static int parse_schedule(snc_fe *fe, yaml_node_t *v) {
   return 0;
 }
 
-/* augment: {shift: s}: training images move by a random offset in [-s, s] per axis (zero fill). */
+/* augment: {shift: s, rotate: deg, scale: f}: training images move by a random offset in [-s, s]
+ * per axis (zero fill), and with rotate or scale turn by up to +-deg degrees and scale by 1 +- f
+ * (bilinear). At least one of the three. */
 static int parse_augment(snc_fe *fe, yaml_node_t *v) {
   long long s;
+  double d;
   if (!v) return 0;
-  if (snc_fe_expect_map(fe, v, "augment") || snc_fe_check_keys(fe, v, "augment", (const char *const[]){"shift", NULL}))
+  if (snc_fe_expect_map(fe, v, "augment") ||
+      snc_fe_check_keys(fe, v, "augment", (const char *const[]){"shift", "rotate", "scale", NULL}))
     return -1;
-  if (!snc_fe_get(fe, v, "shift", NULL)) return snc_fe_error(fe, v, "augment needs 'shift' (pixels, like shift: 1)");
+  if (!snc_fe_get(fe, v, "shift", NULL) && !snc_fe_get(fe, v, "rotate", NULL) && !snc_fe_get(fe, v, "scale", NULL))
+    return snc_fe_error(fe, v, "augment needs 'shift' (pixels, like shift: 1), 'rotate' (degrees) or 'scale'");
   if (snc_fe_opt_int(fe, v, "shift", 0, 4, 0, &s)) return -1;
   fe->g->train.augment_shift = (int)s;
+  if (snc_fe_opt_float(fe, v, "rotate", 0, 45, 0, &d)) return -1;
+  fe->g->train.augment_rotate = (float)d;
+  if (snc_fe_opt_float(fe, v, "scale", 0, 0.5, 0, &d)) return -1;
+  fe->g->train.augment_scale = (float)d;
   fe->augment = v;
   return 0;
 }
@@ -285,12 +294,13 @@ static int parse_inputs(snc_fe *fe, yaml_node_t *root, yaml_node_t *m) {
 
 /* augmentation shifts images: float inputs of per-sample shape [C,H,W]; there must be one */
 static int check_augment(snc_fe *fe) {
-  if (!fe->g->train.augment_shift) return 0;
+  if (!fe->g->train.augment_shift && !(fe->g->train.augment_rotate > 0) && !(fe->g->train.augment_scale > 0)) return 0;
   for (int i = 0; i < fe->g->nnodes; i++) {
     const snc_node *n = fe->g->nodes[i];
     if (n->op == SNC_OP_INPUT && n->dtype == SNC_F32 && n->shape.rank == 4) return 0;
   }
-  return snc_fe_error(fe, fe->augment, "augment: shift needs an image input (float32, per-sample shape [C,H,W])");
+  return snc_fe_error(fe, fe->augment, "augment: %s needs an image input (float32, per-sample shape [C,H,W])",
+                      fe->g->train.augment_shift ? "shift" : fe->g->train.augment_rotate > 0 ? "rotate" : "scale");
 }
 
 static int parse_outputs(snc_fe *fe, yaml_node_t *m) {

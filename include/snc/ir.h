@@ -110,6 +110,7 @@ typedef struct snc_train_cfg {
   float pct_start, div_factor, final_div_factor; /* onecycle, PyTorch's OneCycleLR defaults 0.3, 25, 1e4 */
   int anneal_linear;                              /* onecycle: linear instead of cosine annealing */
   int augment_shift; /* training images shifted by a random offset in [-s, s] per axis (0: off) */
+  float augment_rotate, augment_scale; /* and rotated by up to +-rotate degrees, scaled by 1 +- scale (0: off) */
 } snc_train_cfg;
 
 typedef struct snc_data_cfg {

@@ -176,6 +176,26 @@ void snc_augment_offsets(uint64_t key, int64_t epoch, int64_t image, int shift, 
 /* dst = the h x w image src moved by dy rows down and dx columns right; uncovered pixels get fill. */
 void snc_augment_shift(float *dst, const float *src, int64_t h, int64_t w, int dy, int dx, float fill);
 
+/* ---- affine augmentation (runtime/train_augment.c) ------------------------------------------- */
+
+/* Whether t augments training images at all (shift, rotate or scale). */
+int snc_augment_on(const snc_train_cfg *t);
+/* The rotation (degrees, uniform in [-rotate, rotate]) and scale factor (uniform in
+ * [1 - scale, 1 + scale]) of training image `image` in `epoch`, drawn from the same counter as
+ * snc_augment_offsets but an independent stream. */
+void snc_augment_affine_draw(uint64_t key, int64_t epoch, int64_t image, float rotate, float scale, double *deg,
+                             double *factor);
+/* dst = the h x w image src rotated by deg degrees (counter-clockwise as displayed, rows down),
+ * scaled by factor about its centre, then moved by dy rows down and dx columns right; bilinear
+ * sampling, pixels from outside src count as fill. deg 0, factor 1 gives snc_augment_shift's image. */
+void snc_augment_affine(float *dst, const float *src, int64_t h, int64_t w, double deg, double factor, int dy, int dx,
+                        float fill);
+/* One training image of this epoch as t's augmentation has it: the shift of snc_augment_offsets and,
+ * when t rotates or scales, the affine transform of snc_augment_affine_draw. Shift only: exactly
+ * snc_augment_shift (the draws and images of models without rotate and scale are unchanged). */
+void snc_augment_image(const snc_train_cfg *t, uint64_t key, int64_t epoch, int64_t image, float *dst, const float *src,
+                       int64_t h, int64_t w, float fill);
+
 /* ---- checkpoints (safetensors, atomic) ------------------------------------------------------- */
 
 typedef struct snc_run_info {
