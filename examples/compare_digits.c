@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
     out[SIAMESE_OUT_PROB_B] = pb + 10 * first;
     out[SIAMESE_OUT_CLASS_B] = cb;
     out[SIAMESE_OUT_LOSS] = &loss;
-    snc_step_args a = {in, out, nb, 0, 1, 1.0f, threads};
+    snc_step_args a = {.inputs = in, .outputs = out, .nb = nb, .seed = 0, .step = 1, .lr_scale = 1.0f, .nthreads = threads};
     siamese_eval(arena, &a);
     loss_sum += (double)loss * (double)nb;
     for (k = first; k < first + nb; k++) {

@@ -62,7 +62,7 @@ static void evaluate(void *arena, const split *s, int threads, double *loss, dou
     in[SIAMESE_IN_CLASSES] = s->classes.i32 + 2 * first;
     out[SIAMESE_OUT_COMPARE] = cmp, out[SIAMESE_OUT_PROB_A] = pa, out[SIAMESE_OUT_CLASS_A] = ca;
     out[SIAMESE_OUT_PROB_B] = pb, out[SIAMESE_OUT_CLASS_B] = cb, out[SIAMESE_OUT_LOSS] = &l;
-    snc_step_args a = {in, out, nb, 0, 1, 1.0f, threads};
+    snc_step_args a = {.inputs = in, .outputs = out, .nb = nb, .seed = 0, .step = 1, .lr_scale = 1.0f, .nthreads = threads};
     siamese_eval(arena, &a);
     sum += (double)l * (double)nb;
     for (k = 0; k < nb; k++) {
@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
       }
       const void *in[SIAMESE_NUM_INPUTS];
       in[SIAMESE_IN_PAIR] = pair, in[SIAMESE_IN_TARGET] = target, in[SIAMESE_IN_CLASSES] = classes;
-      snc_step_args a = {in, NULL, nb, dropout, ++step, 1.0f, threads};
+      snc_step_args a = {.inputs = in, .outputs = NULL, .nb = nb, .seed = dropout, .step = ++step, .lr_scale = 1.0f, .nthreads = threads};
       siamese_train_step(arena, &a);
     }
     evaluate(arena, &te, threads, &loss, acc);

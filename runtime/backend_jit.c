@@ -16,7 +16,7 @@ typedef struct jit_backend {
   const snc_graph *g;
   snc_program *p;
   snc_jit *jit;
-  snc_step_fn train, eval;
+  snc_step_fn train, eval, grad, apply; /* grad, apply: with split_step */
   snc_init_fn init;
   void *arena;
   void **staging; /* per node: batch-major buffer for inputs and outputs, else NULL */
@@ -31,7 +31,10 @@ static void *jit_buf(snc_backend *b, int node) {
   if (node == j->g->loss) return &j->loss;
   if (j->staging[node]) return j->staging[node];
   const snc_node *n = j->g->nodes[node];
-  SNC_ASSERT(n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST); /* the runtime reads nothing else */
+  /* the runtime reads nothing else: parameters, constants and (data-parallel) parameter gradients,
+     none of them batched, so in their natural layout in the arena */
+  SNC_ASSERT(n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST ||
+             (!(n->flags & SNC_NF_BATCHED) && j->p->into[node] == node && snc_layout_view_delta(j->g, node, j->p->layout.bp) < 0));
   return (char *)j->arena + j->p->layout.offset[node];
 }
 
@@ -45,12 +48,13 @@ static void jit_init(snc_backend *b, uint64_t seed) {
 static void jit_run(snc_backend *b, snc_run_kind kind, const snc_kctx *ctx) {
   jit_backend *j = (jit_backend *)b;
   snc_step_args a = {.inputs = j->ins, .outputs = j->outs, .nb = ctx->nb, .seed = ctx->seed, .step = ctx->step,
-                     .lr_scale = ctx->lr_scale, .nthreads = j->nthreads};
-  if (kind == SNC_RUN_STEP) {
-    SNC_ASSERT(j->train && ctx->training);
+                     .lr_scale = ctx->lr_scale, .nthreads = j->nthreads, .row0 = ctx->row0};
+  if (kind != SNC_RUN_FORWARD) {
+    snc_step_fn f = kind == SNC_RUN_STEP ? j->train : kind == SNC_RUN_GRAD ? j->grad : j->apply;
+    SNC_ASSERT(f && ctx->training); /* grad and apply only with split_step */
     a.outputs = NULL;
-    j->train(j->arena, &a);
-    if (j->g->loss >= 0) j->loss = *(float *)((char *)j->arena + j->p->layout.offset[j->g->loss]);
+    f(j->arena, &a);
+    if (j->g->loss >= 0 && kind != SNC_RUN_APPLY) j->loss = *(float *)((char *)j->arena + j->p->layout.offset[j->g->loss]);
   } else {
     SNC_ASSERT(!ctx->training); /* the compiled forward is the evaluation one */
     j->eval(j->arena, &a);
@@ -95,6 +99,12 @@ static snc_backend *from_program(const snc_graph *g, snc_program *p, const snc_j
   if (g->nnodes > g->nforward) {
     snprintf(name, sizeof name, "%s_train_step", j->p->prefix);
     if (!(j->train = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
+    if (o && o->split_step) {
+      snprintf(name, sizeof name, "%s_grad_step", j->p->prefix);
+      if (!(j->grad = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
+      snprintf(name, sizeof name, "%s_apply_step", j->p->prefix);
+      if (!(j->apply = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
+    }
   }
   snprintf(name, sizeof name, "%s_eval", j->p->prefix);
   if (!(j->eval = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
@@ -127,7 +137,7 @@ fail:
 }
 
 snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err) {
-  snc_cg_options co = {.dump_graph = o ? o->dump_graph : NULL, .profile = o && o->profile};
+  snc_cg_options co = {.dump_graph = o ? o->dump_graph : NULL, .profile = o && o->profile, .split_step = o && o->split_step};
   snc_program *p = snc_program_build(g, &co, err);
   if (!p) return NULL;
   return from_program(g, p, o, 3, err);

@@ -90,7 +90,8 @@ void snc_exec_node(snc_exec *ex, int id, const snc_kctx *ctx) {
 }
 
 void snc_exec_run(snc_exec *ex, snc_run_kind kind, const snc_kctx *ctx) {
-  int end = kind == SNC_RUN_STEP ? ex->g->nnodes : ex->g->nforward;
+  int first = snc_graph_first_update(ex->g), begin = kind == SNC_RUN_APPLY ? first : 0;
+  int end = kind == SNC_RUN_STEP || kind == SNC_RUN_APPLY ? ex->g->nnodes : kind == SNC_RUN_GRAD ? first : ex->g->nforward;
   SNC_ASSERT(ctx->nb >= 1 && ctx->nb <= ex->g->batch);
-  for (int i = 0; i < end; i++) snc_exec_node(ex, i, ctx);
+  for (int i = begin; i < end; i++) snc_exec_node(ex, i, ctx);
 }

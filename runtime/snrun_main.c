@@ -9,6 +9,7 @@
 #include "snc/autodiff.h"
 #include "snc/checkpoint.h"
 #include "snc/compiled.h"
+#include "snc/dist.h"
 #include "snc/frontend.h"
 #include "snc/jit_backend.h"
 #include "snc/profile.h"
@@ -31,7 +32,11 @@ static const char *const usage_main =
     "  snrun <command> --help    options of a command\n"
     "  snrun --version           print the version\n"
     "\n"
-    "exit status: 0 success, 1 model, data or file error, 2 wrong usage, 130 interrupted\n";
+"exit status: 0 success, 1 model, data or file error, 2 wrong usage, 130 interrupted\n"
+    "\n"
+    "MPI: `mpirun -np N snrun train ...` trains data-parallel (each rank computes a share of every\n"
+    "batch; gradients are summed over the ranks); `mpirun -np N snrun study ...` spreads the rounds\n"
+    "over the ranks. See docs/mpi.md. %s\n";
 
 static const char *const usage_train =
     "usage: snrun train MODEL.yaml [options]\n"
@@ -269,6 +274,16 @@ static int cmd_train(cli *c) {
   int status = 1;
   snc_graph *g = NULL;
   int jit = !strcmp(c->backend, "jit");
+  int dp = snc_dist_size() > 1, rank = snc_dist_rank(); /* data-parallel under mpirun */
+  if (dp && (snc_is_bitcode(c->model) || c->dump_graph || c->dump_llvm || c->dump_asm || c->profile || c->check_numerics)) {
+    if (rank == 0)
+      fprintf(stderr, "snrun train: under mpirun (data-parallel) the model must be a YAML file, without --dump-*, "
+                      "--profile or --check-numerics\n");
+    status = 2;
+    goto done;
+  }
+  if (dp && !c->threads) c->threads = snc_dist_local_threads();
+  if (dp && rank > 0) c->quiet = 2; /* rank 0 prints */
   if (snc_is_bitcode(c->model)) { /* a module of snc compile --emit=bc: no YAML, no code generation */
     if (!jit || c->dump_graph || c->dump_llvm || c->dump_asm || c->profile) {
       fprintf(stderr, "snrun train: %s is a compiled module: it runs on the jit backend, without --dump-* or --profile\n",
@@ -290,7 +305,8 @@ static int cmd_train(cli *c) {
   }
   if (jit == 1) {
     snc_jit_backend_opts jo = {.threads = c->threads, .profile = c->profile, .dump_graph = c->dump_graph ? stdout : NULL,
-                               .dump_llvm = c->dump_llvm ? stdout : NULL, .dump_asm = c->dump_asm ? stdout : NULL};
+                               .dump_llvm = c->dump_llvm ? stdout : NULL, .dump_asm = c->dump_asm ? stdout : NULL,
+                               .split_step = dp};
     if (!(be = snc_backend_jit_new(g, &jo, &err))) goto done;
     if (!c->quiet)
       printf("compiled %s: %d kernels, arena %.1f MiB (%.1f MiB without reuse), %.3f s\n", g->name,
@@ -306,26 +322,33 @@ static int cmd_train(cli *c) {
   o.save_path = c->save;
   o.backend_name = c->backend;
   o.quiet = c->quiet;
-  o.progress = isatty(STDOUT_FILENO);
+  o.progress = isatty(STDOUT_FILENO) && !dp; /* under mpirun stdout is the launcher's forwarding */
   o.stop = &stop_flag;
   o.check_numerics = c->check_numerics;
+  o.data_parallel = dp;
+  if (dp && rank == 0 && !c->quiet)
+    printf("data-parallel over %d MPI ranks (%s), %d thread%s each; every batch of %d split over the ranks\n",
+           snc_dist_size(), snc_dist_library(), c->threads, c->threads == 1 ? "" : "s", g->batch);
   struct sigaction sa = {0};
   sa.sa_handler = on_sigint;
   sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   if (snc_train(g, be, &o, &r, &err) != 0) goto done;
-  if (c->quiet && r.nepochs && g->noutputs)
+  if (c->quiet == 1 && r.nepochs && g->noutputs)
     printf("%s: test accuracy %.2f%% (%s) after %d epochs, %.1f s\n", g->name, 100 * r.final_acc, g->outputs[0].name,
            r.nepochs, r.seconds);
   double steps = 0;
   for (int e = 0; e < r.nepochs; e++) steps += r.epoch[e].step_seconds;
-  printf("time: training steps %.3f s, compile %.3f s (backend %s, %d thread%s)\n", steps,
+  if (c->quiet < 2)
+    printf("time: training steps %.3f s, compile %.3f s (backend %s, %d thread%s)\n", steps,
          jit ? snc_backend_jit_compile_seconds(be) : 0.0, c->backend, c->threads, c->threads == 1 ? "" : "s");
   if (c->profile) snc_profile_print(snc_backend_jit_program(be), stdout, 25);
   status = 0;
-  if (stop_flag) {
-    if (c->save && r.saved)
+  if (stop_flag || r.interrupted) {
+    if (c->quiet == 2) /* another rank: rank 0 says it */
+      ;
+    else if (c->save && r.saved)
       fprintf(stderr, "snrun: interrupted after step %lld (%d epochs done); checkpoint saved to %s\n",
               (long long)r.steps, r.nepochs, c->save);
     else
@@ -334,7 +357,8 @@ static int cmd_train(cli *c) {
     status = 130;
   }
 done:
-  if (status == 1) fprintf(stderr, "%s\n", err.msg);
+  if (status == 1 && rank > 0) fprintf(stderr, "[rank %d] %s\n", rank, err.msg);
+  else if (status == 1) fprintf(stderr, "%s\n", err.msg);
   snc_train_result_free(&r);
   if (be) be->free(be);
   snc_graph_free(g);
@@ -452,20 +476,7 @@ done:
   return status;
 }
 
-int main(int argc, char **argv) {
-  if (argc < 2) {
-    fputs(usage_main, stderr);
-    return 2;
-  }
-  const char *cmd = argv[1];
-  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-    fputs(usage_main, stdout);
-    return 0;
-  }
-  if (!strcmp(cmd, "--version")) {
-    puts("snrun 0.1.0");
-    return 0;
-  }
+static int run(int argc, char **argv, const char *cmd) {
   if (!strcmp(cmd, "study")) return snc_study_main(argc - 2, argv + 2, usage_study); /* study */
   if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "pairs")) {
     fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study, pairs; see snrun --help)\n", cmd);
@@ -474,5 +485,38 @@ int main(int argc, char **argv) {
   cli c = {.cmd = cmd, .backend = "jit"};
   int st = parse(argc - 2, argv + 2, &c);
   if (st >= 0) return st;
+  if (strcmp(cmd, "train") && snc_dist_size() > 1) {
+    if (snc_dist_rank() == 0)
+      fprintf(stderr, "snrun %s: runs in one process; start it without mpirun (train and study use MPI)\n", cmd);
+    return 2;
+  }
   return !strcmp(cmd, "train") ? cmd_train(&c) : !strcmp(cmd, "pairs") ? cmd_pairs(&c) : cmd_eval(&c);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, usage_main, "");
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+    printf(usage_main, snc_dist_compiled() ? "This snrun is built with MPI."
+                                           : "This snrun is built without MPI: install Debian's libopenmpi-dev and\n"
+                                             "openmpi-bin (tools/deps.sh does) and rebuild; cmake finds it.");
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    puts("snrun 0.1.0");
+    return 0;
+  }
+  snc_error err = {0};
+  if (snc_dist_init(&argc, &argv, &err) != 0) {
+    fprintf(stderr, "snrun: %s\n", err.msg);
+    return 1;
+  }
+  int st = run(argc, argv, cmd);
+  /* a rank that failed alone would leave the others waiting in a collective: end them all */
+  if (st == 1 && snc_dist_size() > 1) snc_dist_abort(1);
+  snc_dist_finalize();
+  return st;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "snc/autodiff.h"
+#include "snc/dist.h"
 #include "study_internal.h"
 
 snc_study_opts snc_study_defaults(void) {
@@ -313,9 +314,42 @@ static int ncores(void) {
   return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
 
+/* Rank 0 of a distributed study sends the study's parameters (the journal's header) once its folder is
+ * ready, or the negated exit status when it stopped before. */
+static void send_study(const st_study *s, int status) {
+  int64_t len = -(int64_t)status;
+  char *h = status ? NULL : st_header_text(s);
+  if (h) len = (int64_t)strlen(h);
+  snc_dist_bcast(&len, sizeof len, 0);
+  if (h) snc_dist_bcast(h, len, 0);
+  free(h);
+}
+
+/* MPI ranks > 0: the study's parameters from rank 0, then rounds until it says stop. */
+static int serve_study(const snc_study_opts *o) {
+  int64_t len = 0;
+  snc_dist_bcast(&len, sizeof len, 0);
+  if (len <= 0) return (int)-len; /* rank 0 stopped and says why */
+  char *text = malloc((size_t)len + 1);
+  st_study *s = calloc(1, sizeof *s);
+  SNC_ASSERT(text && s);
+  snc_dist_bcast(text, len, 0);
+  text[len] = 0;
+  snc_error err = {0};
+  const char *fail = NULL;
+  if (st_header_parse(text, s) != 0) fail = "the study's parameters from rank 0 are malformed";
+  else if (split_sets(s, &err) != 0 || build_settings(s, &err) != 0) fail = err.msg;
+  s->threads = o->threads ? o->threads : snc_dist_local_threads();
+  st_remote_worker(s, fail);
+  free(text);
+  free_study(s);
+  return 0;
+}
+
 int snc_study_run(const snc_study_opts *o, snc_error *err) {
+  if (snc_dist_size() > 1 && snc_dist_rank() > 0) return serve_study(o);
   st_study *s = calloc(1, sizeof *s), *cli = NULL;
-  int status = 1;
+  int status = 1, sent = snc_dist_size() < 2;
   snc_graph *base = NULL;
   if (!s) return snc_errorf(err, "out of memory"), 1;
   if (o->resume) {
@@ -377,21 +411,34 @@ int snc_study_run(const snc_study_opts *o, snc_error *err) {
   if (build_settings(s, err) != 0) goto done;
   if (!o->resume && (make_dirs(s, o, err) != 0 || st_journal_create(s, err) != 0)) goto done;
   if (st_journal_open(s, err) != 0 || prepare_subdirs(s, err) != 0) goto done;
+  if (!sent) send_study(s, 0), sent = 1;
 
   int total = s->nsettings * s->rounds, todo = total - s->resumed_done, cores = ncores();
-  s->jobs = o->jobs ? o->jobs : cores;
-  if (s->jobs > todo) s->jobs = todo > 0 ? todo : 1;
-  s->threads = o->threads ? o->threads : (cores / s->jobs > 0 ? cores / s->jobs : 1);
+  s->remote = snc_dist_size() - 1;
+  if (s->remote) { /* one worker here beside rank 0's scheduler, one per other rank */
+    s->jobs = o->jobs ? o->jobs : 1;
+    s->threads = o->threads ? o->threads : snc_dist_local_threads();
+  } else {
+    s->jobs = o->jobs ? o->jobs : cores;
+    if (s->jobs > todo) s->jobs = todo > 0 ? todo : 1;
+    s->threads = o->threads ? o->threads : (cores / s->jobs > 0 ? cores / s->jobs : 1);
+  }
   if (!o->quiet) {
     if (o->resume)
       printf("resuming %s: %d of %d rounds done\n", s->dir, s->resumed_done, total);
     printf("study %s (%s): %d setting%s x %d round%s x %d epoch%s, seed %" PRIu64 ", backend %s", s->name, s->model,
            s->nsettings, s->nsettings == 1 ? "" : "s", s->rounds, s->rounds == 1 ? "" : "s", s->epochs,
            s->epochs == 1 ? "" : "s", s->seed, s->backend);
-    if (todo) printf(", %d worker%s x %d thread%s", s->jobs, s->jobs == 1 ? "" : "s", s->threads, s->threads == 1 ? "" : "s");
+    if (todo && s->remote)
+      printf(", %d worker%s here + %d MPI rank%s, %d thread%s each", s->jobs, s->jobs == 1 ? "" : "s", s->remote,
+             s->remote == 1 ? "" : "s", s->threads, s->threads == 1 ? "" : "s");
+    else if (todo)
+      printf(", %d worker%s x %d thread%s", s->jobs, s->jobs == 1 ? "" : "s", s->threads, s->threads == 1 ? "" : "s");
     printf("\n  output: %s\n", s->dir);
     fflush(stdout);
   }
+  if (!todo)
+    for (int r = 1; r <= s->remote; r++) snc_dist_send(r, "Q\n", 2); /* nothing left for the other ranks */
   status = todo ? st_run_rounds(s, o, err) : 0;
   if (status == 1) goto done;
   snc_error werr = {0};
@@ -410,6 +457,7 @@ int snc_study_run(const snc_study_opts *o, snc_error *err) {
             done_n, total, s->dir, s->dir);
   }
 done:
+  if (!sent) send_study(s, status ? status : 1); /* the other ranks wait for the study: tell them it ended */
   if (base) snc_graph_free(base);
   free(cli);
   free_study(s);

@@ -64,6 +64,7 @@ typedef struct st_study {
   char dir[ST_PATH];
   int journal_fd, lock_fd;
   int jobs, threads;
+  int remote;                 /* MPI ranks working for rank 0 (mpirun), each one more worker */
   int ncompiles;
   double compile_seconds, wall;
   int resumed_done;           /* rounds found in the journal at the start */
@@ -87,6 +88,8 @@ int st_round_parse(const st_study *s, const char *line, st_round *r);
 int st_journal_create(st_study *s, snc_error *err);
 /* Reads the header of DIR/journal into s (parameters only); returns -1 when it is not a study folder. */
 int st_journal_read_header(const char *dir, st_study *s, snc_error *err);
+/* The parameters from a header's text (st_header_text); -1 when it is malformed. */
+int st_header_parse(const char *text, st_study *s);
 /* Opens DIR/journal for appending (locked against a second process) and loads its rounds into s,
  * dropping a torn last line. */
 int st_journal_open(st_study *s, snc_error *err);
@@ -95,6 +98,9 @@ int st_journal_append(st_study *s, const char *line, snc_error *err);
 
 /* study_workers.c: runs the rounds not done yet. Returns 0, 1 (err), 130 (interrupted). */
 int st_run_rounds(st_study *s, const snc_study_opts *o, snc_error *err);
+/* An MPI rank > 0 of a distributed study: runs the rounds rank 0 sends until told to stop. With
+ * fail (this rank could not set up the study), reports it to rank 0 instead. Returns 0. */
+int st_remote_worker(st_study *s, const char *fail);
 /* Path of setting k's best checkpoint. */
 void st_best_path(const st_study *s, int k, char *buf, size_t n);
 

@@ -194,6 +194,10 @@ static long parse_header(const char *text, st_study *s) {
   }
 }
 
+int st_header_parse(const char *text, st_study *s) {
+  return parse_header(text, s) < 0 || s->rounds < 1 || s->epochs < 1 ? -1 : 0;
+}
+
 int st_journal_read_header(const char *dir, st_study *s, snc_error *err) {
   char path[ST_PATH + 16];
   snprintf(path, sizeof path, "%s/journal", dir);

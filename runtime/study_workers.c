@@ -18,10 +18,12 @@
 #include <unistd.h>
 
 #include "snc/autodiff.h"
+#include "snc/dist.h"
 #include "snc/jit_backend.h"
 #include "study_internal.h"
 
 typedef struct worker {
+  int rank;         /* 0: a forked process on this machine; > 0: that MPI rank */
   pid_t pid;
   int to, from;     /* parent's ends: tasks out, lines in */
   int alive, busy, quitting;
@@ -56,80 +58,189 @@ static void send_error(int out, const char *msg) {
   st_write_all(out, line, strlen(line));
 }
 
+/* What a worker keeps between rounds: the setting it compiled and its backend. */
+typedef struct wstate {
+  snc_graph *g;
+  snc_backend *be;
+  int cur; /* the setting compiled, -1 none */
+} wstate;
+
+static void ws_free(wstate *w) {
+  if (w->be) w->be->free(w->be);
+  snc_graph_free(w->g);
+  *w = (wstate){.cur = -1};
+}
+
+/* Compiles setting k unless it is the one compiled; *seconds: the time it took, -1 when nothing was done. */
+static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, snc_error *err) {
+  *seconds = -1;
+  if (k == w->cur) return 0;
+  ws_free(w);
+  double t0 = now();
+  const st_setting *t = &s->settings[k];
+  if (!(w->g = snc_model_load(s->model, t->ov, t->nov, err)) || snc_autodiff(w->g, 0, err) != 0) return -1;
+  if (!strcmp(s->backend, "jit")) {
+    snc_jit_backend_opts jo = {.threads = s->threads};
+    w->be = snc_backend_jit_new(w->g, &jo, err);
+  } else {
+    w->be = snc_backend_new(s->backend, w->g, err);
+  }
+  if (!w->be) return -1;
+  w->cur = k;
+  *seconds = now() - t0;
+  return 0;
+}
+
+/* Trains round r of the compiled setting, writes its checkpoint to ckpt and returns its journal line
+ * (malloc'd), or NULL with err set. */
+static char *ws_round(st_study *s, wstate *w, int r, const char *ckpt, snc_error *err) {
+  int k = w->cur;
+  st_round *x = st_at(s, k, r);
+  snc_train_opts o = snc_train_defaults(w->g);
+  o.seed = x->seed;
+  o.epochs = s->epochs;
+  o.data_dir = s->data[0] ? s->data : NULL;
+  o.backend_name = s->backend;
+  o.quiet = 1;
+  snc_train_result res = {0};
+  if (snc_train(w->g, w->be, &o, &res, err) != 0) return NULL;
+  snc_run_info info = {x->seed, res.nepochs, res.steps, w->g->data.standardize, res.mean, res.std};
+  if (snc_checkpoint_save(ckpt, w->g, w->be, &info, err) != 0) {
+    snc_train_result_free(&res);
+    return NULL;
+  }
+  st_round rr = {.done = 1, .setting = k, .round = r, .seed = x->seed, .nepochs = res.nepochs, .seconds = res.seconds,
+                 .final_acc = res.final_acc};
+  rr.ep = calloc((size_t)res.nepochs, sizeof *rr.ep);
+  SNC_ASSERT(rr.ep);
+  for (int e = 0; e < res.nepochs; e++) {
+    const snc_epoch_stats *a = &res.epoch[e];
+    st_epoch *b = &rr.ep[e];
+    b->epoch = a->epoch;
+    b->step_loss = a->step_loss;
+    b->train_loss = a->train.loss;
+    b->test_loss = a->test.loss;
+    b->seconds = a->seconds;
+    b->step_seconds = a->step_seconds;
+    for (int j = 0; j < s->noutputs; j++) b->train_acc[j] = a->train.acc[j], b->test_acc[j] = a->test.acc[j];
+  }
+  char *line = st_round_line(s, &rr);
+  free(rr.ep);
+  snc_train_result_free(&res);
+  return line;
+}
+
 static void worker_main(st_study *s, int in, int out) {
-  snc_graph *g = NULL;
-  snc_backend *be = NULL;
+  wstate w = {.cur = -1};
   snc_error err = {0};
-  int cur = -1;
   FILE *fin = fdopen(in, "r");
   char cmd[128];
   while (fin && fgets(cmd, sizeof cmd, fin)) {
     int k, r;
+    double sec;
     if (sscanf(cmd, "T %d %d", &k, &r) != 2) break; /* "Q" */
-    if (k != cur) {
-      if (be) be->free(be);
-      snc_graph_free(g);
-      be = NULL;
-      cur = -1;
-      double t0 = now();
-      const st_setting *t = &s->settings[k];
-      if (!(g = snc_model_load(s->model, t->ov, t->nov, &err)) || snc_autodiff(g, 0, &err) != 0) goto fail;
-      if (!strcmp(s->backend, "jit")) {
-        snc_jit_backend_opts jo = {.threads = s->threads};
-        be = snc_backend_jit_new(g, &jo, &err);
-      } else {
-        be = snc_backend_new(s->backend, g, &err);
-      }
-      if (!be) goto fail;
-      cur = k;
+    if (ws_prepare(s, &w, k, &sec, &err) != 0) goto fail;
+    if (sec >= 0) {
       char line[64];
-      snprintf(line, sizeof line, "C %d %.6f\n", k, now() - t0);
+      snprintf(line, sizeof line, "C %d %.6f\n", k, sec);
       if (st_write_all(out, line, strlen(line))) break;
     }
-    st_round *x = st_at(s, k, r);
-    snc_train_opts o = snc_train_defaults(g);
-    o.seed = x->seed;
-    o.epochs = s->epochs;
-    o.data_dir = s->data[0] ? s->data : NULL;
-    o.backend_name = s->backend;
-    o.quiet = 1;
-    snc_train_result res = {0};
-    if (snc_train(g, be, &o, &res, &err) != 0) goto fail;
     char path[ST_PATH + 64];
     tmp_ckpt(s, k, r, path, sizeof path);
-    snc_run_info info = {x->seed, res.nepochs, res.steps, g->data.standardize, res.mean, res.std};
-    if (snc_checkpoint_save(path, g, be, &info, &err) != 0) {
-      snc_train_result_free(&res);
-      goto fail;
-    }
-    st_round rr = {.done = 1, .setting = k, .round = r, .seed = x->seed, .nepochs = res.nepochs, .seconds = res.seconds,
-                   .final_acc = res.final_acc};
-    rr.ep = calloc((size_t)res.nepochs, sizeof *rr.ep);
-    SNC_ASSERT(rr.ep);
-    for (int e = 0; e < res.nepochs; e++) {
-      const snc_epoch_stats *a = &res.epoch[e];
-      st_epoch *b = &rr.ep[e];
-      b->epoch = a->epoch;
-      b->step_loss = a->step_loss;
-      b->train_loss = a->train.loss;
-      b->test_loss = a->test.loss;
-      b->seconds = a->seconds;
-      b->step_seconds = a->step_seconds;
-      for (int j = 0; j < s->noutputs; j++) b->train_acc[j] = a->train.acc[j], b->test_acc[j] = a->test.acc[j];
-    }
-    char *line = st_round_line(s, &rr);
+    char *line = ws_round(s, &w, r, path, &err);
+    if (!line) goto fail;
     int bad = st_write_all(out, line, strlen(line));
     free(line);
-    free(rr.ep);
-    snc_train_result_free(&res);
     if (bad) break;
   }
-  if (be) be->free(be);
-  snc_graph_free(g);
+  ws_free(&w);
   _exit(0); /* never the parent's atexit handlers or stdio buffers */
 fail:
   send_error(out, err.msg);
   _exit(1);
+}
+
+/* ---- a worker on another MPI rank ------------------------------------------------------------------ */
+
+static void send_error_mpi(const char *msg) {
+  char line[1200];
+  snprintf(line, sizeof line, "E %s", msg);
+  for (char *p = line; *p; p++)
+    if (*p == '\n') *p = ' ';
+  strcat(line, "\n");
+  snc_dist_send(0, line, strlen(line));
+}
+
+/* "K" followed by the bytes of the file at path (malloc'd, *n bytes in all), or NULL with err set. */
+static char *ckpt_message(const char *path, size_t *n, snc_error *err) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return snc_errorf(err, "%s: cannot open: %s", path, strerror(errno)), NULL;
+  char *p = NULL;
+  long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (len >= 0 && len < (1L << 30) && fseek(f, 0, SEEK_SET) == 0 && (p = malloc((size_t)len + 1)) &&
+      fread(p + 1, 1, (size_t)len, f) == (size_t)len) {
+    fclose(f);
+    p[0] = 'K';
+    *n = (size_t)len + 1;
+    return p;
+  }
+  fclose(f);
+  free(p);
+  return snc_errorf(err, "%s: cannot read the round's checkpoint", path), NULL;
+}
+
+/* The same protocol as the pipes, one message per line, plus "K" + the bytes of a round's checkpoint
+ * before its line (the rank may not share rank 0's file system). Returns when told "Q": 0, also after
+ * reporting an error (rank 0 reports it and decides the exit status). */
+int st_remote_worker(st_study *s, const char *fail) {
+  wstate w = {.cur = -1};
+  snc_error err = {0};
+  if (fail) snc_errorf(&err, "MPI rank %d: %s", snc_dist_rank(), fail);
+  char tmpl[ST_PATH];
+  const char *td = getenv("TMPDIR");
+  snprintf(tmpl, sizeof tmpl, "%s/snrun-study-XXXXXX", td && *td ? td : "/tmp");
+  int fd = fail ? -1 : mkstemp(tmpl);
+  if (fd < 0 && !fail) snc_errorf(&err, "%s: cannot create a temporary file: %s", tmpl, strerror(errno));
+  if (fd >= 0) close(fd);
+  int failed = fd < 0;
+  if (failed) send_error_mpi(err.msg);
+  for (;;) {
+    size_t n;
+    char *cmd = snc_dist_recv(0, NULL, &n);
+    int k, r;
+    if (failed || sscanf(cmd, "T %d %d", &k, &r) != 2) { /* "Q" (or anything after an error) */
+      int quit = cmd[0] == 'Q';
+      free(cmd);
+      if (quit) break;
+      continue;
+    }
+    free(cmd);
+    double sec;
+    char *line = NULL;
+    if (ws_prepare(s, &w, k, &sec, &err) == 0) {
+      if (sec >= 0) {
+        char c[64];
+        snprintf(c, sizeof c, "C %d %.6f\n", k, sec);
+        snc_dist_send(0, c, strlen(c));
+      }
+      line = ws_round(s, &w, r, tmpl, &err);
+    }
+    size_t len = 0;
+    char *ck = line ? ckpt_message(tmpl, &len, &err) : NULL;
+    if (!ck) {
+      free(line);
+      send_error_mpi(err.msg);
+      failed = 1;
+      continue;
+    }
+    snc_dist_send(0, ck, len);
+    free(ck);
+    snc_dist_send(0, line, strlen(line));
+    free(line);
+  }
+  if (fd >= 0) unlink(tmpl);
+  ws_free(&w);
+  return 0;
 }
 
 /* ---- the parent ------------------------------------------------------------------------------------ */
@@ -210,6 +321,11 @@ static void clear_bar(sched *c) {
 }
 
 static void kill_all(sched *c) {
+  for (int i = 0; i < c->nw; i++)
+    if (c->w[i].alive && c->w[i].rank) { /* an MPI rank stops when told (after its running round) */
+      snc_dist_send(c->w[i].rank, "Q\n", 2);
+      c->w[i].alive = 0;
+    }
   for (int i = 0; i < c->nw; i++)
     if (c->w[i].alive) kill(c->w[i].pid, SIGKILL);
   for (int i = 0; i < c->nw; i++)
@@ -313,10 +429,36 @@ static void reap(worker *w, int *status) {
   *status = st;
 }
 
+/* Every message the MPI ranks have sent: a round's checkpoint ("K" + bytes, written where a local
+ * worker would have left it) or a line as a local worker writes it. */
+static int remote_messages(sched *c, snc_error *err) {
+  int src;
+  size_t n;
+  while (snc_dist_poll(&src, &n)) {
+    char *m = snc_dist_recv(src, NULL, &n);
+    worker *w = NULL;
+    for (int i = 0; i < c->nw && !w; i++)
+      if (c->w[i].rank == src) w = &c->w[i];
+    int rc = 0;
+    if (!w || !w->alive) {
+      rc = snc_errorf(err, "a message from MPI rank %d, which has no round", src);
+    } else if (m[0] == 'K') {
+      char path[ST_PATH + 64];
+      tmp_ckpt(c->s, w->task_k, w->task_r, path, sizeof path);
+      rc = st_write_atomic(path, m + 1, n - 1, err);
+    } else {
+      rc = handle_line(c, w, m, err);
+    }
+    free(m);
+    if (rc) return -1;
+  }
+  return 0;
+}
+
 int st_run_rounds(st_study *s, const snc_study_opts *o, snc_error *err) {
   static volatile sig_atomic_t no_stop;
   volatile sig_atomic_t *stop = o->stop ? o->stop : &no_stop;
-  sched c = {.s = s, .o = o, .nw = s->jobs, .t0 = now()};
+  sched c = {.s = s, .o = o, .nw = s->jobs + s->remote, .t0 = now()};
   int rc = 1, warned = 0;
   c.w = calloc((size_t)c.nw, sizeof *c.w);
   c.assigned = calloc((size_t)(s->nsettings * s->rounds), 1);
@@ -338,11 +480,13 @@ int st_run_rounds(st_study *s, const snc_study_opts *o, snc_error *err) {
       }
     }
   }
-  c.bar = !o->quiet && (o->progress < 0 ? isatty(STDOUT_FILENO) : o->progress);
+  /* under mpirun stdout is the launcher's forwarding, a terminal or not: plain lines unless asked */
+  c.bar = !o->quiet && (o->progress < 0 ? isatty(STDOUT_FILENO) && !s->remote : o->progress);
   signal(SIGPIPE, SIG_IGN); /* a dead worker's pipe gives EPIPE, seen below */
-  for (int i = 0; i < c.nw; i++) {
+  for (int i = s->jobs; i < c.nw; i++) c.w[i] = (worker){.rank = i - s->jobs + 1, .alive = 1, .compiled = -1};
+  for (int i = 0; i < s->jobs; i++) {
     if (spawn(&c, i, err) != 0) {
-      c.nw = i;
+      for (int j = i; j < s->jobs; j++) c.w[j].alive = 0;
       kill_all(&c);
       goto done;
     }
@@ -376,14 +520,25 @@ int st_run_rounds(st_study *s, const snc_study_opts *o, snc_error *err) {
         snprintf(msg, sizeof msg, "Q\n");
         w->quitting = 1;
       }
-      st_write_all(w->to, msg, strlen(msg)); /* a failure shows as EOF on w->from */
+      if (w->rank) { /* an MPI rank: told by message; after "Q" it is done */
+        snc_dist_send(w->rank, msg, strlen(msg));
+        if (w->quitting) w->alive = 0, alive--;
+      } else {
+        st_write_all(w->to, msg, strlen(msg)); /* a failure shows as EOF on w->from */
+      }
     }
     if (!alive) break;
     struct pollfd pf[256];
-    int map[256], np = 0;
+    int map[256], np = 0, remote = 0;
+    for (int i = 0; i < c.nw; i++) remote |= c.w[i].alive && c.w[i].rank;
     for (int i = 0; i < c.nw && np < 256; i++)
-      if (c.w[i].alive) pf[np] = (struct pollfd){.fd = c.w[i].from, .events = POLLIN}, map[np++] = i;
-    int n = poll(pf, (nfds_t)np, c.bar ? 500 : 1000);
+      if (c.w[i].alive && !c.w[i].rank) pf[np] = (struct pollfd){.fd = c.w[i].from, .events = POLLIN}, map[np++] = i;
+    int n = poll(pf, (nfds_t)np, remote ? 5 : c.bar ? 500 : 1000);
+    if (remote && remote_messages(&c, err) != 0) {
+      clear_bar(&c);
+      kill_all(&c);
+      goto done;
+    }
     if (n < 0 && errno != EINTR) {
       snc_errorf(err, "poll: %s", strerror(errno));
       kill_all(&c);

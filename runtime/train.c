@@ -1,7 +1,9 @@
 /* The training loop: backends, batches, epochs, evaluation, the lines `snrun train` prints. */
+#include "snc/dist.h"
 #include "snc/jit_backend.h"
 #include "snc/train.h"
 #include "numerics.h"
+#include "train_dist.h"
 
 #include <math.h>
 #include <string.h>
@@ -122,22 +124,41 @@ static int64_t count_correct(const snc_graph *g, snc_backend *be, const snc_outp
   return ok;
 }
 
-void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r) {
-  int64_t ok[SNC_TRAIN_MAX_OUTPUTS] = {0}, tot[SNC_TRAIN_MAX_OUTPUTS] = {0};
-  double loss = 0;
-  memset(r, 0, sizeof *r);
-  r->n = s->n;
-  r->noutputs = g->noutputs < SNC_TRAIN_MAX_OUTPUTS ? g->noutputs : SNC_TRAIN_MAX_OUTPUTS;
-  for (int64_t first = 0; first < s->n; first += g->batch) {
-    int64_t nb = s->n - first < g->batch ? s->n - first : g->batch;
+/* Samples [lo, hi) of s; sums[0] = loss * samples, then correct and total per output. */
+static void eval_range(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, int64_t lo, int64_t hi,
+                       int nout, double *sums) {
+  for (int64_t first = lo; first < hi; first += g->batch) {
+    int64_t nb = hi - first < g->batch ? hi - first : g->batch, tot = 0;
     snc_kctx ctx = {.nb = nb, .seed = seed, .step = 1, .training = 0, .lr_scale = 1};
     load_batch(g, be, s, NULL, first, nb, NULL);
     be->run(be, SNC_RUN_FORWARD, &ctx);
-    if (g->loss >= 0) loss += (double)*(float *)be->buf(be, g->loss) * (double)nb;
-    for (int k = 0; k < r->noutputs; k++) ok[k] += count_correct(g, be, &g->outputs[k], nb, &tot[k]);
+    if (g->loss >= 0) sums[0] += (double)*(float *)be->buf(be, g->loss) * (double)nb;
+    for (int k = 0; k < nout; k++, tot = 0) {
+      sums[1 + 2 * k] += (double)count_correct(g, be, &g->outputs[k], nb, &tot);
+      sums[2 + 2 * k] += (double)tot;
+    }
   }
-  r->loss = g->loss >= 0 && s->n ? loss / (double)s->n : NAN;
-  for (int k = 0; k < r->noutputs; k++) r->acc[k] = tot[k] ? (double)ok[k] / (double)tot[k] : 0;
+}
+
+static void evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r, int dist) {
+  double sums[1 + 2 * SNC_TRAIN_MAX_OUTPUTS] = {0};
+  memset(r, 0, sizeof *r);
+  r->n = s->n;
+  r->noutputs = g->noutputs < SNC_TRAIN_MAX_OUTPUTS ? g->noutputs : SNC_TRAIN_MAX_OUTPUTS;
+  int64_t lo = 0, hi = s->n;
+  if (dist) lo = s->n * snc_dist_rank() / snc_dist_size(), hi = s->n * (snc_dist_rank() + 1) / snc_dist_size();
+  eval_range(g, be, s, seed, lo, hi, r->noutputs, sums);
+  if (dist) snc_dist_allreduce_f64(sums, 1 + 2 * r->noutputs); /* counts: exact in doubles */
+  r->loss = g->loss >= 0 && s->n ? sums[0] / (double)s->n : NAN;
+  for (int k = 0; k < r->noutputs; k++) r->acc[k] = sums[2 + 2 * k] > 0 ? sums[1 + 2 * k] / sums[2 + 2 * k] : 0;
+}
+
+void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r) {
+  evaluate(g, be, s, seed, r, 0);
+}
+
+void snc_evaluate_dist(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r) {
+  evaluate(g, be, s, seed, r, 1);
 }
 
 /* ---- printing ------------------------------------------------------------------------------------- */
@@ -213,7 +234,15 @@ static int save(const snc_train_opts *o, const snc_graph *g, snc_backend *be, co
                 int64_t step, snc_train_result *r, snc_error *err) {
   if (!o->save_path) return 0;
   snc_run_info info = {o->seed, epoch, step, d->standardized, d->mean, d->std};
-  if (snc_checkpoint_save(o->save_path, g, be, &info, err) != 0) return -1;
+  int failed = 0;
+  if (!o->data_parallel || snc_dist_rank() == 0) /* data-parallel: rank 0 writes, every rank learns how it went */
+    failed = snc_checkpoint_save(o->save_path, g, be, &info, err) != 0;
+  if (o->data_parallel) {
+    snc_dist_allreduce_max_i32(&failed, 1);
+    if (failed && snc_dist_rank() != 0)
+      snc_errorf(err, "%s: rank 0 could not write the checkpoint %s", g->file, o->save_path);
+  }
+  if (failed) return -1;
   r->saved = 1;
   return 0;
 }
@@ -222,6 +251,7 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   snc_train_data d = {0};
   uint32_t *perm = NULL;
   snc_numerics *nc = NULL; /* --check-numerics */
+  snc_dp *dp = NULL;       /* data-parallel over MPI ranks */
   FILE *out = o->out ? o->out : stdout;
   int rc = -1;
   double t0 = now(), step_time = 0;
@@ -244,7 +274,9 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     goto cleanup;
   }
   if (o->check_numerics && !(nc = snc_numerics_new(g, err))) goto cleanup;
+  if (o->data_parallel && !(dp = snc_dp_new(g, be, err))) goto cleanup;
   be->init_params(be, snc_seed_derive(o->seed, SNC_SEED_INIT));
+  if (dp) snc_dp_bcast_state(dp, be); /* the same start on every rank, whatever its build */
   if (!o->quiet) print_header(out, g, o, &d);
   if (save(o, g, be, &d, 0, 0, r, err) != 0) goto cleanup; /* a bad --save path fails before any work */
 
@@ -263,24 +295,36 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     for (int64_t b = 0; b < nbatches; b++) {
       int64_t first = b * g->batch, nb = d.train.n - first < g->batch ? d.train.n - first : g->batch;
       double ts = now();
-      load_batch(g, be, &d.train, perm, first, nb, aug.shift ? &aug : NULL);
-      ctx.nb = nb;
+      int stop = o->stop && *o->stop;
       ctx.step++;
       ctx.lr_scale = (float)snc_lr_scale(&g->train, ctx.step, total_steps);
       ctx.training = 1;
-      if (nc) snc_numerics_save(nc, be); /* --check-numerics: the state before the step */
-      be->run(be, SNC_RUN_STEP, &ctx);
-      if (nc && !snc_numerics_ok(nc, be)) {
-        if (o->progress && !o->quiet) fputs("\r\033[K", out);
-        numerics_fail(g, nc, be, &d.train, perm, first, nb, aug.shift ? &aug : NULL, &ctx, ep, err);
-        goto cleanup;
+      if (dp) { /* this rank's rows of the batch; the gradients summed over the ranks */
+        int64_t lo, mine;
+        double loss;
+        snc_dp_share(nb, &lo, &mine);
+        if (mine > 0) load_batch(g, be, &d.train, perm, first + lo, mine, aug.shift ? &aug : NULL);
+        ctx.nb = mine;
+        ctx.row0 = lo;
+        snc_dp_step(dp, be, &ctx, nb, mine, &loss, &stop);
+        loss_sum += loss * (double)nb;
+      } else {
+        load_batch(g, be, &d.train, perm, first, nb, aug.shift ? &aug : NULL);
+        ctx.nb = nb;
+        if (nc) snc_numerics_save(nc, be); /* --check-numerics: the state before the step */
+        be->run(be, SNC_RUN_STEP, &ctx);
+        if (nc && !snc_numerics_ok(nc, be)) {
+          if (o->progress && !o->quiet) fputs("\r\033[K", out);
+          numerics_fail(g, nc, be, &d.train, perm, first, nb, aug.shift ? &aug : NULL, &ctx, ep, err);
+          goto cleanup;
+        }
+        loss_sum += (double)*(float *)be->buf(be, g->loss) * (double)nb;
       }
-      loss_sum += (double)*(float *)be->buf(be, g->loss) * (double)nb;
       double te = now();
       step_time += te - ts;
       trained += nb;
       r->steps = ctx.step;
-      if (o->stop && *o->stop) {
+      if (stop) {
         r->interrupted = 1;
         if (o->progress && !o->quiet) fputs("\r\033[K", out);
         if (save(o, g, be, &d, ep - 1, ctx.step, r, err) != 0) goto cleanup;
@@ -297,8 +341,8 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     e->epoch = ep;
     e->step_loss = loss_sum / (double)d.train.n;
     e->step_seconds = now() - te0;
-    snc_evaluate(g, be, &d.train, ctx.seed, &e->train);
-    snc_evaluate(g, be, &d.test, ctx.seed, &e->test);
+    evaluate(g, be, &d.train, ctx.seed, &e->train, dp != NULL);
+    evaluate(g, be, &d.test, ctx.seed, &e->test, dp != NULL);
     e->seconds = now() - te0;
     r->nepochs = ep;
     double acc = e->test.noutputs ? e->test.acc[0] : 0;
@@ -326,6 +370,7 @@ cleanup:
   }
   free(perm);
   snc_numerics_free(nc);
+  snc_dp_free(dp);
   snc_train_data_free(&d);
   return rc;
 }

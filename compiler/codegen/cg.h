@@ -70,7 +70,7 @@ void cg_store(snc_cg *cg, LLVMValueRef v, LLVMValueRef p);
 LLVMValueRef cg_vload(snc_cg *cg, LLVMValueRef p, unsigned align);
 void cg_vstore(snc_cg *cg, LLVMValueRef v, LLVMValueRef p, unsigned align);
 LLVMValueRef cg_arg(snc_cg *cg, int field); /* a field of snc_step_args, see SNC_ARG_* */
-enum { SNC_ARG_INPUTS, SNC_ARG_OUTPUTS, SNC_ARG_NB, SNC_ARG_SEED, SNC_ARG_STEP, SNC_ARG_LR_SCALE, SNC_ARG_NTHREADS };
+enum { SNC_ARG_INPUTS, SNC_ARG_OUTPUTS, SNC_ARG_NB, SNC_ARG_SEED, SNC_ARG_STEP, SNC_ARG_LR_SCALE, SNC_ARG_NTHREADS, SNC_ARG_ROW0 };
 
 /* arithmetic */
 LLVMValueRef cg_add(snc_cg *cg, LLVMValueRef a, LLVMValueRef b); /* i64 */

@@ -142,9 +142,9 @@ void cg_vstore(snc_cg *cg, LLVMValueRef v, LLVMValueRef p, unsigned align) {
   LLVMSetAlignment(s, align);
 }
 
-/* snc_step_args: {ptr inputs, ptr outputs, i64 nb, i64 seed, i64 step, float lr_scale, i32 nthreads} */
+/* snc_step_args: {ptr inputs, ptr outputs, i64 nb, i64 seed, i64 step, float lr_scale, i32 nthreads, i64 row0} */
 LLVMValueRef cg_arg(snc_cg *cg, int field) {
-  static const int64_t off[] = {0, 8, 16, 24, 32, 40, 44};
+  static const int64_t off[] = {0, 8, 16, 24, 32, 40, 44, 48};
   LLVMValueRef idx = cg_i64(cg, off[field]);
   LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->args, &idx, 1, "");
   LLVMTypeRef t = field <= SNC_ARG_OUTPUTS ? cg->ptr : field == SNC_ARG_LR_SCALE ? cg->f32

@@ -141,10 +141,10 @@ static void write_header(FILE *f, const snc_program *p, const snc_header_opts *o
     fprintf(f, "%s%s", k ? ", " : "", buf);
   }
   fprintf(f, "%s&loss};\n", p->noutputs ? ", " : "");
-  fprintf(f, " *   snc_step_args a = {in, out, nb, 0, 1, 1.0f, 0};   // inputs, outputs, nb <= %s_BATCH, seed, step,\n", P);
-  fprintf(f, " *   %s_eval(arena, &a);                        //   lr_scale, threads (0: OpenMP's default)\n", pre);
+  fprintf(f, " *   snc_step_args a = {.inputs = in, .outputs = out, .nb = nb, .step = 1, .lr_scale = 1.0f};\n");
+  fprintf(f, " *   %s_eval(arena, &a);                        // nb <= %s_BATCH; .nthreads 0: OpenMP's default\n", pre, P);
   if (train) {
-    fprintf(f, " *   snc_step_args t = {in, NULL, nb, dropout_seed, step, 1.0f, 0};  // step = 1, 2, ...\n");
+    fprintf(f, " *   snc_step_args t = {.inputs = in, .nb = nb, .seed = dropout_seed, .step = step, .lr_scale = 1.0f};\n");
     fprintf(f, " *   %s_train_step(arena, &t);                  // forward, backward, optimizer update\n", pre);
     fprintf(f, " *   %s_save(arena, \"mine.safetensors\", step, NULL, msg, sizeof msg);  // `snrun eval` reads it\n", pre);
   }
@@ -183,6 +183,7 @@ static void write_header(FILE *f, const snc_program *p, const snc_header_opts *o
              "  int64_t step;              /* 1-based optimizer step */\n"
              "  float lr_scale;            /* learning-rate schedule factor */\n"
              "  int32_t nthreads;          /* 0: the OpenMP runtime's default */\n"
+             "  int64_t row0;              /* this batch's first row in a batch split over ranks (dropout masks); 0 */\n"
              "} snc_step_args;\n#endif\n\n");
 
   fprintf(f, "#define %s_MODEL_NAME ", P);

@@ -41,6 +41,7 @@ static LLVMValueRef declare(snc_cg *cg, const char *name, LLVMTypeRef ret, LLVMT
 typedef struct kcall {
   LLVMValueRef fn, slots; /* the kernel and its per-call table of offsets and data */
   char *name;             /* "op.node" of the call */
+  int node;               /* the node it computes (its chain's root), -1 for the input copy */
 } kcall;
 
 /* region(data): data = {arena, args}; calls the kernels in order with a barrier after each */
@@ -122,7 +123,7 @@ static LLVMValueRef slots_global(snc_cg *cg) {
   return gl;
 }
 
-static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what) {
+static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what, int node) {
   if (l->n == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 64;
     l->k = realloc(l->k, (size_t)l->cap * sizeof *l->k);
@@ -131,6 +132,7 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what) {
   l->k[l->n].fn = f;
   l->k[l->n].slots = slots_global(cg);
   l->k[l->n].name = strdup(what);
+  l->k[l->n].node = node;
   l->n++;
 }
 
@@ -169,7 +171,7 @@ typedef struct kcache {
 static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache, snc_error *err) {
   cg->training = training;
   LLVMValueRef f = snc_cg_emit_inputs(cg);
-  if (f) push(cg, l, f, "inputs");
+  if (f) push(cg, l, f, "inputs", -1);
   char key[8192];
   for (int i = 0; i < end; i++) {
     const snc_node *n = cg->g->nodes[i];
@@ -211,7 +213,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     if (hit >= 0) { /* same code as an earlier kernel: call that one with this node's slots */
       LLVMDeleteFunction(ks[0]);
       cg->nkernels--;
-      push(cg, l, cache->fns[hit], what);
+      push(cg, l, cache->fns[hit], what, i);
       continue;
     }
     if (cache->n == cache->cap) {
@@ -222,7 +224,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     }
     cache->keys[cache->n] = strdup(key);
     cache->fns[cache->n++] = ks[0];
-    push(cg, l, ks[0], what);
+    push(cg, l, ks[0], what, i);
   }
   cg->nepi = 0;
   return 0;
@@ -276,10 +278,26 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
     LLVMValueRef r = build_region(&cg, name, 0, train.k, train.n);
     snprintf(name, sizeof name, "%s_train_step", p->prefix);
     build_entry(&cg, name, r);
+    if (opt && opt->split_step) { /* the same calls cut before the first optimizer update */
+      int cut = 0, first = snc_graph_first_update(g);
+      while (cut < train.n && train.k[cut].node < first) cut++;
+      for (int k = cut; k < train.n; k++) SNC_ASSERT(train.k[k].node >= first);
+      int profile = cg.profile;
+      cg.profile = 0; /* profiles time P_train_step's region only */
+      snprintf(name, sizeof name, "%s.grad.region", p->prefix);
+      LLVMValueRef rg = build_region(&cg, name, 2, train.k, cut);
+      snprintf(name, sizeof name, "%s_grad_step", p->prefix);
+      build_entry(&cg, name, rg);
+      snprintf(name, sizeof name, "%s.apply.region", p->prefix);
+      LLVMValueRef ra = build_region(&cg, name, 3, train.k + cut, train.n - cut);
+      snprintf(name, sizeof name, "%s_apply_step", p->prefix);
+      build_entry(&cg, name, ra);
+      cg.profile = profile;
+    }
   }
   if (emit_range(&cg, g->nforward, 0, &eval, &cache, err)) goto fail_b;
   LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
-  if (f) push(&cg, &eval, f, "outputs");
+  if (f) push(&cg, &eval, f, "outputs", -1);
   snprintf(name, sizeof name, "%s.eval.region", p->prefix);
   LLVMValueRef r = build_region(&cg, name, 1, eval.k, eval.n);
   snprintf(name, sizeof name, "%s_eval", p->prefix);

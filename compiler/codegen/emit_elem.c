@@ -43,7 +43,9 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
     if (n->op == SNC_OP_DROPOUT && !cg->training) return x;
     float p = n->attr.p, s = 1.0f / (1.0f - p);
     int64_t F = cg_per_sample(cg->g, n->id);
-    LLVMValueRef base = cg_add(cg, cg_mul(cg, b0, cg_i64(cg, F)), f);
+    /* element (row0 + row) * F + f: a batch split over ranks draws the undivided batch's masks */
+    LLVMValueRef row = cg_add(cg, b0, cg_arg(cg, SNC_ARG_ROW0));
+    LLVMValueRef base = cg_add(cg, cg_mul(cg, row, cg_i64(cg, F)), f);
     LLVMValueRef u = cg_vdropout_uniform(cg, cg_arg(cg, SNC_ARG_SEED), cg_arg(cg, SNC_ARG_STEP), cg_data(cg, n->attr.stream), base, F);
     LLVMValueRef keep = LLVMBuildFCmp(cg->b, LLVMRealOGE, u, cg_vf(cg, p), "");
     return sel(cg, keep, xmul(cg, x, cg_vf(cg, s)), cg_vf(cg, 0));

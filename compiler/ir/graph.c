@@ -240,3 +240,9 @@ char *snc_shape_str(const snc_shape *s, int batched, char *buf, size_t len) {
   if (k < len) snprintf(buf + k, len - k, "]");
   return buf;
 }
+
+int snc_graph_first_update(const snc_graph *g) {
+  for (int i = g->nforward; i < g->nnodes; i++)
+    if (g->nodes[i]->op == SNC_OP_ADAM || g->nodes[i]->op == SNC_OP_SGD) return i;
+  return g->nnodes;
+}

@@ -108,8 +108,9 @@ static void ref_dropout(const snc_graph *g, const snc_node *n, void *out, void *
   float *y = out, p = n->attr.p, s = 1.0f / (1.0f - p);
   int64_t e = snc_kernel_numel(n, ctx);
   int active = ctx->training || n->op == SNC_OP_DROPOUT_DX;
+  int64_t at = n->flags & SNC_NF_BATCHED ? ctx->row0 * (snc_shape_numel(&n->shape) / g->batch) : 0;
   for (int64_t i = 0; i < e; i++)
-    y[i] = !active ? x[i] : snc_dropout_uniform(ctx->seed, ctx->step, n->attr.stream, i) >= p ? x[i] * s : 0.0f;
+    y[i] = !active ? x[i] : snc_dropout_uniform(ctx->seed, ctx->step, n->attr.stream, at + i) >= p ? x[i] * s : 0.0f;
 }
 
 /* --- gradient rules --- */

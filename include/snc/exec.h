@@ -21,6 +21,8 @@ typedef struct snc_exec snc_exec;
 typedef enum {
   SNC_RUN_FORWARD, /* nodes [0, g->nforward): evaluation (ctx->training 0) or a training forward */
   SNC_RUN_STEP,    /* every node: forward, backward and updates */
+  SNC_RUN_GRAD,    /* the step up to its updates (snc_graph_first_update): forward and backward */
+  SNC_RUN_APPLY,   /* the updates alone, from the gradients in place (data-parallel training) */
 } snc_run_kind;
 
 snc_exec *snc_exec_new(const snc_graph *g, snc_error *err);

@@ -170,6 +170,9 @@ static inline snc_node *snc_node_in(const snc_graph *g, const snc_node *n, int k
 
 /* --- checks and reports --- */
 int snc_graph_verify(const snc_graph *g, snc_error *err);
+/* The first optimizer update (adam, sgd) autodiff appended: every node from there on is an update or
+ * its state; g->nnodes when there is none. */
+int snc_graph_first_update(const snc_graph *g);
 int64_t snc_shape_numel(const snc_shape *s);
 int snc_shape_eq(const snc_shape *a, const snc_shape *b);
 /* "[B,32,12,12]" (batch written as B when batched) into buf; returns buf. */

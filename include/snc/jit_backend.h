@@ -19,6 +19,7 @@ typedef struct snc_jit_backend_opts {
   FILE *dump_llvm;  /* LLVM IR before and after optimisation */
   FILE *dump_asm;   /* host assembly */
   int profile;      /* time every kernel (snc/profile.h) */
+  int split_step;   /* also SNC_RUN_GRAD and SNC_RUN_APPLY (data-parallel training) */
 } snc_jit_backend_opts;
 
 snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err);

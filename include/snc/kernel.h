@@ -18,6 +18,8 @@ typedef struct snc_kctx {
   int64_t step;    /* 1-based optimizer step (Adam's bias correction); keys dropout masks */
   int training;    /* dropout active, batchnorm uses batch statistics and updates running ones */
   float lr_scale;  /* learning-rate schedule factor applied to every update */
+  int64_t row0;    /* the batch's first row within a batch split over ranks: dropout draws element
+                      row0 * per-sample + i, as the undivided batch would (0 in one process) */
 } snc_kctx;
 
 /* out: the node's buffer; in[k]: input k's buffer (written only by SNC_NF_EFFECT ops). */

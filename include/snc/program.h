@@ -27,6 +27,7 @@ typedef struct snc_step_args {
   int64_t step;              /* 1-based optimizer step */
   float lr_scale;            /* learning-rate schedule factor */
   int32_t nthreads;          /* 0: the OpenMP runtime's default */
+  int64_t row0;              /* this batch's first row in a batch split over ranks (dropout masks); 0 */
 } snc_step_args;
 #endif
 

@@ -113,6 +113,9 @@ typedef struct snc_eval_result {
 
 /* Runs the forward graph in eval mode (ctx.training 0) over split s in order, batches of g->batch. */
 void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r);
+/* The same over MPI ranks (collective): each rank evaluates its contiguous share of s and the sums are
+ * combined, so every rank receives the result for the whole split. */
+void snc_evaluate_dist(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r);
 
 /* ---- training --------------------------------------------------------------------------------- */
 
@@ -138,6 +141,11 @@ typedef struct snc_train_opts {
   volatile sig_atomic_t *stop; /* when it becomes non-zero, stop after the current step (may be NULL) */
   int check_numerics; /* stop at a NaN or Inf in the loss, a gradient or a parameter, naming the first
                          tensor that went bad (the step replayed on the reference executor) */
+  int data_parallel;  /* under mpirun (snc/dist.h): every rank calls snc_train with the same options and
+                         computes its share of each batch; gradients are summed over the ranks before
+                         the update (runtime/train_dist.h); evaluation is split over the ranks too.
+                         be must run SNC_RUN_GRAD and SNC_RUN_APPLY (the reference executor, or the
+                         JIT built with split_step). Only rank 0 writes the checkpoint. */
 } snc_train_opts;
 
 /* Options from the model: its seed and epochs, everything else off. */

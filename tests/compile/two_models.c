@@ -19,7 +19,14 @@ int main(void) {
   mlp_tensors(&n2);
   const void *in[SIAMESE_NUM_INPUTS] = {pair, target, classes};
   void *out[SIAMESE_NUM_OUTPUTS + 1] = {cmp, pa, ca, pb, cb, &loss};
-  snc_step_args s = {in, out, 4, 0, 1, 1.0f, 1};
+  snc_step_args s; /* field by field: valid C99 and C++ (designated initialisers are C++20) */
+  memset(&s, 0, sizeof s);
+  s.inputs = in;
+  s.outputs = out;
+  s.nb = 4;
+  s.step = 1;
+  s.lr_scale = 1.0f;
+  s.nthreads = 1;
   siamese_eval(a, &s);
   printf("siamese %d tensors, mlp %d tensors, P(first <= second) of a blank pair %.4f, arenas %lld + %lld bytes\n", n1, n2,
          cmp[1], (long long)SIAMESE_ARENA_BYTES, (long long)MLP_ARENA_BYTES);
