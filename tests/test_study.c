@@ -18,6 +18,7 @@
 #include "snc/study.h"
 #include "snc/train.h"
 #include "testutil.h"
+#include "runutil.h"
 
 static char tmpdir[256], model[512];
 
@@ -61,54 +62,6 @@ static const char *const tiny_yaml =
     "  digit_a: {from: prob_a, target: class_a}\n"
     "training: {optimizer: adam, lr: 0.005, epochs: 2, batch_size: 50, seed: 3}\n"
     "data: {generator: mnist_pairs, train: 200, test: 100, standardize: true}\n";
-
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-  s[n] = 0;
-  fclose(f);
-  return s;
-}
-
-static int count_lines(const char *text, const char *prefix) {
-  int n = 0;
-  size_t l = strlen(prefix);
-  for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-    if (!strncmp(p, prefix, l)) n++;
-  return n;
-}
-
-/* results.csv without its last two columns (seconds, step_seconds): what must not depend on timing. */
-static char *csv_without_times(const char *dir) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/results.csv", dir);
-  char *t = slurp(path);
-  if (!t) return NULL;
-  char *out = malloc(strlen(t) + 1), *o = out;
-  for (char *line = t; *line;) {
-    char *nl = strchr(line, '\n');
-    size_t len = nl ? (size_t)(nl - line) : strlen(line);
-    int commas = 0;
-    size_t cut = len;
-    for (size_t i = len; i-- > 0;)
-      if (line[i] == ',' && ++commas == 2) {
-        cut = i;
-        break;
-      }
-    memcpy(o, line, cut);
-    o += cut;
-    *o++ = '\n';
-    line += len + (nl != NULL);
-  }
-  *o = 0;
-  free(t);
-  return out;
-}
 
 /* Runs snrun with args (a NULL-terminated list) and env PATH (NULL: inherited); output to log. */
 static int snrun(const char *const *args, const char *path_env, const char *log) {
