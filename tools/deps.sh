@@ -9,7 +9,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config git
       llvm-19-dev libyaml-dev libcunit1-dev zlib1g-dev libcjson-dev
-      dataset-fashion-mnist)
+      dataset-fashion-mnist libopenmpi-dev openmpi-bin) # MPI: optional for the build, tested in CI
 if [[ "${1:-}" == "--extras" ]]; then
   pkgs+=(python3-torch python3-numpy gnuplot-nox hyperfine clang-19) # clang-19: tools/fuzz.sh
 fi
