@@ -2,10 +2,15 @@
 #include "snc/jit.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <llvm-c/BitReader.h>
+#include <llvm-c/BitWriter.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
@@ -216,9 +221,9 @@ static int collect_defs(snc_jit *j, LLVMModuleRef m, snc_error *err) {
 
 /* ------------------------------------------------------------------------------------ linking */
 
-/* Creates the LLJIT for the host, defines the allowed symbols, adds obj (ownership taken) and links
- * it by looking up every definition. */
-static int link_object(snc_jit *j, const allowed_set *a, LLVMMemoryBufferRef obj, snc_error *err) {
+/* Creates the LLJIT for the host, defines the allowed symbols, adds the nobj objects (ownership taken)
+ * and links them by looking up every definition. */
+static int link_objects(snc_jit *j, const allowed_set *a, LLVMMemoryBufferRef *objs, int nobj, snc_error *err) {
   int rc = -1;
   LLVMOrcLLJITBuilderRef builder = NULL;
   LLVMOrcCSymbolMapPairs pairs = NULL;
@@ -263,11 +268,13 @@ static int link_object(snc_jit *j, const allowed_set *a, LLVMMemoryBufferRef obj
   LLVMOrcJITDylibAddGenerator(main_jd,
                               LLVMOrcCreateCustomCAPIDefinitionGenerator(refuse_other_symbols, j, NULL));
 
-  e = LLVMOrcLLJITAddObjectFile(j->lljit, main_jd, obj);
-  obj = NULL; /* the LLJIT owns the buffer now */
-  if (e) {
-    llvm_error(err, e, "cannot add the object", j->session_msg);
-    goto cleanup;
+  for (int k = 0; k < nobj; k++) {
+    e = LLVMOrcLLJITAddObjectFile(j->lljit, main_jd, objs[k]);
+    objs[k] = NULL; /* the LLJIT owns the buffer now */
+    if (e) {
+      llvm_error(err, e, "cannot add the object", j->session_msg);
+      goto cleanup;
+    }
   }
   /* materialise: the first lookup links the whole object; every definition gets its address */
   for (size_t i = 0; i < j->n_defs; i++) {
@@ -283,10 +290,185 @@ static int link_object(snc_jit *j, const allowed_set *a, LLVMMemoryBufferRef obj
   }
   rc = 0;
 cleanup:
-  if (obj) LLVMDisposeMemoryBuffer(obj);
+  for (int k = 0; k < nobj; k++)
+    if (objs[k]) LLVMDisposeMemoryBuffer(objs[k]);
   if (builder) LLVMOrcDisposeLLJITBuilder(builder);
   free(pairs);
   return rc;
+}
+
+
+/* ------------------------------------------------------------------ two-thread code generation */
+
+/* Code generation (instruction selection, register allocation) is most of the compile time, and it
+ * works function by function. A large module is therefore cut in two: the kernels (internal
+ * functions only ever called directly, using no globals) are dealt to two halves of about equal
+ * size, the second half goes to a copy of the module in its own LLVMContext (through bitcode), and
+ * both halves are optimised and compiled at once on two threads, each with its own target machine.
+ * The moved kernels become hidden external symbols so the two objects link to each other in the JIT.
+ * Only the pipelines that work function by function are split (level 3, snc's kernel pipeline, and
+ * level 0, lowering only), so every function gets the same machine code as in one piece. */
+
+#define SPLIT_MIN_INSTRUCTIONS 4000 /* below this, a second thread costs more than it saves */
+
+static int is_callee_only(LLVMValueRef f) {
+  for (LLVMUseRef u = LLVMGetFirstUse(f); u; u = LLVMGetNextUse(u)) {
+    LLVMValueRef user = LLVMGetUser(u);
+    if (!LLVMIsACallInst(user) || LLVMGetCalledValue(user) != f) return 0;
+  }
+  return 1;
+}
+
+/* instructions of f, or -1 when an instruction uses a global variable (kernels use none) */
+static long body_size(LLVMValueRef f) {
+  long n = 0;
+  for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
+    for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i)) {
+      n++;
+      int no = LLVMGetNumOperands(i);
+      for (int k = 0; k < no; k++)
+        if (LLVMIsAGlobalVariable(LLVMGetOperand(i, k))) return -1;
+    }
+  return n;
+}
+
+/* replaces the definition f by an external declaration of the same name and type */
+static void to_declaration(LLVMModuleRef m, LLVMValueRef f) {
+  size_t len = 0;
+  const char *nm = LLVMGetValueName2(f, &len);
+  char *name = malloc(len + 1);
+  SNC_ASSERT(name);
+  memcpy(name, nm, len + 1);
+  LLVMValueRef d = LLVMAddFunction(m, "", LLVMGlobalGetValueType(f));
+  LLVMReplaceAllUsesWith(f, d);
+  LLVMDeleteFunction(f);
+  LLVMSetValueName2(d, name, len);
+  free(name);
+}
+
+typedef struct split_part {
+  LLVMMemoryBufferRef bitcode; /* the whole module (input, disposed by the thread) */
+  char **keep;                 /* the functions whose bodies this part compiles */
+  size_t nkeep;
+  LLVMTargetMachineRef tm;
+  int opt_level;
+  LLVMMemoryBufferRef obj; /* output */
+  snc_error err;
+  int rc;
+} split_part;
+
+static int kept(const split_part *p, const char *name) {
+  for (size_t i = 0; i < p->nkeep; i++)
+    if (strcmp(p->keep[i], name) == 0) return 1;
+  return 0;
+}
+
+/* the second half: the module read back in a context of its own, every other body dropped */
+static void *split_thread(void *arg) {
+  split_part *p = arg;
+  p->rc = -1;
+  LLVMContextRef ctx = LLVMContextCreate();
+  LLVMModuleRef m = NULL;
+  if (LLVMParseBitcodeInContext2(ctx, p->bitcode, &m)) {
+    snc_errorf(&p->err, "cannot read back the module's bitcode");
+    goto done;
+  }
+  for (LLVMValueRef f = LLVMGetFirstFunction(m), next; f; f = next) {
+    next = LLVMGetNextFunction(f);
+    size_t len = 0;
+    if (!LLVMIsDeclaration(f) && !kept(p, LLVMGetValueName2(f, &len))) to_declaration(m, f);
+  }
+  for (int changed = 1; changed;) { /* drop what only the dropped bodies used */
+    changed = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(m), next; f; f = next) {
+      next = LLVMGetNextFunction(f);
+      if (LLVMIsDeclaration(f) && !LLVMGetFirstUse(f)) LLVMDeleteFunction(f), changed = 1;
+    }
+    for (LLVMValueRef g = LLVMGetFirstGlobal(m), next; g; g = next) {
+      next = LLVMGetNextGlobal(g);
+      if (!LLVMGetFirstUse(g)) LLVMDeleteGlobal(g), changed = 1;
+    }
+  }
+  if (snc_cg_optimize(m, p->tm, p->opt_level, &p->err) != 0) goto done;
+  if (snc_cg_write_buffer(m, p->tm, SNC_CG_FILE_OBJECT, SNC_CG_WRITE_IN_PLACE, &p->obj, &p->err) != 0) goto done;
+  p->rc = 0;
+done:
+  if (m) LLVMDisposeModule(m);
+  LLVMContextDispose(ctx);
+  LLVMDisposeMemoryBuffer(p->bitcode);
+  p->bitcode = NULL;
+  return NULL;
+}
+
+/* Chooses the second half of module's kernels: -1 when the module has fewer than two kernels or
+ * fewer than min_size instructions. The chosen kernels become hidden external definitions in module (which then still
+ * holds every body) and their names go to part->keep. */
+static int split_choose(LLVMModuleRef module, long min_size, split_part *part) {
+  size_t n = 0, cap = 0;
+  typedef struct cand {
+    LLVMValueRef f;
+    long size;
+  } cand;
+  cand *c = NULL;
+  long total = 0, rest = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(module); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    long sz = body_size(f);
+    if (LLVMGetLinkage(f) == LLVMInternalLinkage && sz > 0 && is_callee_only(f)) {
+      if (n == cap) {
+        cap = cap ? 2 * cap : 64;
+        cand *nc = realloc(c, cap * sizeof *c);
+        if (!nc) return free(c), -1;
+        c = nc;
+      }
+      c[n++] = (cand){f, sz};
+    } else {
+      rest += sz < 0 ? 0 : sz;
+    }
+    total += sz < 0 ? 0 : sz;
+  }
+  if (n < 2 || total < min_size) return free(c), -1;
+  /* largest first, each to the lighter half; the first half starts with everything else */
+  for (size_t i = 1; i < n; i++)
+    for (size_t k = i; k > 0 && c[k].size > c[k - 1].size; k--) {
+      cand t = c[k];
+      c[k] = c[k - 1], c[k - 1] = t;
+    }
+  long a = rest, b = 0;
+  part->keep = calloc(n, sizeof *part->keep);
+  if (!part->keep) return free(c), -1;
+  for (size_t i = 0; i < n; i++) {
+    if (b >= a) {
+      a += c[i].size;
+      continue;
+    }
+    b += c[i].size;
+    size_t len = 0;
+    const char *nm = LLVMGetValueName2(c[i].f, &len);
+    if (!(part->keep[part->nkeep] = malloc(len + 1))) break;
+    memcpy(part->keep[part->nkeep++], nm, len + 1);
+    LLVMSetLinkage(c[i].f, LLVMExternalLinkage);
+    LLVMSetVisibility(c[i].f, LLVMHiddenVisibility);
+  }
+  free(c);
+  return part->nkeep ? 0 : -1;
+}
+
+static void split_free(split_part *p) {
+  for (size_t i = 0; i < p->nkeep; i++) free(p->keep[i]);
+  free(p->keep);
+  if (p->bitcode) LLVMDisposeMemoryBuffer(p->bitcode);
+  if (p->obj) LLVMDisposeMemoryBuffer(p->obj);
+  if (p->tm) LLVMDisposeTargetMachine(p->tm);
+}
+
+static int want_split(const snc_jit_options *opt) {
+  int threads = opt->compile_threads;
+  const char *env = getenv("SNC_COMPILE_THREADS"); /* 1 or 2: overrides the automatic choice */
+  if (!threads && env && (env[0] == '1' || env[0] == '2') && !env[1]) threads = env[0] - '0';
+  if (threads == 1 || opt->dump_llvm || opt->dump_asm) return 0;
+  if (opt->opt_level != 0 && opt->opt_level != 3) return 0;
+  return threads >= 2 || sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 }
 
 /* ---------------------------------------------------------------------------------------- API */
@@ -296,7 +478,10 @@ snc_jit *snc_jit_new(LLVMModuleRef module, const snc_jit_options *opt, snc_error
   if (!opt) opt = &defaults;
   snc_jit *j = NULL;
   LLVMTargetMachineRef tm = NULL;
-  LLVMMemoryBufferRef obj = NULL;
+  LLVMMemoryBufferRef objs[2] = {NULL, NULL};
+  int nobj = 1, running = 0, defs_done = 0;
+  split_part part = {0};
+  pthread_t thread;
   allowed_set *allowed = NULL;
   if (!module) {
     snc_errorf(err, "jit: no module");
@@ -323,6 +508,31 @@ snc_jit *snc_jit_new(LLVMModuleRef module, const snc_jit_options *opt, snc_error
   if (!tm) goto fail;
   double t0 = now();
   snc_error e2 = {{0}};
+  if (want_split(opt) && snc_cg_verify(module, &e2) == 0) {
+    if (collect_defs(j, module, err) != 0) goto fail; /* the exported names before any change */
+    defs_done = 1;
+  }
+  if (defs_done && split_choose(module, opt->compile_threads >= 2 ? 0 : SPLIT_MIN_INSTRUCTIONS, &part) == 0) {
+    /* the second half's kernels are defined in the copy; this module keeps declarations of them */
+    part.opt_level = opt->opt_level;
+    if (!(part.tm = snc_cg_target_host(err))) goto fail;
+    if (!(part.bitcode = LLVMWriteBitcodeToMemoryBuffer(module))) {
+      snc_errorf(err, "jit: cannot write the module's bitcode");
+      goto fail;
+    }
+    for (size_t i = 0; i < part.nkeep; i++) {
+      LLVMValueRef f = LLVMGetNamedFunction(module, part.keep[i]);
+      to_declaration(module, f);
+      LLVMSetVisibility(LLVMGetNamedFunction(module, part.keep[i]), LLVMHiddenVisibility);
+    }
+    if (pthread_create(&thread, NULL, split_thread, &part) != 0) {
+      snc_errorf(err, "jit: cannot start a compile thread");
+      goto fail;
+    }
+    running = 1;
+    nobj = 2;
+  }
+  e2.msg[0] = 0;
   if (snc_cg_optimize(module, tm, opt->opt_level, &e2) != 0) {
     snc_errorf(err, "jit: %s", e2.msg);
     goto fail;
@@ -333,30 +543,45 @@ snc_jit *snc_jit_new(LLVMModuleRef module, const snc_jit_options *opt, snc_error
     snc_errorf(err, "jit: %s", e2.msg);
     goto fail;
   }
-  if (collect_defs(j, module, err) != 0) goto fail;
+  if (!defs_done && collect_defs(j, module, err) != 0) goto fail;
 
   t0 = now();
-  if (snc_cg_write_buffer(module, tm, SNC_CG_FILE_OBJECT, SNC_CG_WRITE_IN_PLACE, &obj, &e2) != 0) {
+  if (snc_cg_write_buffer(module, tm, SNC_CG_FILE_OBJECT, SNC_CG_WRITE_IN_PLACE, &objs[0], &e2) != 0) {
     snc_errorf(err, "jit: %s", e2.msg);
     goto fail;
   }
+  if (nobj == 2) { /* the other half */
+    pthread_join(thread, NULL);
+    running = 0;
+    if (part.rc != 0) {
+      snc_errorf(err, "jit: %s", part.err.msg);
+      goto fail;
+    }
+    objs[1] = part.obj;
+    part.obj = NULL;
+  }
   j->timing.codegen = now() - t0;
-  LLVMDisposeModule(module); /* lowered by codegen; everything needed is in obj */
+  LLVMDisposeModule(module); /* lowered by codegen; everything needed is in the objects */
   module = NULL;
   LLVMDisposeTargetMachine(tm);
   tm = NULL;
 
   t0 = now();
-  int linked = link_object(j, allowed, obj, err);
-  obj = NULL; /* link_object took it */
+  int linked = link_objects(j, allowed, objs, nobj, err);
+  objs[0] = objs[1] = NULL; /* link_objects took them */
   if (linked != 0) goto fail;
   j->timing.link = now() - t0;
   j->timing.total = j->timing.optimize + j->timing.codegen + j->timing.link;
+  j->timing.threads = nobj;
+  split_free(&part);
   free(allowed);
   return j;
 
 fail:
-  if (obj) LLVMDisposeMemoryBuffer(obj);
+  if (running) pthread_join(thread, NULL);
+  split_free(&part);
+  for (int k = 0; k < 2; k++)
+    if (objs[k]) LLVMDisposeMemoryBuffer(objs[k]);
   if (tm) LLVMDisposeTargetMachine(tm);
   if (module) LLVMDisposeModule(module); /* ownership was taken, success or not */
   free(allowed);

@@ -18,7 +18,7 @@ typedef struct cg_run {
   void *arena;
 } cg_run;
 
-/* flags: 1 every buffer its own space, 2 no fusion */
+/* flags: 1 every buffer its own space, 2 no fusion, 4 compiled on one thread, 8 on two */
 static inline int cgu_build(const snc_graph *g, int flags, cg_run *r, snc_error *err) {
   memset(r, 0, sizeof *r);
   snc_cg_options o = {.no_reuse = flags & 1, .no_fusion = (flags & 2) != 0};
@@ -26,7 +26,9 @@ static inline int cgu_build(const snc_graph *g, int flags, cg_run *r, snc_error 
   if (!r->p) return -1;
   LLVMModuleRef m = r->p->module;
   r->p->module = NULL;
-  r->jit = snc_jit_new(m, NULL, err);
+  snc_jit_options jo = snc_jit_default_options();
+  jo.compile_threads = flags & 4 ? 1 : flags & 8 ? 2 : 0;
+  r->jit = snc_jit_new(m, &jo, err);
   if (!r->jit) return -1;
   char name[96];
   snprintf(name, sizeof name, "%s_train_step", r->p->prefix);

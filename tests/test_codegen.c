@@ -205,7 +205,9 @@ static void test_models_train(void) {
   }
 }
 
-/* The same steps on 1 and on 2 threads give the same bits: parameters, optimizer state, loss. */
+/* The same steps on 1 and on 2 threads give the same bits: parameters, optimizer state, loss. The
+ * first program is compiled in one piece, the second split in two halves compiled on two threads
+ * (runtime/jit.c): every kernel must get the same machine code either way. */
 static void test_threads_bitwise(void) {
   snc_graph *g = model("models/siamese.yaml", NULL, NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL(g);
@@ -215,7 +217,8 @@ static void test_threads_bitwise(void) {
   gc_fill_inputs(g, ex, 7);
   cg_run r[2];
   for (int t = 0; t < 2; t++) {
-    CU_ASSERT_EQUAL_FATAL(cgu_build(g, 0, &r[t], &err), 0);
+    CU_ASSERT_EQUAL_FATAL(cgu_build(g, t ? 8 : 4, &r[t], &err), 0);
+    CU_ASSERT_EQUAL(snc_jit_timing_of(r[t].jit)->threads, t + 1);
     /* the second arena starts as NaN bytes: a kernel that read memory no kernel wrote would differ */
     if (t) memset(r[t].arena, 0xff, (size_t)r[t].p->layout.arena_bytes);
     cgu_copy_params(&r[t], ex, g);

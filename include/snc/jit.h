@@ -52,6 +52,9 @@ typedef struct snc_jit_options {
   FILE *dump_asm;               /* non-NULL: host assembly of the optimised module */
   const snc_jit_symbol *symbols; /* n_symbols extra allowed symbols (may be NULL) */
   size_t n_symbols;
+  int compile_threads;          /* 0: automatic (2 for a large module on a machine with 2+ CPUs at
+                                   opt_level 0 or 3, without dumps), 1: one thread, 2: two threads
+                                   (a module with fewer than two kernels still compiles on one) */
 } snc_jit_options;
 
 /* Seconds spent in snc_jit_new, by phase (dumps excluded). */
@@ -60,6 +63,7 @@ typedef struct snc_jit_timing {
   double codegen;  /* machine code generation (object in memory) */
   double link;     /* LLJIT creation, symbol definitions, linking: lookups of every defined function */
   double total;    /* optimize + codegen + link: the compile time */
+  int threads;     /* threads that optimised and generated code: 2 when the module was split */
 } snc_jit_timing;
 
 snc_jit_options snc_jit_default_options(void);
