@@ -54,6 +54,8 @@ void cg_loop_begin(snc_cg *cg, snc_cg_loop *l, LLVMValueRef lo, LLVMValueRef hi,
 void cg_loop_end(snc_cg *cg, snc_cg_loop *l);
 /* this thread's share [lo, hi) of n work items */
 void cg_partition(snc_cg *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
+void cg_partition_v(snc_cg *cg, LLVMValueRef n, LLVMValueRef *lo, LLVMValueRef *hi); /* n known at run time */
+LLVMValueRef cg_tail_mask(snc_cg *cg, LLVMValueRef e0, LLVMValueRef e); /* lanes e0 + l < e (e < 2^31) */
 /* if (cond) { ... } */
 LLVMBasicBlockRef cg_if_begin(snc_cg *cg, LLVMValueRef cond, const char *name);
 void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after);
@@ -69,7 +71,11 @@ LLVMValueRef cg_load(snc_cg *cg, LLVMValueRef p);
 void cg_store(snc_cg *cg, LLVMValueRef v, LLVMValueRef p);
 LLVMValueRef cg_vload(snc_cg *cg, LLVMValueRef p, unsigned align);
 void cg_vstore(snc_cg *cg, LLVMValueRef v, LLVMValueRef p, unsigned align);
-LLVMValueRef cg_arg(snc_cg *cg, int field); /* a field of snc_step_args, see SNC_ARG_* */
+LLVMValueRef cg_arg(snc_cg *cg, int field); /* a field of snc_step_args, see SNC_ARG_* (loaded at the kernel's entry) */
+/* code at the end of the kernel's entry block (before its branch), for values a loop would otherwise
+   recompute: the loads could alias the kernel's stores, so LLVM cannot hoist them itself */
+LLVMBasicBlockRef cg_entry_begin(snc_cg *cg);
+void cg_entry_end(snc_cg *cg, LLVMBasicBlockRef back);
 enum { SNC_ARG_INPUTS, SNC_ARG_OUTPUTS, SNC_ARG_NB, SNC_ARG_SEED, SNC_ARG_STEP, SNC_ARG_LR_SCALE, SNC_ARG_NTHREADS, SNC_ARG_ROW0 };
 
 /* arithmetic */

@@ -65,10 +65,21 @@ void cg_loop_end(snc_cg *cg, snc_cg_loop *l) {
   LLVMPositionBuilderAtEnd(cg->b, l->exit);
 }
 
-void cg_partition(snc_cg *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi) {
-  LLVMValueRef N = cg_i64(cg, n);
+void cg_partition(snc_cg *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi) { cg_partition_v(cg, cg_i64(cg, n), lo, hi); }
+
+void cg_partition_v(snc_cg *cg, LLVMValueRef N, LLVMValueRef *lo, LLVMValueRef *hi) {
   *lo = LLVMBuildSDiv(cg->b, LLVMBuildMul(cg->b, cg->tid, N, ""), cg->nt, "lo");
   *hi = LLVMBuildSDiv(cg->b, LLVMBuildMul(cg->b, LLVMBuildAdd(cg->b, cg->tid, cg_i64(cg, 1), ""), N, ""), cg->nt, "hi");
+}
+
+/* 32-bit lanes: a <16 x i64> compare costs code generation a split into halves */
+LLVMValueRef cg_tail_mask(snc_cg *cg, LLVMValueRef e0, LLVMValueRef e) {
+  LLVMValueRef lanes[SNC_VW];
+  for (int l = 0; l < SNC_VW; l++) lanes[l] = cg_i32(cg, l);
+  LLVMValueRef rem = LLVMBuildSub(cg->b, e, e0, "");
+  rem = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, rem, cg_i64(cg, SNC_VW), ""), cg_i64(cg, SNC_VW), rem, "");
+  rem = LLVMBuildTrunc(cg->b, rem, cg->i32, "");
+  return LLVMBuildICmp(cg->b, LLVMIntSGT, cg_splat(cg, rem), LLVMConstVector(lanes, SNC_VW), "live");
 }
 
 LLVMBasicBlockRef cg_if_begin(snc_cg *cg, LLVMValueRef cond, const char *name) {
@@ -93,9 +104,11 @@ static LLVMValueRef slot(snc_cg *cg, int node, int64_t val) {
     cg->slot_val[k] = val;
     cg->nslots++;
   }
+  LLVMBasicBlockRef back = cg_entry_begin(cg);
   LLVMValueRef idx = cg_i64(cg, k);
   LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->i64, LLVMBuildInBoundsGEP2(cg->b, cg->i64, cg->offs, &idx, 1, ""), "slot");
   LLVMSetMetadata(v, LLVMGetMDKindIDInContext(cg->ctx, "invariant.load", 14), LLVMMDNodeInContext(cg->ctx, NULL, 0));
+  cg_entry_end(cg, back);
   return v;
 }
 
@@ -103,7 +116,10 @@ LLVMValueRef cg_node_ptr(snc_cg *cg, int node) {
   int64_t off = cg->lay->offset[node];
   SNC_ASSERT(off >= 0);
   LLVMValueRef idx = slot(cg, node, off);
-  return LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->arena, &idx, 1, cg->g->nodes[node]->name);
+  LLVMBasicBlockRef back = cg_entry_begin(cg);
+  LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->arena, &idx, 1, cg->g->nodes[node]->name);
+  cg_entry_end(cg, back);
+  return p;
 }
 
 LLVMValueRef cg_data(snc_cg *cg, int64_t value) { return slot(cg, -1, value); }
@@ -142,14 +158,30 @@ void cg_vstore(snc_cg *cg, LLVMValueRef v, LLVMValueRef p, unsigned align) {
   LLVMSetAlignment(s, align);
 }
 
+LLVMBasicBlockRef cg_entry_begin(snc_cg *cg) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(cg->b), entry = LLVMGetEntryBasicBlock(cg->fn);
+  if (cur == entry) return NULL;
+  LLVMValueRef term = LLVMGetBasicBlockTerminator(entry);
+  SNC_ASSERT(term);
+  LLVMPositionBuilderBefore(cg->b, term);
+  return cur;
+}
+
+void cg_entry_end(snc_cg *cg, LLVMBasicBlockRef back) {
+  if (back) LLVMPositionBuilderAtEnd(cg->b, back);
+}
+
 /* snc_step_args: {ptr inputs, ptr outputs, i64 nb, i64 seed, i64 step, float lr_scale, i32 nthreads, i64 row0} */
 LLVMValueRef cg_arg(snc_cg *cg, int field) {
   static const int64_t off[] = {0, 8, 16, 24, 32, 40, 44, 48};
+  LLVMBasicBlockRef back = cg_entry_begin(cg);
   LLVMValueRef idx = cg_i64(cg, off[field]);
   LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->args, &idx, 1, "");
   LLVMTypeRef t = field <= SNC_ARG_OUTPUTS ? cg->ptr : field == SNC_ARG_LR_SCALE ? cg->f32
                                                    : field == SNC_ARG_NTHREADS ? cg->i32 : cg->i64;
-  return LLVMBuildLoad2(cg->b, t, p, "");
+  LLVMValueRef v = LLVMBuildLoad2(cg->b, t, p, "");
+  cg_entry_end(cg, back);
+  return v;
 }
 
 LLVMValueRef cg_add(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(cg->b, a, b, ""); }

@@ -95,8 +95,24 @@ int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     cg_vstore(cg, r, cg_gep(cg, out, idx), 64);
     cg_loop_end(cg, &lb);
     cg_loop_end(cg, &lf);
+  } else if (n->op == SNC_OP_ADD) { /* sums of gradients without a batch (shared weights): vectors
+                                        split among threads, the size per call (one kernel for all) */
+    SNC_ASSERT(!cg->nepi && F < INT32_MAX);
+    for (int i = 0; i < n->ninputs; i++) ins[i] = cg_node_ptr(cg, n->inputs[i]);
+    LLVMValueRef ev = cg_data(cg, F), lo, hi;
+    LLVMValueRef nv = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, ev, cg_i64(cg, SNC_VW - 1), ""), cg_i64(cg, SNC_VW), "nv");
+    cg_partition_v(cg, nv, &lo, &hi);
+    snc_cg_loop l;
+    cg_loop_begin(cg, &l, lo, hi, 1, "v");
+    LLVMValueRef e0 = cg_mul(cg, l.iv, cg_i64(cg, SNC_VW)), v[16];
+    for (int i = 0; i < n->ninputs; i++) v[i] = cg_vload(cg, cg_gep(cg, ins[i], e0), 64); /* padded to 64 bytes */
+    LLVMValueRef args[4] = {expr(cg, n, v, NULL, NULL), cg_gep(cg, out, e0), cg_i32(cg, 64), cg_tail_mask(cg, e0, ev)};
+    LLVMTypeRef ov[2] = {cg->vf, cg->ptr};
+    unsigned id = LLVMLookupIntrinsicID("llvm.masked.store", 17);
+    LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, ov, 2), LLVMGetIntrinsicDeclaration(cg->mod, id, ov, 2), args, 4, "");
+    cg_loop_end(cg, &l);
   } else { /* small tensors without a batch (loss terms, parameters): scalar code on thread 0 */
-    SNC_ASSERT((n->op == SNC_OP_ADD || n->op == SNC_OP_MUL || n->op == SNC_OP_SCALE) && !cg->nepi);
+    SNC_ASSERT((n->op == SNC_OP_MUL || n->op == SNC_OP_SCALE) && !cg->nepi);
     for (int i = 0; i < n->ninputs; i++) ins[i] = cg_node_ptr(cg, n->inputs[i]);
     LLVMBasicBlockRef after = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, cg->tid, cg_i64(cg, 0), ""), "t0");
     snc_cg_loop l;
@@ -272,16 +288,16 @@ int snc_cg_emit_update(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     s2 = cg_node_ptr(cg, n->inputs[3]);
   }
   /* 16 parameters per vector; buffers are padded to 64 bytes, and lanes past the end keep their
-     old bits (a select before every store) */
-  int64_t nv = (E + SNC_VW - 1) / SNC_VW;
-  cg_partition(cg, nv, &lo, &hi);
+     old bits (a select before every store). The size is per call (a slot), so one kernel serves
+     every parameter with the same hyperparameters. */
+  SNC_ASSERT(E < INT32_MAX);
+  LLVMValueRef ev = cg_data(cg, E);
+  LLVMValueRef nv = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, ev, cg_i64(cg, SNC_VW - 1), ""), cg_i64(cg, SNC_VW), "nv");
+  cg_partition_v(cg, nv, &lo, &hi);
   snc_cg_loop l;
   cg_loop_begin(cg, &l, lo, hi, 1, "v");
   LLVMValueRef e0 = cg_mul(cg, l.iv, cg_i64(cg, SNC_VW));
-  LLVMValueRef lanes[SNC_VW];
-  for (int q = 0; q < SNC_VW; q++) lanes[q] = cg_i64(cg, q);
-  LLVMValueRef live = LLVMBuildICmp(cg->b, LLVMIntSLT, LLVMBuildAdd(cg->b, cg_splat(cg, e0), LLVMConstVector(lanes, SNC_VW), ""),
-                                    cg_splat(cg, cg_i64(cg, E)), "");
+  LLVMValueRef live = cg_tail_mask(cg, e0, ev);
 #define KEEP(newv, oldv) LLVMBuildSelect(cg->b, live, newv, oldv, "")
   LLVMValueRef pp = cg_gep(cg, p, e0), pv = cg_vload(cg, pp, 64);
   LLVMValueRef gi = xadd(cg, cg_vload(cg, cg_gep(cg, gr, e0), 64), xmul(cg, cg_vf(cg, a->weight_decay), pv));
