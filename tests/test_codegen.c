@@ -289,9 +289,38 @@ static void test_every_op_has_emitter(void) {
   }
 }
 
+/* The siamese step's kernels: max pooling's gradient absorbs tanh_dx and dropout_dx after both
+ * poolings (their windows tile the input), and one update kernel (model() trains with SGD) serves
+ * every parameter. Whether the
+ * fused code computes the right values is test_models_train's and test_threads_bitwise's job. */
+static void test_siamese_kernels(void) {
+  snc_graph *g = model("models/siamese.yaml", NULL, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  snc_error err = {0};
+  snc_cg_options o = {0};
+  snc_program *p = snc_program_build(g, &o, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  int fused = 0, alone = 0;
+  for (int k = 0; k < p->ncalls[0]; k++) {
+    fused += !strncmp(p->call_names[0][k], "maxpool2d_dx+tanh_dx+dropout_dx ", 32);
+    alone += !strncmp(p->call_names[0][k], "maxpool2d_dx ", 13);
+  }
+  CU_ASSERT_EQUAL(fused, 4); /* two poolings in each of two branches */
+  CU_ASSERT_EQUAL(alone, 0);
+  int sgd = 0;
+  for (LLVMValueRef f = LLVMGetFirstFunction(p->module); f; f = LLVMGetNextFunction(f)) {
+    size_t len = 0;
+    sgd += strstr(LLVMGetValueName2(f, &len), ".sgd.") != NULL;
+  }
+  CU_ASSERT_EQUAL(sgd, 1);
+  snc_program_free(p);
+  snc_graph_free(g);
+}
+
 static void register_tests(void) {
   SNC_SUITE("codegen", {"every op has an emitter", test_every_op_has_emitter}, {"every op, JIT against reference", test_every_op},
             {"whole models: training steps and evaluation", test_models_train},
-            {"1 thread against 2 threads, bitwise", test_threads_bitwise}, {"optimizer updates", test_updates});
+            {"1 thread against 2 threads, bitwise", test_threads_bitwise}, {"optimizer updates", test_updates},
+            {"siamese kernels: fused pooling gradients, one update kernel", test_siamese_kernels});
 }
 SNC_TEST_MAIN(register_tests)

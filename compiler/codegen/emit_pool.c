@@ -39,8 +39,9 @@ static void window(snc_cg *cg, const pool_dims *d, LLVMValueRef oy, LLVMValueRef
 
 typedef struct wctx {
   LLVMValueRef x, acc, plane_base, b, dy, taken, maxv, dx;
+  LLVMValueRef feat0; /* feature index of the plane's first position (fused epilogues) */
   int64_t bp;
-  int avg;
+  int avg, head;
 } wctx;
 
 static LLVMValueRef at(snc_cg *cg, wctx *w, LLVMValueRef base, LLVMValueRef pos) {
@@ -67,14 +68,17 @@ static void visit_maxgrad(snc_cg *cg, void *c, LLVMValueRef pos, int first) {
   LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, taken, eq, ""), w->taken);
 }
 
-/* non-overlapping windows: every position is written exactly once, so store instead of adding */
+/* non-overlapping windows: every position is written exactly once, so store instead of adding; a
+ * fused elementwise chain (tanh_dx, dropout_dx) runs on the value before the store */
 static void visit_maxgrad_store(snc_cg *cg, void *c, LLVMValueRef pos, int first) {
   (void)first;
   wctx *w = c;
   LLVMValueRef v = cg_vload(cg, at(cg, w, w->x, pos), 64);
   LLVMValueRef taken = LLVMBuildLoad2(cg->b, cg->vi1, w->taken, "");
   LLVMValueRef eq = LLVMBuildAnd(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, v, w->maxv, ""), LLVMBuildNot(cg->b, taken, ""), "");
-  cg_vstore(cg, LLVMBuildSelect(cg->b, eq, w->dy, cg_vf(cg, 0), ""), at(cg, w, w->dx, pos), 64);
+  LLVMValueRef g = LLVMBuildSelect(cg->b, eq, w->dy, cg_vf(cg, 0), "");
+  if (cg->nepi) g = cg_epilogue(cg, w->head, g, cg_add(cg, w->feat0, pos), w->b);
+  cg_vstore(cg, g, at(cg, w, w->dx, pos), 64);
   LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, taken, eq, ""), w->taken);
 }
 
@@ -120,13 +124,16 @@ int snc_cg_emit_pool(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     int maxg = n->op == SNC_OP_MAXPOOL2D_DX;
     w.x = maxg ? cg_node_ptr(cg, n->inputs[0]) : NULL;
     LLVMValueRef dyp = cg_node_ptr(cg, n->inputs[maxg ? 1 : 0]);
-    w.dx = cg_node_ptr(cg, n->id);
+    w.dx = cg_node_ptr(cg, cg_out_node(cg, n->id));
+    w.head = n->id;
     cg_partition(cg, d.C, &lo, &hi);
     cg_loop_begin(cg, &lc, lo, hi, 1, "c");
     w.plane_base = cg_mul(cg, lc.iv, cg_i64(cg, iplane));
+    w.feat0 = cg_mul(cg, lc.iv, cg_i64(cg, d.H * d.W));
     /* windows that tile the plane without overlap or padding write each position once */
     int tiled = maxg && d.k[0] == d.s[0] && d.k[1] == d.s[1] && !d.p[0] && !d.p[1] && d.OH * d.k[0] == d.H &&
                 d.OW * d.k[1] == d.W;
+    SNC_ASSERT(tiled || !cg->nepi); /* the fusion pass only fuses into the tiled case */
     if (!tiled) {
       snc_cg_loop lz;
       cg_loop_begin(cg, &lz, cg_i64(cg, 0), cg_i64(cg, iplane), SNC_VW, "z");

@@ -1,13 +1,14 @@
 /* The fusion pass: chains of elementwise work fuse into the loops of the op that produces their
  * input. A node p is absorbed into its consumer e when
  *   - e is elementwise (activations and their gradients, dropout and its gradient, scale, add, mul),
- *   - p is elementwise or a gathered product (conv2d, linear and their input gradients), whose
- *     kernels produce each element once, in registers, before storing it,
+ *   - p is elementwise, a gathered product (conv2d, linear and their input gradients) or max
+ *     pooling's gradient with tiling windows, whose kernels produce each element once, in
+ *     registers, before storing it,
  *   - e is p's only consumer, both are batched with the same shape, on the same side of the
  *     forward/backward boundary, and p is not an output, an output's labels or the loss.
  * The kernel of the chain runs where its last node (the root) stood, computes every member in
  * registers and stores only the root: the absorbed nodes get no buffer. Examples: conv2d, dropout,
- * tanh as one kernel; linear_dx, tanh_dx; tanh_dx, dropout_dx. */
+ * tanh as one kernel; linear_dx, tanh_dx; maxpool2d_dx, tanh_dx, dropout_dx. */
 #include <string.h>
 
 #include "snc/codegen.h"
@@ -23,8 +24,20 @@ static int elementwise(snc_opcode op) {
   }
 }
 
-static int head_capable(snc_opcode op) {
-  return elementwise(op) || op == SNC_OP_CONV2D || op == SNC_OP_LINEAR || op == SNC_OP_CONV2D_DX || op == SNC_OP_LINEAR_DX;
+/* max pooling's gradient with windows that tile the input (kernel = stride, no padding, exact fit):
+ * its kernel stores every element of the input gradient exactly once, in registers first */
+static int maxpool_dx_tiled(const snc_graph *g, const snc_node *n) {
+  if (n->op != SNC_OP_MAXPOOL2D_DX) return 0;
+  const snc_node *dy = g->nodes[n->inputs[1]];
+  const snc_attrs *a = &n->attr;
+  return n->shape.rank == 4 && a->kernel[0] == a->stride[0] && a->kernel[1] == a->stride[1] && !a->pad[0] && !a->pad[1] &&
+         dy->shape.dim[2] * a->kernel[0] == n->shape.dim[2] && dy->shape.dim[3] * a->kernel[1] == n->shape.dim[3];
+}
+
+static int head_capable(const snc_graph *g, const snc_node *n) {
+  snc_opcode op = n->op;
+  return elementwise(op) || op == SNC_OP_CONV2D || op == SNC_OP_LINEAR || op == SNC_OP_CONV2D_DX || op == SNC_OP_LINEAR_DX ||
+         maxpool_dx_tiled(g, n);
 }
 
 int snc_fuse_elementwise(snc_opcode op) { return elementwise(op); }
@@ -55,7 +68,7 @@ int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
     for (int k = 0; k < e->ninputs; k++) {
       int p = e->inputs[k];
       const snc_node *pn = g->nodes[p];
-      if (!head_capable(pn->op) || users[p] != 1 || pinned[p] || !(pn->flags & SNC_NF_BATCHED)) continue;
+      if (!head_capable(g, pn) || users[p] != 1 || pinned[p] || !(pn->flags & SNC_NF_BATCHED)) continue;
       if (!snc_shape_eq(&pn->shape, &e->shape) || (p < g->nforward) != (i < g->nforward)) continue;
       if (pn->dtype != SNC_F32) continue;
       /* absorb p's whole group into e's */
