@@ -317,10 +317,62 @@ static void test_siamese_kernels(void) {
   snc_graph_free(g);
 }
 
+/* Barriers: in the siamese step, no call runs in the same barrier group as (or before) the call that
+ * computes one of its inputs (views resolved to the buffer they share), no call overwrites a buffer a
+ * call of its group reads, and independent neighbours do share groups. */
+static void test_barrier_groups(void) {
+  snc_error err = {0};
+  snc_graph *g = snc_model_load("models/siamese.yaml", NULL, 0, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  CU_ASSERT_EQUAL_FATAL(snc_autodiff(g, 0, &err), 0);
+  snc_cg_options o = {0};
+  snc_program *p = snc_program_build(g, &o, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  const snc_layout *l = &p->layout;
+  for (int r = 0; r < 2; r++) {
+    int n = p->ncalls[r], *group = calloc((size_t)n, sizeof(int)), *by_node = malloc((size_t)g->nnodes * sizeof(int));
+    for (int i = 0; i < g->nnodes; i++) by_node[i] = -1;
+    for (int k = 0, grp = 0; k < n; k++) {
+      group[k] = grp;
+      if (p->call_nodes[r][k] >= 0) by_node[p->call_nodes[r][k]] = k;
+      if (p->call_waits[r][k]) grp++;
+    }
+    CU_ASSERT(group[n - 1] + 5 < n - 1); /* at least five barriers fewer than one between every two calls */
+    int bad = 0;
+    for (int k = 0; k < n; k++) {
+      int root = p->call_nodes[r][k];
+      if (root < 0) continue;
+      for (int m = 0; m <= root; m++) {
+        if (p->into[m] != root) continue;
+        const snc_node *nd = g->nodes[m];
+        for (int j = 0; j < nd->ninputs; j++) {
+          int src = nd->inputs[j];
+          while (snc_layout_view_delta(g, src, l->bp) >= 0) src = g->nodes[src]->inputs[0];
+          if (p->into[src] == root) continue; /* inside the chain */
+          int q = by_node[p->into[src]];
+          if (q >= 0 && group[q] >= group[k]) bad++, fprintf(stderr, "\n  %s reads %s of its group", p->call_names[r][k], p->call_names[r][q]);
+          /* write after read: no later call of k's group writes over this input */
+          for (int w = k + 1; w < n && group[w] == group[k]; w++) {
+            int out = p->call_nodes[r][w];
+            if (out >= 0 && l->offset[out] < l->offset[src] + l->bytes[src] && l->offset[src] < l->offset[out] + l->bytes[out])
+              bad++, fprintf(stderr, "\n  %s overwrites what %s reads", p->call_names[r][w], p->call_names[r][k]);
+          }
+        }
+      }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    free(group);
+    free(by_node);
+  }
+  snc_program_free(p);
+  snc_graph_free(g);
+}
+
 static void register_tests(void) {
   SNC_SUITE("codegen", {"every op has an emitter", test_every_op_has_emitter}, {"every op, JIT against reference", test_every_op},
             {"whole models: training steps and evaluation", test_models_train},
             {"1 thread against 2 threads, bitwise", test_threads_bitwise}, {"optimizer updates", test_updates},
-            {"siamese kernels: fused pooling gradients, one update kernel", test_siamese_kernels});
+            {"siamese kernels: fused pooling gradients, one update kernel", test_siamese_kernels},
+            {"barrier groups respect every dependence", test_barrier_groups});
 }
 SNC_TEST_MAIN(register_tests)

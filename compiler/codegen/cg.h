@@ -23,6 +23,7 @@ typedef struct snc_cg {
   int slot_node[32]; /* node whose buffer offset the slot holds, or -1 for a data value */
   int64_t slot_val[32];
   int nslots;
+  int nbarriers; /* barriers of the region being built */
   int training;
   int nkernels;
   int profile;

@@ -42,9 +42,30 @@ typedef struct kcall {
   LLVMValueRef fn, slots; /* the kernel and its per-call table of offsets and data */
   char *name;             /* "op.node" of the call */
   int node;               /* the node it computes (its chain's root), -1 for the input copy */
+  int nbuf, all_written;  /* the arena ranges it touches (its slots); all written, or only buf[0] */
+  int wait;               /* a barrier follows it (in the train or eval region) */
+  int64_t buf[32][2];     /* [begin, end) in bytes; buf[0] is the output unless all_written */
 } kcall;
 
-/* region(data): data = {arena, args}; calls the kernels in order with a barrier after each */
+static int overlaps(const int64_t *a, const int64_t *b) { return a[0] < b[1] && b[0] < a[1]; }
+
+/* Does kernel b have to wait for kernel a (or a for b)? When one writes what the other touches.
+ * Kernels without a node (the input and output copies) always do. */
+static int conflict(const kcall *a, const kcall *b) {
+  if (a->node < 0 || b->node < 0) return 1;
+  for (int i = 0; i < (a->all_written ? a->nbuf : 1); i++)
+    for (int k = 0; k < b->nbuf; k++)
+      if (overlaps(a->buf[i], b->buf[k])) return 1;
+  for (int i = 0; i < (b->all_written ? b->nbuf : 1); i++)
+    for (int k = 0; k < a->nbuf; k++)
+      if (overlaps(b->buf[i], a->buf[k])) return 1;
+  return 0;
+}
+
+/* region(data): data = {arena, args}; calls the kernels in order with a barrier between two kernels
+ * unless the second touches nothing that a kernel since the last barrier writes, and writes nothing
+ * they touch (every kernel splits its own work among the threads, so without a dependence the team
+ * can go on; profiles keep every barrier to time each kernel) */
 static LLVMValueRef build_region(snc_cg *cg, const char *name, int region, kcall *kernels, int nk) {
   LLVMTypeRef rt = LLVMFunctionType(cg->voidt, &cg->ptr, 1, 0);
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, rt);
@@ -64,6 +85,7 @@ static LLVMValueRef build_region(snc_cg *cg, const char *name, int region, kcall
   LLVMTypeRef markt = LLVMFunctionType(cg->voidt, mp, 2, 0);
   LLVMValueRef f_mark = cg->profile ? declare(cg, "snc_profile_mark", cg->voidt, mp, 2) : NULL;
   LLVMValueRef t0 = LLVMBuildICmp(cg->b, LLVMIntEQ, tid, cg_i32(cg, 0), "t0");
+  int group = 0; /* first kernel since the last barrier */
   for (int k = 0; k <= nk; k++) {
     if (f_mark) { /* thread 0 marks the start and the end of every kernel (after its barrier) */
       LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(cg->ctx, fn, "mark");
@@ -78,7 +100,12 @@ static LLVMValueRef build_region(snc_cg *cg, const char *name, int region, kcall
     if (k == nk) break;
     LLVMValueRef a[5] = {arena, args, tid, nt, kernels[k].slots};
     LLVMBuildCall2(cg->b, cg->kernel_ty, kernels[k].fn, a, 5, "");
-    if (k + 1 < nk || f_mark) LLVMBuildCall2(cg->b, voidfn, f_bar, NULL, 0, "");
+    int wait = f_mark || k + 1 == nk;
+    for (int q = group; q <= k && !wait && k + 1 < nk; q++) wait = conflict(&kernels[q], &kernels[k + 1]);
+    if (k + 1 < nk && !wait) continue; /* the next kernel joins this group */
+    group = k + 1;
+    if (region <= 1) kernels[k].wait = k + 1 < nk;
+    if (k + 1 < nk || f_mark) LLVMBuildCall2(cg->b, voidfn, f_bar, NULL, 0, ""), cg->nbarriers++;
   }
   LLVMBuildRetVoid(cg->b);
   return fn;
@@ -130,9 +157,30 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what, int nod
     SNC_ASSERT(l->k);
   }
   l->k[l->n].fn = f;
+  l->k[l->n].wait = 0;
   l->k[l->n].slots = slots_global(cg);
   l->k[l->n].name = strdup(what);
   l->k[l->n].node = node;
+  /* the ranges it touches: its output first, then every other buffer its slots point to; optimizer
+     updates and batch norm (running statistics) also write their inputs */
+  kcall *c = &l->k[l->n];
+  c->nbuf = 0;
+  c->all_written = 1;
+  if (node >= 0) {
+    int out = node, op = cg->g->nodes[node]->op;
+    c->all_written = op == SNC_OP_ADAM || op == SNC_OP_SGD || op == SNC_OP_BATCHNORM;
+    for (int m = 0; m < cg->g->nnodes; m++) /* the chain's head can be a batch norm too */
+      if (cg->into[m] == node && cg->g->nodes[m]->op == SNC_OP_BATCHNORM) c->all_written = 1;
+    c->buf[c->nbuf][0] = cg->lay->offset[out], c->buf[c->nbuf][1] = cg->lay->offset[out] + cg->lay->bytes[out];
+    c->nbuf++;
+    for (int k = 0; k < cg->nslots; k++) {
+      int b = cg->slot_node[k];
+      if (b < 0 || b == out) continue;
+      c->buf[c->nbuf][0] = cg->lay->offset[b], c->buf[c->nbuf][1] = cg->lay->offset[b] + cg->lay->bytes[b];
+      c->nbuf++;
+    }
+    SNC_ASSERT(cg->lay->offset[out] >= 0);
+  }
   l->n++;
 }
 
@@ -277,7 +325,9 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   if (has_step) {
     if (emit_range(&cg, g->nnodes, 1, &train, &cache, err)) goto fail_b;
     snprintf(name, sizeof name, "%s.train.region", p->prefix);
+    cg.nbarriers = 0;
     LLVMValueRef r = build_region(&cg, name, 0, train.k, train.n);
+    p->nbarriers[0] = cg.nbarriers;
     snprintf(name, sizeof name, "%s_train_step", p->prefix);
     build_entry(&cg, name, r);
     if (opt && opt->split_step) { /* the same calls cut before the first optimizer update */
@@ -301,7 +351,9 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
   if (f) push(&cg, &eval, f, "outputs", -1);
   snprintf(name, sizeof name, "%s.eval.region", p->prefix);
+  cg.nbarriers = 0;
   LLVMValueRef r = build_region(&cg, name, 1, eval.k, eval.n);
+  p->nbarriers[1] = cg.nbarriers;
   snprintf(name, sizeof name, "%s_eval", p->prefix);
   build_entry(&cg, name, r);
   p->nkernels = cg.nkernels;
@@ -330,6 +382,10 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   for (int r2 = 0; r2 < 2; r2++) {
     p->ncalls[r2] = lists[r2]->n;
     p->call_names[r2] = calloc((size_t)lists[r2]->n + 1, sizeof(char *));
+    p->call_nodes[r2] = calloc((size_t)lists[r2]->n + 1, sizeof(int));
+    p->call_waits[r2] = calloc((size_t)lists[r2]->n + 1, 1);
+    for (int k = 0; k < lists[r2]->n && p->call_nodes[r2] && p->call_waits[r2]; k++)
+      p->call_nodes[r2][k] = lists[r2]->k[k].node, p->call_waits[r2][k] = (unsigned char)lists[r2]->k[k].wait;
     for (int k = 0; k < lists[r2]->n; k++) {
       if (p->call_names[r2]) p->call_names[r2][k] = lists[r2]->k[k].name; /* ownership to p */
       else free(lists[r2]->k[k].name);
@@ -369,6 +425,8 @@ void snc_program_free(snc_program *p) {
     if (p->call_names[r])
       for (int k = 0; k < p->ncalls[r]; k++) free(p->call_names[r][k]);
     free(p->call_names[r]);
+    free(p->call_nodes[r]);
+    free(p->call_waits[r]);
   }
   free(p->into);
   free(p->inputs);

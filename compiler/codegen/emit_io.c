@@ -127,8 +127,10 @@ void snc_cg_dump_plan(const snc_program *p, FILE *out) {
   static const char *const region[2] = {"training step", "evaluation"};
   for (int r = 0; r < 2; r++) {
     if (!p->ncalls[r]) continue;
-    fprintf(out, "kernels of the %s (%d calls, a barrier after each):\n", region[r], p->ncalls[r]);
-    for (int k = 0; k < p->ncalls[r]; k++) fprintf(out, "  %4d  %s\n", k, p->call_names[r][k]);
+    fprintf(out, "kernels of the %s (%d calls, %d barriers):\n", region[r], p->ncalls[r], p->nbarriers[r]);
+    for (int k = 0; k < p->ncalls[r]; k++)
+      fprintf(out, "  %4d  %s%s\n", k, p->call_names[r][k],
+              k + 1 < p->ncalls[r] && p->call_waits[r] && !p->call_waits[r][k] ? "   (no barrier after)" : "");
   }
   fprintf(out, "fused chains (absorbed node -> the kernel of):\n");
   for (int i = 0; i < g->nnodes; i++)

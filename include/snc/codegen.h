@@ -71,6 +71,9 @@ typedef struct snc_program {
                              (not an input); the loss comes after them */
   int nkernels;                 /* distinct kernel functions */
   int ncalls[2];                /* kernel calls in the train [0] and eval [1] regions */
+  int nbarriers[2];             /* barriers between them (independent neighbours share none) */
+  int *call_nodes[2];           /* per call: the node it computes (its chain's root), -1 for the copies */
+  unsigned char *call_waits[2]; /* per call: 1 when a barrier follows it */
   char **call_names[2];         /* per call: the node it computes ("op.node"), for profiles */
   double build_seconds;
   int embedded;         /* P_init copies embedded weights (snc_cg_options.embed) */
