@@ -1,8 +1,12 @@
 /* ORC LLJIT wrapper: optimise, generate host machine code, link against an allowed symbol list. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_getaffinity */
+#endif
 #include "snc/jit.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,7 +472,10 @@ static int want_split(const snc_jit_options *opt) {
   if (!threads && env && (env[0] == '1' || env[0] == '2') && !env[1]) threads = env[0] - '0';
   if (threads == 1 || opt->dump_llvm || opt->dump_asm) return 0;
   if (opt->opt_level != 0 && opt->opt_level != 3) return 0;
-  return threads >= 2 || sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+  if (threads >= 2) return 1;
+  cpu_set_t set; /* the CPUs this process may run on (taskset, cgroups), not the machine's */
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set) >= 2;
+  return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 }
 
 /* ---------------------------------------------------------------------------------------- API */
