@@ -101,11 +101,13 @@ LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef ste
   LLVMValueRef key = LLVMBuildTrunc(cg->b, mix64(cg, LLVMBuildXor(cg->b, seed, mix64(cg, sv, 0), ""), 0), cg->i32, "key");
   cg_entry_end(cg, back);
   /* murmur3 fmix32 of key + i * golden, 16 lanes of i = base + lane * stride (32-bit wrap-around) */
+  /* key + (base + l * stride) * golden = (key + base * golden) + l * stride * golden, mod 2^32: one
+     scalar multiply per vector and a constant vector instead of a vector multiply */
   LLVMValueRef lanes[SNC_VW];
-  for (int l = 0; l < SNC_VW; l++) lanes[l] = cg_i32(cg, (int32_t)(uint32_t)(l * lane_stride));
+  for (int l = 0; l < SNC_VW; l++) lanes[l] = cg_i32(cg, (int32_t)((uint32_t)l * (uint32_t)lane_stride * 0x9E3779B9u));
   LLVMValueRef b32 = LLVMBuildTrunc(cg->b, base_i, cg->i32, "");
-  LLVMValueRef idx = LLVMBuildAdd(cg->b, cg_splat(cg, b32), LLVMConstVector(lanes, SNC_VW), "");
-  LLVMValueRef h = LLVMBuildAdd(cg->b, cg_splat(cg, key), LLVMBuildMul(cg->b, idx, cg_splat(cg, cg_i32(cg, (int32_t)0x9E3779B9u)), ""), "");
+  LLVMValueRef h0 = LLVMBuildAdd(cg->b, key, LLVMBuildMul(cg->b, b32, cg_i32(cg, (int32_t)0x9E3779B9u), ""), "");
+  LLVMValueRef h = LLVMBuildAdd(cg->b, cg_splat(cg, h0), LLVMConstVector(lanes, SNC_VW), "");
   LLVMValueRef s16 = cg_splat(cg, cg_i32(cg, 16)), s13 = cg_splat(cg, cg_i32(cg, 13));
   h = LLVMBuildXor(cg->b, h, LLVMBuildLShr(cg->b, h, s16, ""), "");
   h = LLVMBuildMul(cg->b, h, cg_splat(cg, cg_i32(cg, (int32_t)0x85EBCA6Bu)), "");
