@@ -290,8 +290,8 @@ static void test_every_op_has_emitter(void) {
 }
 
 /* The siamese step's kernels: max pooling's gradient absorbs tanh_dx and dropout_dx after both
- * poolings (their windows tile the input), and one update kernel (model() trains with SGD) serves
- * every parameter. Whether the
+ * poolings (their windows tile the input), and one update kernel (model() trains with SGD) and one
+ * bias-gradient kernel serve every parameter. Whether the
  * fused code computes the right values is test_models_train's and test_threads_bitwise's job. */
 static void test_siamese_kernels(void) {
   snc_graph *g = model("models/siamese.yaml", NULL, NULL);
@@ -307,12 +307,14 @@ static void test_siamese_kernels(void) {
   }
   CU_ASSERT_EQUAL(fused, 4); /* two poolings in each of two branches */
   CU_ASSERT_EQUAL(alone, 0);
-  int sgd = 0;
+  int sgd = 0, bias_grad = 0;
   for (LLVMValueRef f = LLVMGetFirstFunction(p->module); f; f = LLVMGetNextFunction(f)) {
     size_t len = 0;
     sgd += strstr(LLVMGetValueName2(f, &len), ".sgd.") != NULL;
+    bias_grad += strstr(LLVMGetValueName2(f, &len), ".bias_grad.") != NULL;
   }
   CU_ASSERT_EQUAL(sgd, 1);
+  CU_ASSERT_EQUAL(bias_grad, 1); /* convolutions' and linear layers' alike */
   snc_program_free(p);
   snc_graph_free(g);
 }

@@ -64,6 +64,9 @@ void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after);
 /* memory: node buffers live in the arena at the layout's offsets */
 LLVMValueRef cg_node_ptr(snc_cg *cg, int node);                      /* float* (or i32*) base */
 LLVMValueRef cg_data(snc_cg *cg, int64_t value);                      /* a per-call i64 (e.g. an RNG stream) */
+/* a per-call i64 in a slot of its own: for sizes of kernels shared across shapes, whose slot layout
+   must not depend on two sizes happening to be equal */
+LLVMValueRef cg_data_fresh(snc_cg *cg, int64_t value);
 LLVMValueRef cg_gep(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx); /* &base[idx], float elements */
 LLVMValueRef cg_gep_i32(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx);
 /* an alloca in the function's entry block (so SROA keeps it in registers) */

@@ -95,9 +95,11 @@ void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after) {
   LLVMPositionBuilderAtEnd(cg->b, after);
 }
 
+/* node >= 0: the node's buffer offset (one slot per node); -1: a data value (one slot per value);
+   -2: a data value in a slot of its own (cg_data_fresh) */
 static LLVMValueRef slot(snc_cg *cg, int node, int64_t val) {
   int k = 0;
-  while (k < cg->nslots && !(cg->slot_node[k] == node && (node >= 0 || cg->slot_val[k] == val))) k++;
+  while (k < cg->nslots && !(node != -2 && cg->slot_node[k] == node && (node >= 0 || cg->slot_val[k] == val))) k++;
   if (k == cg->nslots) {
     SNC_ASSERT(k < 32);
     cg->slot_node[k] = node;
@@ -123,6 +125,7 @@ LLVMValueRef cg_node_ptr(snc_cg *cg, int node) {
 }
 
 LLVMValueRef cg_data(snc_cg *cg, int64_t value) { return slot(cg, -1, value); }
+LLVMValueRef cg_data_fresh(snc_cg *cg, int64_t value) { return slot(cg, -2, value); }
 
 LLVMValueRef cg_gep(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx) {
   return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &idx, 1, "");

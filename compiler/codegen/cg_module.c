@@ -194,8 +194,9 @@ static void node_key(snc_cg *cg, const snc_node *n, char *key, size_t len) {
                               n->op, mode, a->kernel[0], a->kernel[1], a->stride[0], a->stride[1], a->pad[0], a->pad[1],
                               a->axis, a->start, a->len, a->classes, a->alpha, a->p, a->eps, a->momentum, a->lr, a->beta1,
                               a->beta2, a->weight_decay, a->nesterov, a->to_batched);
-  /* optimizer updates and sums without a batch take their size per call (a slot) */
-  int sized = n->op == SNC_OP_ADAM || n->op == SNC_OP_SGD || (n->op == SNC_OP_ADD && !(n->flags & SNC_NF_BATCHED));
+  /* optimizer updates, bias gradients and sums without a batch take their sizes per call (slots) */
+  int sized = n->op == SNC_OP_ADAM || n->op == SNC_OP_SGD || n->op == SNC_OP_BIAS_GRAD ||
+              (n->op == SNC_OP_ADD && !(n->flags & SNC_NF_BATCHED));
   for (int j = -1; j < n->ninputs && k < len; j++) {
     const snc_node *t = j < 0 ? n : cg->g->nodes[n->inputs[j]];
     k += (size_t)snprintf(key + k, len - k, "%d%d:", t->dtype, !!(t->flags & SNC_NF_BATCHED));

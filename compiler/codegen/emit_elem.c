@@ -230,16 +230,16 @@ int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     cg_loop_end(cg, &lf);
     cg_store(cg, LLVMBuildFPTrunc(cg->b, LLVMBuildLoad2(cg->b, cg->f64, acc, ""), cg->f32, ""), out);
     cg_if_end(cg, after);
-  } else { /* bias_grad over every dim but 1 */
-    int64_t C = x->shape.dim[1], inner = cg_per_sample(g, x->id) / C;
+  } else { /* bias_grad over every dim but 1; the sizes per call (one kernel for every shape) */
+    LLVMValueRef C = cg_data_fresh(cg, x->shape.dim[1]), inner = cg_data_fresh(cg, cg_per_sample(g, x->id) / x->shape.dim[1]);
     LLVMValueRef lo, hi;
-    cg_partition(cg, C, &lo, &hi);
+    cg_partition_v(cg, C, &lo, &hi);
     snc_cg_loop lc, li;
     cg_loop_begin(cg, &lc, lo, hi, 1, "c");
     LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
     cg_vstore(cg, cg_vf(cg, 0), va, 64);
-    cg_loop_begin(cg, &li, cg_i64(cg, 0), cg_i64(cg, inner), 1, "i");
-    LLVMValueRef row = cg_mul(cg, cg_add(cg, cg_mul(cg, lc.iv, cg_i64(cg, inner)), li.iv), cg_i64(cg, bp));
+    cg_loop_begin(cg, &li, cg_i64(cg, 0), inner, 1, "i");
+    LLVMValueRef row = cg_mul(cg, cg_add(cg, cg_mul(cg, lc.iv, inner), li.iv), cg_i64(cg, bp));
     add_row_lanes(cg, va, in, row);
     cg_loop_end(cg, &li);
     cg_store(cg, cg_hsum(cg, cg_vload(cg, va, 64)), cg_gep(cg, out, lc.iv));
