@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "snc/dist.h"
@@ -185,8 +186,14 @@ int snc_dist_poll(int *src, size_t *n) {
 char *snc_dist_recv(int src, int *from, size_t *n) {
 #ifdef SNC_HAVE_MPI
   MPI_Status st;
-  int count = 0;
-  MPI_Probe(src < 0 ? MPI_ANY_SOURCE : src, TAG, MPI_COMM_WORLD, &st);
+  int count = 0, flag = 0;
+  /* a polite wait: MPI_Probe spins a core, which a study's other workers on this machine need */
+  for (;;) {
+    MPI_Iprobe(src < 0 ? MPI_ANY_SOURCE : src, TAG, MPI_COMM_WORLD, &flag, &st);
+    if (flag) break;
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
   MPI_Get_count(&st, MPI_BYTE, &count);
   char *p = malloc((size_t)count + 1);
   SNC_ASSERT(p);
