@@ -16,21 +16,9 @@
 #include "snc/frontend.h"
 #include "snc/train.h"
 #include "testutil.h"
+#include "runutil.h"
 
 static char tmpdir[256];
-
-static char *slurp(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *s = malloc((size_t)n + 1);
-  if (fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-  s[n] = 0;
-  fclose(f);
-  return s;
-}
 
 /* Replaces the first occurrence of `from` in *s with `to` (reallocating); asserts it exists. A
  * `from` ending in '*' matches up to the end of the line ("lr: *" whatever the model's value). */
