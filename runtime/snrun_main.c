@@ -275,6 +275,7 @@ static int cmd_train(cli *c) {
   snc_graph *g = NULL;
   int jit = !strcmp(c->backend, "jit");
   int dp = snc_dist_size() > 1, rank = snc_dist_rank(); /* data-parallel under mpirun */
+  int64_t batch = 0;                                    /* dp: the model's batch, split over the ranks */
   if (dp && (snc_is_bitcode(c->model) || c->dump_graph || c->dump_llvm || c->dump_asm || c->profile || c->check_numerics)) {
     if (rank == 0)
       fprintf(stderr, "snrun train: under mpirun (data-parallel) the model must be a YAML file, without --dump-*, "
@@ -294,6 +295,13 @@ static int cmd_train(cli *c) {
     if (!(be = snc_compiled_backend(c->model, c->threads, &g, &err))) goto done;
     if (!c->quiet) printf("loaded %s: model %s from %s, compiled by snc compile\n", c->model, g->name, g->file);
     jit = 2;
+  } else if (dp) { /* each rank's code is built for its share of the model's batch */
+    snc_graph *whole = snc_model_load(c->model, c->sets, c->nsets, &err);
+    if (!whole) goto done;
+    batch = whole->batch;
+    snc_graph_free(whole);
+    int share = (int)((batch + snc_dist_size() - 1) / snc_dist_size());
+    if (!(g = snc_model_load_batch(c->model, c->sets, c->nsets, share, &err)) || snc_autodiff(g, 0, &err) != 0) goto done;
   } else if (!(g = snc_model_load(c->model, c->sets, c->nsets, &err)) || snc_autodiff(g, 0, &err) != 0) {
     goto done;
   }
@@ -326,9 +334,11 @@ static int cmd_train(cli *c) {
   o.stop = &stop_flag;
   o.check_numerics = c->check_numerics;
   o.data_parallel = dp;
+  o.batch = batch;
   if (dp && rank == 0 && !c->quiet)
-    printf("data-parallel over %d MPI ranks (%s), %d thread%s each; every batch of %d split over the ranks\n",
-           snc_dist_size(), snc_dist_library(), c->threads, c->threads == 1 ? "" : "s", g->batch);
+    printf("data-parallel over %d MPI ranks (%s), %d thread%s each; every batch of %lld split over the ranks "
+           "(code built for %d rows)\n", snc_dist_size(), snc_dist_library(), c->threads, c->threads == 1 ? "" : "s",
+           (long long)batch, g->batch);
   struct sigaction sa = {0};
   sa.sa_handler = on_sigint;
   sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends the process at once */

@@ -172,7 +172,7 @@ static const char *unit_of(const snc_graph *g) {
   return g->data.generator && !strcmp(g->data.generator, "mnist_pairs") ? "pairs" : "samples";
 }
 
-static void print_header(FILE *out, const snc_graph *g, const snc_train_opts *o, const snc_train_data *d) {
+static void print_header(FILE *out, const snc_graph *g, const snc_train_opts *o, const snc_train_data *d, int64_t batch) {
   fprintf(out, "%s (%s):", g->name, g->file);
   for (int i = 0; i < g->nswitches; i++) {
     const snc_switch *s = &g->switches[i];
@@ -182,7 +182,7 @@ static void print_header(FILE *out, const snc_graph *g, const snc_train_opts *o,
       fprintf(out, " %s=%g", s->name, s->value);
   }
   fprintf(out, "%s%lld train / %lld test %s, batch %d, %d epoch%s, seed %llu, backend %s\n", g->nswitches ? "; " : " ",
-          (long long)d->train.n, (long long)d->test.n, unit_of(g), g->batch, o->epochs, o->epochs == 1 ? "" : "s",
+          (long long)d->train.n, (long long)d->test.n, unit_of(g), (int)batch, o->epochs, o->epochs == 1 ? "" : "s",
           (unsigned long long)o->seed,
           o->backend_name ? o->backend_name : "ref");
   fprintf(out, "epoch  train loss  train acc  test loss  test acc");
@@ -260,6 +260,10 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   if (g->loss < 0) return snc_errorf(err, "%s: the model has no loss; nothing to train", g->file);
   if (g->nnodes == g->nforward) return snc_errorf(err, "%s: no backward graph (run snc_autodiff first)", g->file);
   if (o->epochs < 1) return snc_errorf(err, "%s: epochs must be at least 1 (got %d)", g->file, o->epochs);
+  int64_t B = o->batch > 0 ? o->batch : g->batch; /* rows per step */
+  int64_t share = o->data_parallel ? (B + snc_dist_size() - 1) / snc_dist_size() : B; /* the most one backend runs */
+  if (share > g->batch)
+    return snc_errorf(err, "%s: a step of %lld rows does not fit the compiled batch of %d", g->file, (long long)share, g->batch);
   if (snc_train_data_load(g, o->data_dir, o->seed, NULL, &d, err) != 0) return -1;
   r->mean = d.mean;
   r->std = d.std;
@@ -277,13 +281,13 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   if (o->data_parallel && !(dp = snc_dp_new(g, be, err))) goto cleanup;
   be->init_params(be, snc_seed_derive(o->seed, SNC_SEED_INIT));
   if (dp) snc_dp_bcast_state(dp, be); /* the same start on every rank, whatever its build */
-  if (!o->quiet) print_header(out, g, o, &d);
+  if (!o->quiet) print_header(out, g, o, &d, B);
   if (save(o, g, be, &d, 0, 0, r, err) != 0) goto cleanup; /* a bad --save path fails before any work */
 
   snc_rng shuffle = snc_rng_seed(snc_seed_derive(o->seed, SNC_SEED_SHUFFLE));
   snc_kctx ctx = {.nb = g->batch, .seed = snc_seed_derive(o->seed, SNC_SEED_DROPOUT), .step = 0, .training = 1,
                   .lr_scale = 1};
-  int64_t nbatches = (d.train.n + g->batch - 1) / g->batch, total_steps = nbatches * o->epochs;
+  int64_t nbatches = (d.train.n + B - 1) / B, total_steps = nbatches * o->epochs;
   /* augmentation: zero fill is a raw pixel of 0, i.e. the background after standardisation */
   augment aug = {snc_augment_on(&g->train), snc_seed_derive(o->seed, SNC_SEED_AUGMENT), 0,
                  d.standardized ? (0.0f - d.mean) / d.std : 0.0f};
@@ -293,7 +297,7 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     snc_epoch_stats *e = &r->epoch[ep - 1];
     snc_rt_permutation(&shuffle, perm, (uint32_t)d.train.n); /* a fresh order every epoch */
     for (int64_t b = 0; b < nbatches; b++) {
-      int64_t first = b * g->batch, nb = d.train.n - first < g->batch ? d.train.n - first : g->batch;
+      int64_t first = b * B, nb = d.train.n - first < B ? d.train.n - first : B;
       double ts = now();
       int stop = o->stop && *o->stop;
       ctx.step++;

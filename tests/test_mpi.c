@@ -170,6 +170,7 @@ static void data_parallel(const char *model, const char *set, const char *tag) {
   char *l = slurp(log);
   CU_ASSERT_PTR_NOT_NULL_FATAL(l);
   CU_ASSERT_PTR_NOT_NULL(strstr(l, "data-parallel over 2 MPI ranks"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(l, "code built for 50 rows")); /* each rank's share of the batch of 100 */
   CU_ASSERT_EQUAL(count_lines(l, "time: training steps"), 1); /* rank 0 alone prints */
   free(l);
   CU_ASSERT_EQUAL_FATAL(run(2, a2b, NULL), 0);

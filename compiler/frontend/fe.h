@@ -24,6 +24,7 @@ typedef struct snc_fe {
   struct { const char *name, *param_prefix; } *instances; /* network instances made so far */
   int ninstances;
   yaml_node_t *augment; /* training.augment, for messages */
+  int batch;            /* > 0: replaces training.batch_size (snc_model_load_batch) */
 } snc_fe;
 
 /* A scope: the main graph (prefix "") or one instance of a network ("digit_a."). */

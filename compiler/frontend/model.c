@@ -199,6 +199,7 @@ static int parse_training(snc_fe *fe, yaml_node_t *m) {
   t->seed = (uint64_t)v;
   if (t->optimizer == SNC_OPT_ADAM && snc_fe_get(fe, m, "momentum", NULL))
     return snc_fe_error(fe, snc_fe_get(fe, m, "momentum", NULL), "momentum is for sgd; adam uses betas");
+  if (fe->batch > 0) t->batch_size = fe->batch; /* snc_model_load_batch */
   fe->g->batch = t->batch_size;
   return parse_schedule(fe, snc_fe_get(fe, m, "schedule", NULL)) || parse_augment(fe, snc_fe_get(fe, m, "augment", NULL));
 }
@@ -400,10 +401,10 @@ fail:
   return NULL;
 }
 
-snc_graph *snc_model_load_text(const char *text, size_t len, const char *name, const snc_override *sets, int nsets,
-                               snc_error *err) {
+static snc_graph *load_text(const char *text, size_t len, const char *name, const snc_override *sets, int nsets,
+                            int batch, snc_error *err) {
   yaml_parser_t parser;
-  snc_fe fe = {.file = name, .err = err};
+  snc_fe fe = {.file = name, .err = err, .batch = batch};
   snc_graph *g = NULL;
   if (!yaml_parser_initialize(&parser)) {
     snc_errorf(err, "%s: cannot initialise the YAML parser", name);
@@ -434,7 +435,16 @@ cleanup:
   return g;
 }
 
+snc_graph *snc_model_load_text(const char *text, size_t len, const char *name, const snc_override *sets, int nsets,
+                               snc_error *err) {
+  return load_text(text, len, name, sets, nsets, 0, err);
+}
+
 snc_graph *snc_model_load(const char *path, const snc_override *sets, int nsets, snc_error *err) {
+  return snc_model_load_batch(path, sets, nsets, 0, err);
+}
+
+snc_graph *snc_model_load_batch(const char *path, const snc_override *sets, int nsets, int batch, snc_error *err) {
   FILE *f = fopen(path, "rb");
   if (!f) return snc_errorf(err, "%s: cannot open: %s", path, strerror(errno)), NULL;
   char *buf = NULL;
@@ -466,7 +476,7 @@ snc_graph *snc_model_load(const char *path, const snc_override *sets, int nsets,
     goto fail;
   }
   fclose(f);
-  snc_graph *g = snc_model_load_text(buf, len, path, sets, nsets, err);
+  snc_graph *g = load_text(buf, len, path, sets, nsets, batch, err);
   free(buf);
   return g;
 fail:

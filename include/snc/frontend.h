@@ -22,6 +22,10 @@ typedef struct snc_override {
 int snc_override_parse(char *arg, snc_override *o, snc_error *err);
 
 snc_graph *snc_model_load(const char *path, const snc_override *sets, int nsets, snc_error *err);
+/* Same with training.batch_size replaced by batch (> 0; 0 keeps the model's): the graph's batched
+ * tensors get that many rows. Data-parallel training builds each rank's code for its share of a
+ * batch this way. */
+snc_graph *snc_model_load_batch(const char *path, const snc_override *sets, int nsets, int batch, snc_error *err);
 /* Same, from text in memory; `name` is used in messages in place of a file name. */
 snc_graph *snc_model_load_text(const char *text, size_t len, const char *name, const snc_override *sets, int nsets,
                                snc_error *err);

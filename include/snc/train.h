@@ -146,6 +146,8 @@ typedef struct snc_train_opts {
                          the update (runtime/train_dist.h); evaluation is split over the ranks too.
                          be must run SNC_RUN_GRAD and SNC_RUN_APPLY (the reference executor, or the
                          JIT built with split_step). Only rank 0 writes the checkpoint. */
+  int64_t batch;      /* rows per optimizer step; 0: g->batch. Data-parallel runs give each rank a graph of
+                         its share (snc_model_load_batch with ceil(batch / ranks)) and the batch here */
 } snc_train_opts;
 
 /* Options from the model: its seed and epochs, everything else off. */
