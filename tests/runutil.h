@@ -1,10 +1,14 @@
-/* Helpers for tests that run snrun and read what it wrote: whole files, counted lines, results.csv
- * without its timing columns. Included by tests/test_study.c and tests/test_mpi.c. */
+/* Helpers shared by the CUnit tests that train or run snrun: whole files, counted lines, results.csv
+ * without its timing columns, a short training run's loss. */
 #ifndef SNC_RUNUTIL_H
 #define SNC_RUNUTIL_H
+#include <CUnit/Basic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "snc/autodiff.h"
+#include "snc/train.h"
 
 /* The whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened. */
 static inline char *slurp(const char *path) {
@@ -53,6 +57,27 @@ static inline char *csv_without_times(const char *dir) {
   *o = 0;
   free(t);
   return out;
+}
+
+/* Trains g (taken and freed; 2 epochs in its training section) on the reference executor with the
+ * given seed and returns the mean loss of the second epoch's steps. */
+static inline double two_epoch_loss(snc_graph *g, uint64_t seed) {
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  snc_error err = {0};
+  CU_ASSERT_EQUAL_FATAL(snc_autodiff(g, 0, &err), 0);
+  snc_backend *be = snc_backend_new("ref", g, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(be);
+  snc_train_opts o = snc_train_defaults(g);
+  o.seed = seed;
+  o.quiet = 1;
+  snc_train_result r = {0};
+  if (snc_train(g, be, &o, &r, &err)) fprintf(stderr, "\n%s\n", err.msg);
+  CU_ASSERT_EQUAL_FATAL(r.nepochs, 2);
+  double loss = r.epoch[1].step_loss;
+  snc_train_result_free(&r);
+  be->free(be);
+  snc_graph_free(g);
+  return loss;
 }
 
 #endif

@@ -9,6 +9,7 @@
 #include "snc/frontend.h"
 #include "snc/train.h"
 #include "testutil.h"
+#include "runutil.h"
 
 static snc_graph *load(const char *text) {
   snc_error err = {0};
@@ -117,22 +118,7 @@ static double short_run(int shift, uint64_t seed) {
            "data: {generator: mnist_pairs, train: 200, test: 100}\n",
            shift ? ", augment: {shift: 1}" : "");
   snc_graph *g = load(text);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
-  snc_error err = {0};
-  CU_ASSERT_EQUAL_FATAL(snc_autodiff(g, 0, &err), 0);
-  snc_backend *be = snc_backend_new("ref", g, &err);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(be);
-  snc_train_opts o = snc_train_defaults(g);
-  o.seed = seed;
-  o.quiet = 1;
-  snc_train_result r = {0};
-  if (snc_train(g, be, &o, &r, &err)) fprintf(stderr, "\n%s\n", err.msg);
-  CU_ASSERT_EQUAL_FATAL(r.nepochs, 2);
-  double loss = r.epoch[1].step_loss;
-  snc_train_result_free(&r);
-  be->free(be);
-  snc_graph_free(g);
-  return loss;
+  return two_epoch_loss(g, seed);
 }
 
 static void test_training_runs(void) {
