@@ -95,16 +95,6 @@ const char *snc_dist_library(void) {
 #define CHUNK ((int64_t)1 << 28)
 #endif
 
-void snc_dist_allreduce_f32(float *x, int64_t n) {
-#ifdef SNC_HAVE_MPI
-  if (g_size > 1)
-    for (int64_t i = 0; i < n; i += CHUNK)
-      MPI_Allreduce(MPI_IN_PLACE, x + i, (int)(n - i < CHUNK ? n - i : CHUNK), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-#else
-  (void)x, (void)n;
-#endif
-}
-
 void snc_dist_reduce_bcast_f32(float *x, int64_t n) {
 #ifdef SNC_HAVE_MPI
   if (g_size > 1)
@@ -146,12 +136,6 @@ void snc_dist_bcast(void *p, int64_t bytes, int root) {
       MPI_Bcast((char *)p + i, (int)(bytes - i < CHUNK ? bytes - i : CHUNK), MPI_BYTE, root, MPI_COMM_WORLD);
 #else
   (void)p, (void)bytes, (void)root;
-#endif
-}
-
-void snc_dist_barrier(void) {
-#ifdef SNC_HAVE_MPI
-  if (g_size > 1) MPI_Barrier(MPI_COMM_WORLD);
 #endif
 }
 

@@ -49,13 +49,17 @@ static void tmp_ckpt(const st_study *s, int k, int r, char *buf, size_t n) {
 
 /* ---- the worker ------------------------------------------------------------------------------------ */
 
+/* An error report to the parent: "E message" on one line. out >= 0: a pipe; -1: MPI rank 0. */
 static void send_error(int out, const char *msg) {
   char line[1200];
   snprintf(line, sizeof line, "E %s", msg);
   for (char *p = line; *p; p++)
     if (*p == '\n') *p = ' ';
   strcat(line, "\n");
-  st_write_all(out, line, strlen(line));
+  if (out >= 0)
+    st_write_all(out, line, strlen(line));
+  else
+    snc_dist_send(0, line, strlen(line));
 }
 
 /* What a worker keeps between rounds: the setting it compiled and its backend. */
@@ -162,15 +166,6 @@ fail:
 
 /* ---- a worker on another MPI rank ------------------------------------------------------------------ */
 
-static void send_error_mpi(const char *msg) {
-  char line[1200];
-  snprintf(line, sizeof line, "E %s", msg);
-  for (char *p = line; *p; p++)
-    if (*p == '\n') *p = ' ';
-  strcat(line, "\n");
-  snc_dist_send(0, line, strlen(line));
-}
-
 /* "K" followed by the bytes of the file at path (malloc'd, *n bytes in all), or NULL with err set. */
 static char *ckpt_message(const char *path, size_t *n, snc_error *err) {
   FILE *f = fopen(path, "rb");
@@ -203,7 +198,7 @@ int st_remote_worker(st_study *s, const char *fail) {
   if (fd < 0 && !fail) snc_errorf(&err, "%s: cannot create a temporary file: %s", tmpl, strerror(errno));
   if (fd >= 0) close(fd);
   int failed = fd < 0;
-  if (failed) send_error_mpi(err.msg);
+  if (failed) send_error(-1, err.msg);
   for (;;) {
     size_t n;
     char *cmd = snc_dist_recv(0, NULL, &n);
@@ -229,7 +224,7 @@ int st_remote_worker(st_study *s, const char *fail) {
     char *ck = line ? ckpt_message(tmpl, &len, &err) : NULL;
     if (!ck) {
       free(line);
-      send_error_mpi(err.msg);
+      send_error(-1, err.msg);
       failed = 1;
       continue;
     }

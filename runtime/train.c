@@ -140,6 +140,8 @@ static void eval_range(const snc_graph *g, snc_backend *be, const snc_split *s, 
   }
 }
 
+/* dist: under data-parallel training (collective): each rank evaluates its contiguous share of s and
+ * the sums are combined, so every rank receives the result for the whole split. */
 static void evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r, int dist) {
   double sums[1 + 2 * SNC_TRAIN_MAX_OUTPUTS] = {0};
   memset(r, 0, sizeof *r);
@@ -157,9 +159,6 @@ void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint6
   evaluate(g, be, s, seed, r, 0);
 }
 
-void snc_evaluate_dist(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r) {
-  evaluate(g, be, s, seed, r, 1);
-}
 
 /* ---- printing ------------------------------------------------------------------------------------- */
 
@@ -278,7 +277,7 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     goto cleanup;
   }
   if (o->check_numerics && !(nc = snc_numerics_new(g, err))) goto cleanup;
-  if (o->data_parallel && !(dp = snc_dp_new(g, be, err))) goto cleanup;
+  if (o->data_parallel && !(dp = snc_dp_new(g, err))) goto cleanup;
   be->init_params(be, snc_seed_derive(o->seed, SNC_SEED_INIT));
   if (dp) snc_dp_bcast_state(dp, be); /* the same start on every rank, whatever its build */
   if (!o->quiet) print_header(out, g, o, &d, B);

@@ -22,8 +22,7 @@ static int add(snc_dp *dp, int node) {
   return 0;
 }
 
-snc_dp *snc_dp_new(const snc_graph *g, snc_backend *be, snc_error *err) {
-  (void)be;
+snc_dp *snc_dp_new(const snc_graph *g, snc_error *err) {
   snc_dp *dp = calloc(1, sizeof *dp);
   if (dp) {
     dp->g = g;
@@ -84,5 +83,3 @@ void snc_dp_step(snc_dp *dp, snc_backend *be, snc_kctx *ctx, int64_t nb, int64_t
   be->run(be, SNC_RUN_APPLY, ctx);
   ctx->nb = keep;
 }
-
-int64_t snc_dp_bytes_per_step(const snc_dp *dp) { return dp->total * 4; }

@@ -1,7 +1,7 @@
 /* Data-parallel training over MPI ranks (runtime/train_dist.c), used by the training loop in train.c
  * when snc_train_opts.data_parallel is set.
  *
- *   snc_dp *dp = snc_dp_new(g, be, err);         // be runs SNC_RUN_GRAD and SNC_RUN_APPLY
+ *   snc_dp *dp = snc_dp_new(g, err);             // the backend must run SNC_RUN_GRAD and SNC_RUN_APPLY
  *   snc_dp_bcast_state(dp, be);                  // every rank starts from rank 0's parameters
  *   int64_t lo, n;
  *   snc_dp_share(nb, &lo, &n);                   // this rank's rows [lo, lo + n) of a batch of nb
@@ -23,7 +23,7 @@
 
 typedef struct snc_dp snc_dp;
 
-snc_dp *snc_dp_new(const snc_graph *g, snc_backend *be, snc_error *err);
+snc_dp *snc_dp_new(const snc_graph *g, snc_error *err);
 void snc_dp_free(snc_dp *dp);
 /* Every PARAM buffer (parameters, optimizer and batch-norm state) from rank 0. */
 void snc_dp_bcast_state(snc_dp *dp, snc_backend *be);
@@ -33,7 +33,5 @@ void snc_dp_share(int64_t nb, int64_t *lo, int64_t *n);
  * when n is 0), the reduction, SNC_RUN_APPLY. *loss receives the batch's mean loss, *stop the OR of
  * every rank's *stop. */
 void snc_dp_step(snc_dp *dp, snc_backend *be, snc_kctx *ctx, int64_t nb, int64_t n, double *loss, int *stop);
-/* Bytes one rank sends per step (the packed gradients and state), for the scaling note. */
-int64_t snc_dp_bytes_per_step(const snc_dp *dp);
 
 #endif

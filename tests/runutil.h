@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "snc/autodiff.h"
+#include "snc/frontend.h"
 #include "snc/train.h"
 
 /* The whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened. */
@@ -58,6 +59,17 @@ static inline char *csv_without_times(const char *dir) {
   free(t);
   return out;
 }
+
+/* A model from YAML text ("t.yaml" in messages), or NULL after printing the error. */
+static inline snc_graph *load(const char *text) {
+  snc_error err = {0};
+  snc_graph *g = snc_model_load_text(text, strlen(text), "t.yaml", NULL, 0, &err);
+  if (!g) fprintf(stderr, "\n%s\n", err.msg);
+  return g;
+}
+
+/* The head of a one-image model for tests of the training section: append `training: ...`. */
+#define MODEL_HEAD "inputs: {image: {shape: [1, 4, 4]}}\ngraph:\n  - {name: a, tanh, from: image}\n"
 
 /* Trains g (taken and freed; 2 epochs in its training section) on the reference executor with the
  * given seed and returns the mean loss of the second epoch's steps. */

@@ -11,15 +11,6 @@
 #include "testutil.h"
 #include "runutil.h"
 
-static snc_graph *load(const char *text) {
-  snc_error err = {0};
-  snc_graph *g = snc_model_load_text(text, strlen(text), "t.yaml", NULL, 0, &err);
-  if (!g) fprintf(stderr, "\n%s\n", err.msg);
-  return g;
-}
-
-#define MODEL_HEAD "inputs: {image: {shape: [1, 4, 4]}}\ngraph:\n  - {name: a, tanh, from: image}\n"
-
 static void test_options(void) {
   snc_graph *g = load(MODEL_HEAD "training: {lr: 0.01}\n");
   CU_ASSERT_PTR_NOT_NULL_FATAL(g);

@@ -35,13 +35,11 @@ int snc_dist_local_threads(void);
 const char *snc_dist_library(void); /* "Open MPI v4.1.4, ..." or "none" */
 
 /* Collectives: every rank calls them in the same order. */
-void snc_dist_allreduce_f32(float *x, int64_t n);  /* x = sum over ranks, in place */
 /* x = sum over ranks as rank 0 computes it (MPI_Reduce), then broadcast: bit-identical on every rank */
 void snc_dist_reduce_bcast_f32(float *x, int64_t n);
 void snc_dist_allreduce_f64(double *x, int64_t n); /* x = sum over ranks, in place */
 void snc_dist_allreduce_max_i32(int *x, int n);    /* x = max over ranks, in place */
 void snc_dist_bcast(void *p, int64_t bytes, int root);
-void snc_dist_barrier(void);
 
 /* Point to point (the study's scheduler): one tag, messages of bytes. */
 void snc_dist_send(int dest, const void *p, size_t n);

@@ -113,9 +113,6 @@ typedef struct snc_eval_result {
 
 /* Runs the forward graph in eval mode (ctx.training 0) over split s in order, batches of g->batch. */
 void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r);
-/* The same over MPI ranks (collective): each rank evaluates its contiguous share of s and the sums are
- * combined, so every rank receives the result for the whole split. */
-void snc_evaluate_dist(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r);
 
 /* ---- training --------------------------------------------------------------------------------- */
 
