@@ -114,8 +114,9 @@ class Siamese(nn.Module):
     def forward(self, pair):
         da = self.branch_a(pair[:, 0:1])
         db = self.branch_b(pair[:, 1:2])
-        compare = torch.softmax(self.head(torch.cat([da, db], 1)), -1)
-        return compare, torch.softmax(da, -1), torch.softmax(db, -1)
+        prob_a, prob_b = torch.softmax(da, -1), torch.softmax(db, -1)
+        compare = torch.softmax(self.head(torch.cat([prob_a, prob_b], 1)), -1)  # head on the digit distributions
+        return compare, prob_a, prob_b
 
 
 def loss_fn(model, pair, target_1h, ca_1h, cb_1h, aux):

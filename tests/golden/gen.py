@@ -237,11 +237,11 @@ class Siamese(nn.Module):
         first, second = pair[:, 0:1], pair[:, 1:2]
         da = self.digit_a(first, rec, "digit_a.", SIAMESE_NODES)
         db = self.digit_b(second, rec, "digit_b.", SIAMESE_NODES)
-        rec["both"] = both = torch.cat([da, db], 1)
-        rec["head"] = h = self.head(both)
-        rec["compare"] = compare = torch.softmax(h, -1)
         rec["prob_a"] = prob_a = torch.softmax(da, -1)
         rec["prob_b"] = prob_b = torch.softmax(db, -1)
+        rec["both"] = both = torch.cat([prob_a, prob_b], 1)  # the head reads the digit distributions
+        rec["head"] = h = self.head(both)
+        rec["compare"] = compare = torch.softmax(h, -1)
         dt = pair.dtype
         terms = collections.OrderedDict()
         terms["compare_loss"] = nn.BCELoss()(compare, F.one_hot(target.long(), 2).to(dt))
