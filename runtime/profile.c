@@ -1,6 +1,7 @@
 /* Per-kernel time of generated code built with snc_cg_options.profile: thread 0 calls
  * snc_profile_mark(region, k) before kernel k and after the last barrier, so kernel k's time is
- * from mark k to mark k+1 (its work and the barrier wait of the slowest thread). */
+ * from mark k to mark k+1 (its work and the barrier wait of the slowest thread). SNC_PROFILE_TOP=N
+ * prints N rows per region instead of the caller's count. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,8 @@ static int by_time(const void *a, const void *b) {
 
 void snc_profile_print(const snc_program *p, FILE *out, int top) {
   static const char *const region[2] = {"training step", "evaluation"};
+  const char *e = getenv("SNC_PROFILE_TOP"); /* how many rows (default: the caller's) */
+  if (e && atoi(e) > 0) top = atoi(e);
   for (int r = 0; r < 2; r++) {
     int n = p->ncalls[r] < MAXK ? p->ncalls[r] : MAXK;
     if (!calls[r] || !n) continue;

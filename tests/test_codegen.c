@@ -11,11 +11,8 @@
 #include "ops/op.h"
 #include "testutil.h"
 
-static snc_graph *example_graph(snc_opcode op, int batch) {
-  const snc_op_info *info = snc_op(op);
-  snc_graph *g = snc_graph_new(info->name, "example");
-  g->batch = batch;
-  int y = info->example(g);
+/* loss = sum(y * r) for a random r, then the backward pass for inputs and parameters */
+static snc_graph *with_loss(snc_graph *g, int y, const char *name) {
   const snc_node *yn = g->nodes[y];
   if (yn->shape.rank == 0) {
     g->loss = y;
@@ -29,11 +26,18 @@ static snc_graph *example_graph(snc_opcode op, int batch) {
   g->nforward = g->nnodes;
   snc_error err = {0};
   if (snc_autodiff(g, SNC_AD_INPUTS | SNC_AD_NO_UPDATES, &err)) {
-    fprintf(stderr, "\n%s: %s\n", info->name, err.msg);
+    fprintf(stderr, "\n%s: %s\n", name, err.msg);
     snc_graph_free(g);
     return NULL;
   }
   return g;
+}
+
+static snc_graph *example_graph(snc_opcode op, int batch) {
+  const snc_op_info *info = snc_op(op);
+  snc_graph *g = snc_graph_new(info->name, "example");
+  g->batch = batch;
+  return with_loss(g, info->example(g), info->name);
 }
 
 /* Runs the graph's step in the reference executor and in generated code r (built by cgu_build with
@@ -102,6 +106,45 @@ static void test_every_op(void) {
   }
   fprintf(stderr, "(%d ops) ", tested);
   CU_ASSERT(tested >= 20);
+}
+
+/* Convolution shapes the op's example does not reach, for the code paths of emit_conv.c: output rows
+ * longer than a register block (the last block overlapping the one before it), a stride along x in
+ * the input gradient, a kernel as large as the input, channel counts no register block divides,
+ * padding on rows longer than a block (the gather path), a 1x1 kernel. */
+static void test_conv_shapes(void) {
+  static const struct {
+    int64_t c, h, w, o;
+    int kh, kw, sy, sx, py, px;
+  } cs[] = {
+      {2, 5, 15, 7, 3, 3, 1, 1, 0, 0}, /* 13 columns: blocks 0-5, 6-11, 7-12 */
+      {3, 6, 7, 5, 2, 3, 1, 2, 1, 1},  /* dx with stride 2 along x: every other tap */
+      {1, 4, 8, 9, 4, 5, 1, 1, 0, 0},  /* one output row; 9 filters */
+      {2, 6, 12, 3, 3, 3, 2, 1, 1, 1}, /* padded rows of 12: gather forward and dx */
+      {4, 5, 5, 6, 1, 1, 1, 1, 0, 0},  /* 1x1 */
+      {13, 4, 4, 11, 3, 3, 1, 1, 1, 1}, /* same-size output, 13 and 11 channels */
+  };
+  for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+    for (int batch = 5; batch <= 40; batch += 35) {
+      snc_graph *g = snc_graph_new("conv", "conv_shapes");
+      g->batch = batch;
+      int x = snc_example_input(g, 3, (int64_t[]){cs[i].c, cs[i].h, cs[i].w}, SNC_F32);
+      int w = snc_example_param(g, 4, (int64_t[]){cs[i].o, cs[i].c, cs[i].kh, cs[i].kw});
+      int b = snc_example_param(g, 1, (int64_t[]){cs[i].o});
+      int y = snc_example_op(g, SNC_OP_CONV2D, (int[]){x, w, b}, 3, (snc_attrs){.stride = {cs[i].sy, cs[i].sx}, .pad = {cs[i].py, cs[i].px}});
+      g = with_loss(g, y, "conv2d");
+      CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+      for (int flags = 1; flags <= 3; flags += 2) { /* the loss's product fused into the kernel, or not */
+        cg_run r;
+        snc_error err = {0};
+        CU_ASSERT_EQUAL_FATAL(cgu_build(g, flags, &r, &err), 0);
+        int bad = run_both(g, &r, batch, 2) + run_both(g, &r, batch - 2, 1);
+        if (bad) fprintf(stderr, "\n  conv shape %zu, batch %d, flags %d: %d values differ\n", i, batch, flags, bad);
+        CU_ASSERT_EQUAL(bad, 0);
+        cgu_free(&r);
+      }
+      snc_graph_free(g);
+    }
 }
 
 #include "snc/frontend.h"
@@ -372,6 +415,7 @@ static void test_barrier_groups(void) {
 
 static void register_tests(void) {
   SNC_SUITE("codegen", {"every op has an emitter", test_every_op_has_emitter}, {"every op, JIT against reference", test_every_op},
+            {"convolution shapes, JIT against reference", test_conv_shapes},
             {"whole models: training steps and evaluation", test_models_train},
             {"1 thread against 2 threads, bitwise", test_threads_bitwise}, {"optimizer updates", test_updates},
             {"siamese kernels: fused pooling gradients, one update kernel", test_siamese_kernels},

@@ -6,8 +6,12 @@
  *   forward: out[o][oy][ox] = bias[o] + sum_{ky,kx,c} w[o][c][ky][kx] * x[c][oy*s+ky-p][ox*s+kx-p]
  *   dx:      dx[c][iy][ix]  = sum_{ky,kx,o} w[o][c][ky][kx] * dy[o][(iy+p-ky)/s][(ix+p-kx)/s]
  *   dw:      dw[o][c][ky][kx] = sum_{oy,ox,b} dy[o][oy][ox][b] * x[c][oy*s+ky-p][ox*s+kx-p][b]
- * Forward and dx share one emitter ("gather"): R output channels x VC batch vectors of accumulators,
- * reduction over (ky, kx) unrolled and channels in a loop. dw is a blocked dot-product emitter. */
+ * Forward and dx of convolutions whose positions along x can be compile-time offsets (rows of at
+ * most 8, or forward without x padding) use "tile": R output channels x P positions of one row x one
+ * batch vector of accumulators, channels in a loop with every (kx) tap unrolled inside, so a source
+ * vector serves up to R*kw FMAs and an item's source rows stay in L1. The rest (linear, padded long
+ * rows) use "gather": R output channels x VC batch vectors, reduction over (ky, kx) unrolled and
+ * channels in a loop. dw is a blocked dot-product emitter. */
 #include "codegen/emit.h"
 
 typedef struct conv_dims {
@@ -154,6 +158,140 @@ static void gather_block(snc_cg *cg, const gather *G, int R, LLVMValueRef out0, 
   cg_loop_end(cg, &lx);
 }
 
+/* --- tile: forward and dx of convolutions, blocked over out channels x positions of one row ------
+ * The accumulators are R output channels x P neighbouring positions of one produced row, for one
+ * vector of 16 samples: each source vector loaded serves R FMAs, each broadcast weight P. A work
+ * item is (batch vector, row, column block, channel block), channel blocks innermost, so the source
+ * rows of an item stay in L1 for the next block. Along x the positions are compile-time offsets from
+ * the block's first column: with one block per row (P = produced width) every tap's validity is a
+ * constant; with several (forward without x padding) every tap is valid. */
+
+/* source column of produced column t (a constant) for kernel column k, or -1 if there is none */
+static int64_t tile_sx(const gather *G, int64_t t, int k) {
+  int64_t s = G->d.s[1], p = G->d.p[1], u;
+  if (!G->dx) u = t * s + k - p;
+  else {
+    u = t + p - k;
+    if (u < 0 || u % s) return -1;
+    u /= s;
+  }
+  return u >= 0 && u < G->SW ? u : -1;
+}
+
+static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LLVMValueRef ty, LLVMValueRef tx0, int64_t ctx0,
+                       LLVMValueRef b0, LLVMValueRef *acc) {
+  int R = G->R;
+  for (int r = 0; r < R; r++) {
+    LLVMValueRef init = cg_vf(cg, 0);
+    if (G->bias) init = cg_splat(cg, cg_load(cg, cg_gep(cg, G->bias, cg_add(cg, out0, cg_i64(cg, r)))));
+    for (int p = 0; p < P; p++) cg_vstore(cg, init, acc[r * P + p], 64);
+  }
+  /* source column of position p for kernel column kx, as an element offset: a constant column, or
+     relative to the block's first source column (forward without x padding); -1 for none */
+  int64_t col[8][8];
+  for (int kx = 0; kx < G->d.kw; kx++)
+    for (int p = 0; p < P; p++) col[kx][p] = ctx0 >= 0 ? tile_sx(G, ctx0 + p, kx) : (int64_t)p * G->d.s[1] + kx;
+  LLVMValueRef x0 = ctx0 >= 0 ? cg_i64(cg, 0) : cg_mul(cg, tx0, cg_i64(cg, G->d.s[1] * G->bp));
+  int64_t plane = G->SH * G->SW * G->bp;
+  for (int ky = 0; ky < G->d.kh; ky++) {
+    LLVMValueRef vy, sy = src_coord(cg, G, 0, ty, ky, &vy);
+    LLVMBasicBlockRef after_y = vy ? cg_if_begin(cg, vy, "vy") : NULL;
+    LLVMValueRef rowbase = cg_add(cg, cg_add(cg, cg_mul(cg, sy, cg_i64(cg, G->SW * G->bp)), b0), x0);
+    snc_cg_loop lr;
+    cg_loop_begin(cg, &lr, cg_i64(cg, 0), cg_i64(cg, G->nred), 1, "red");
+    LLVMValueRef row = cg_add(cg, cg_mul(cg, lr.iv, cg_i64(cg, plane)), rowbase), xv[24] = {0};
+    LLVMValueRef wbase = cg_add(cg, cg_mul(cg, lr.iv, cg_i64(cg, G->ws_red)), cg_i64(cg, ky * G->d.kw));
+    for (int kx = 0; kx < G->d.kw; kx++)
+      for (int r = 0; r < R; r++) {
+        LLVMValueRef wv = NULL;
+        for (int p = 0; p < P; p++) {
+          int64_t c = col[kx][p];
+          if (c < 0) continue;
+          if (!xv[c]) xv[c] = cg_vload(cg, cg_gep(cg, G->src, cg_add(cg, row, cg_i64(cg, c * G->bp))), 64);
+          if (!wv) {
+            LLVMValueRef wi = cg_add(cg, wbase, cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, G->ws_out)), cg_i64(cg, kx)));
+            wv = cg_splat(cg, cg_load(cg, cg_gep(cg, G->w, wi)));
+          }
+          LLVMValueRef a = cg_vload(cg, acc[r * P + p], 64);
+          cg_vstore(cg, cg_fma(cg, wv, xv[c], a), acc[r * P + p], 64);
+        }
+      }
+    cg_loop_end(cg, &lr);
+    if (after_y) cg_if_end(cg, after_y);
+  }
+  int64_t sp = G->OH * G->OW;
+  LLVMValueRef pix0 = cg_add(cg, cg_mul(cg, ty, cg_i64(cg, G->OW)), tx0);
+  if (!cg->nepi) {
+    for (int r = 0; r < R; r++)
+      for (int p = 0; p < P; p++) {
+        LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)), cg_add(cg, pix0, cg_i64(cg, p)));
+        cg_vstore(cg, cg_vload(cg, acc[r * P + p], 64), cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b0)), 64);
+      }
+    return;
+  }
+  /* the fused epilogue once, in a loop over the block's vectors: compact code */
+  for (int i = 0; i < R * P; i++) {
+    LLVMValueRef idx = cg_i64(cg, i);
+    cg_vstore(cg, cg_vload(cg, acc[i], 64), LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &idx, 1, ""), 64);
+  }
+  snc_cg_loop le;
+  cg_loop_begin(cg, &le, cg_i64(cg, 0), cg_i64(cg, R * P), 1, "epi");
+  LLVMValueRef r = LLVMBuildSDiv(cg->b, le.iv, cg_i64(cg, P), ""), p = LLVMBuildSRem(cg->b, le.iv, cg_i64(cg, P), "");
+  LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, r), cg_i64(cg, sp)), cg_add(cg, pix0, p));
+  LLVMValueRef val = cg_vload(cg, LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &le.iv, 1, ""), 64);
+  val = cg_epilogue(cg, G->head, val, f, b0);
+  cg_vstore(cg, val, cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b0)), 64);
+  cg_loop_end(cg, &le);
+}
+
+/* source columns an item reads: all of them (one block per row), or those of one block */
+static int64_t tile_columns(const gather *G, int P) { return P == G->OW ? G->SW : (int64_t)(P - 1) * G->d.s[1] + G->d.kw; }
+
+/* positions per block: the whole produced row when it is short, else a block size that divides it
+   (or not: the last block then starts early, as the last channel block does); 0: the gather path */
+static int tile_positions(const gather *G) {
+  int P = 0;
+  if (G->OW <= 8) P = (int)G->OW;
+  else if (!G->dx && !G->d.p[1]) { /* else columns would need run-time validity */
+    P = 6;
+    for (int q = 6; q >= 4; q--)
+      if (G->OW % q == 0) P = q, q = 0;
+  }
+  return P && G->d.kw <= 8 && tile_columns(G, P) <= 24 ? P : 0;
+}
+
+static void emit_tile(snc_cg *cg, gather *G, int P) {
+  /* registers: R*P accumulators, P source vectors, a broadcast; R chosen to waste few channels */
+  int64_t ncol = tile_columns(G, P);
+  int cap = (int)((31 - (ncol < P ? P : ncol)) / P), best = 1;
+  if (cap < 1) cap = 1;
+  if (cap > G->nout) cap = (int)G->nout;
+  for (int R = 1; R <= cap; R++) {
+    int64_t cost = (G->nout + R - 1) / R * (R * P + 4), bcost = (G->nout + best - 1) / best * (best * P + 4);
+    if (cost <= bcost) best = R;
+  }
+  G->R = best;
+  int64_t ntx = (G->OW + P - 1) / P, nblk = (G->nout + G->R - 1) / G->R, nvec = G->bp / SNC_VW;
+  LLVMValueRef acc[32];
+  for (int i = 0; i < G->R * P; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
+  if (cg->nepi) G->spill = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(G->R * P)), "spill");
+  LLVMValueRef lo, hi;
+  cg_partition(cg, nvec * G->OH * ntx * nblk, &lo, &hi);
+  snc_cg_loop li;
+  cg_loop_begin(cg, &li, lo, hi, 1, "item");
+  LLVMValueRef blk = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nblk), "blk"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nblk), "");
+  LLVMValueRef txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb");
+  rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "");
+  LLVMValueRef ty = LLVMBuildSRem(cg->b, rest, cg_i64(cg, G->OH), "ty"), v = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, G->OH), "v");
+  LLVMValueRef out0 = cg_mul(cg, blk, cg_i64(cg, G->R)), maxo = cg_i64(cg, G->nout - G->R);
+  out0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, out0, maxo, ""), maxo, out0, "out0");
+  LLVMValueRef tx0 = cg_mul(cg, txb, cg_i64(cg, P)), maxx = cg_i64(cg, G->OW - P);
+  tx0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, tx0, maxx, ""), maxx, tx0, "tx0");
+  if (ntx == 1) tx0 = cg_i64(cg, 0);
+  tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, cg_mul(cg, v, cg_i64(cg, SNC_VW)), acc);
+  cg_loop_end(cg, &li);
+}
+
 static int chunk_vectors(int nvec) {
   for (int vc = nvec < 8 ? nvec : 8; vc > 1; vc--)
     if (nvec % vc == 0) return vc;
@@ -178,6 +316,11 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   G.w = cg_node_ptr(cg, n->inputs[1]);
   G.head = n->id;
   G.out = cg_node_ptr(cg, cg_out_node(cg, n->id));
+  int P = G.d.kh * G.d.kw > 1 ? tile_positions(&G) : 0;
+  if (P) {
+    emit_tile(cg, &G, P);
+    return;
+  }
   G.R = 24 / G.VC;
   if (G.R > 8) G.R = 8;
   if (G.R < 1) G.R = 1;
