@@ -129,24 +129,34 @@ static int parse_schedule(snc_fe *fe, yaml_node_t *v) {
   return 0;
 }
 
-/* augment: {shift: s, rotate: deg, scale: f}: training images move by a random offset in [-s, s]
- * per axis (zero fill), and with rotate or scale turn by up to +-deg degrees and scale by 1 +- f
- * (bilinear). At least one of the three. */
+/* augment: {shift: s, rotate: deg, scale: f, elastic: px, grid: n}: training images move by a
+ * random offset in [-s, s] per axis (zero fill), and with rotate or scale turn by up to +-deg degrees
+ * and scale by 1 +- f, with elastic warp by a smooth field of up to +-px pixels interpolated from an
+ * n x n grid of random displacements (bilinear). At least one of shift, rotate, scale, elastic. */
 static int parse_augment(snc_fe *fe, yaml_node_t *v) {
   long long s;
   double d;
   if (!v) return 0;
   if (snc_fe_expect_map(fe, v, "augment") ||
-      snc_fe_check_keys(fe, v, "augment", (const char *const[]){"shift", "rotate", "scale", NULL}))
+      snc_fe_check_keys(fe, v, "augment", (const char *const[]){"shift", "rotate", "scale", "elastic", "grid", NULL}))
     return -1;
-  if (!snc_fe_get(fe, v, "shift", NULL) && !snc_fe_get(fe, v, "rotate", NULL) && !snc_fe_get(fe, v, "scale", NULL))
-    return snc_fe_error(fe, v, "augment needs 'shift' (pixels, like shift: 1), 'rotate' (degrees) or 'scale'");
+  if (!snc_fe_get(fe, v, "shift", NULL) && !snc_fe_get(fe, v, "rotate", NULL) && !snc_fe_get(fe, v, "scale", NULL) &&
+      !snc_fe_get(fe, v, "elastic", NULL))
+    return snc_fe_error(fe, v,
+                        "augment needs 'shift' (pixels, like shift: 1), 'rotate' (degrees), 'scale' or 'elastic' (pixels)");
   if (snc_fe_opt_int(fe, v, "shift", 0, 4, 0, &s)) return -1;
   fe->g->train.augment_shift = (int)s;
   if (snc_fe_opt_float(fe, v, "rotate", 0, 45, 0, &d)) return -1;
   fe->g->train.augment_rotate = (float)d;
   if (snc_fe_opt_float(fe, v, "scale", 0, 0.5, 0, &d)) return -1;
   fe->g->train.augment_scale = (float)d;
+  if (snc_fe_opt_float(fe, v, "elastic", 0, 4, 0, &d)) return -1;
+  fe->g->train.augment_elastic = (float)d;
+  yaml_node_t *gn = snc_fe_get(fe, v, "grid", NULL);
+  if (gn && !(fe->g->train.augment_elastic > 0))
+    return snc_fe_error(fe, gn, "augment: 'grid' sets the control points of 'elastic', which is not given");
+  if (snc_fe_opt_int(fe, v, "grid", 2, 8, 3, &s)) return -1;
+  fe->g->train.augment_grid = (int)s;
   fe->augment = v;
   return 0;
 }
@@ -295,13 +305,17 @@ static int parse_inputs(snc_fe *fe, yaml_node_t *root, yaml_node_t *m) {
 
 /* augmentation shifts images: float inputs of per-sample shape [C,H,W]; there must be one */
 static int check_augment(snc_fe *fe) {
-  if (!fe->g->train.augment_shift && !(fe->g->train.augment_rotate > 0) && !(fe->g->train.augment_scale > 0)) return 0;
+  const snc_train_cfg *t = &fe->g->train;
+  if (!t->augment_shift && !(t->augment_rotate > 0) && !(t->augment_scale > 0) && !(t->augment_elastic > 0)) return 0;
   for (int i = 0; i < fe->g->nnodes; i++) {
     const snc_node *n = fe->g->nodes[i];
     if (n->op == SNC_OP_INPUT && n->dtype == SNC_F32 && n->shape.rank == 4) return 0;
   }
   return snc_fe_error(fe, fe->augment, "augment: %s needs an image input (float32, per-sample shape [C,H,W])",
-                      fe->g->train.augment_shift ? "shift" : fe->g->train.augment_rotate > 0 ? "rotate" : "scale");
+                      t->augment_shift          ? "shift"
+                      : t->augment_rotate > 0   ? "rotate"
+                      : t->augment_scale > 0    ? "scale"
+                                                : "elastic");
 }
 
 static int parse_outputs(snc_fe *fe, yaml_node_t *m) {

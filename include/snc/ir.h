@@ -111,6 +111,8 @@ typedef struct snc_train_cfg {
   int anneal_linear;                              /* onecycle: linear instead of cosine annealing */
   int augment_shift; /* training images shifted by a random offset in [-s, s] per axis (0: off) */
   float augment_rotate, augment_scale; /* and rotated by up to +-rotate degrees, scaled by 1 +- scale (0: off) */
+  float augment_elastic;               /* and warped by a smooth random field of up to +-elastic pixels (0: off) */
+  int augment_grid;                    /* control points per side of that field (default 3) */
 } snc_train_cfg;
 
 typedef struct snc_data_cfg {

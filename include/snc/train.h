@@ -185,7 +185,7 @@ void snc_augment_shift(float *dst, const float *src, int64_t h, int64_t w, int d
 
 /* ---- affine augmentation (runtime/train_augment.c) ------------------------------------------- */
 
-/* Whether t augments training images at all (shift, rotate or scale). */
+/* Whether t augments training images at all (shift, rotate, scale or elastic). */
 int snc_augment_on(const snc_train_cfg *t);
 /* The rotation (degrees, uniform in [-rotate, rotate]) and scale factor (uniform in
  * [1 - scale, 1 + scale]) of training image `image` in `epoch`, drawn from the same counter as
@@ -197,8 +197,20 @@ void snc_augment_affine_draw(uint64_t key, int64_t epoch, int64_t image, float r
  * sampling, pixels from outside src count as fill. deg 0, factor 1 gives snc_augment_shift's image. */
 void snc_augment_affine(float *dst, const float *src, int64_t h, int64_t w, double deg, double factor, int dy, int dx,
                         float fill);
+/* The most control points per side of an elastic field (augment: {grid: n}, 2 <= n <= 8). */
+#define SNC_AUGMENT_GRID_MAX 8
+/* The grid x grid control displacements of training image `image` in `epoch`: ctl[2 k] rows down and
+ * ctl[2 k + 1] columns right at control point k (row-major), each uniform in [-elastic, elastic];
+ * the counter of snc_augment_offsets, an independent stream. ctl holds 2 * grid * grid floats. */
+void snc_augment_elastic_draw(uint64_t key, int64_t epoch, int64_t image, float elastic, int grid, float *ctl);
+/* snc_augment_affine, then each destination pixel samples its source point moved by the displacement
+ * bilinearly interpolated from the grid x grid control values ctl (corner control points at the
+ * image's corner pixels); ctl NULL is snc_augment_affine. */
+void snc_augment_warp(float *dst, const float *src, int64_t h, int64_t w, double deg, double factor, int dy, int dx,
+                      const float *ctl, int grid, float fill);
 /* One training image of this epoch as t's augmentation has it: the shift of snc_augment_offsets and,
- * when t rotates or scales, the affine transform of snc_augment_affine_draw. Shift only: exactly
+ * when t rotates, scales or warps, the transform of snc_augment_affine_draw and
+ * snc_augment_elastic_draw (snc_augment_warp). Shift only: exactly
  * snc_augment_shift (the draws and images of models without rotate and scale are unchanged). */
 void snc_augment_image(const snc_train_cfg *t, uint64_t key, int64_t epoch, int64_t image, float *dst, const float *src,
                        int64_t h, int64_t w, float fill);
