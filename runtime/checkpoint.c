@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "snc/arena.h"
+#include "snc/file.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint.c assumes a little-endian host (safetensors data is little-endian)"
@@ -158,45 +159,21 @@ cleanup:
   return text;
 }
 
-/* fsync the directory holding path, so the rename itself is durable. */
-static int sync_dir(const char *path, snc_error *err) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-  if (!dir) return snc_errorf(err, "%s: out of memory", path);
-  int rc = 0, fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) /* EINVAL: this file system cannot sync directories */
-    rc = snc_errorf(err, "%s: written, but cannot sync directory %s: %s", path, dir, strerror(errno));
-  if (fd >= 0) close(fd);
-  free(dir);
-  return rc;
-}
-
 int snc_ckpt_write(const char *path, const snc_ckpt_tensor *tensors, int n, const char *const *meta_kv,
                    snc_error *err) {
   if (!path || !path[0]) return snc_errorf(err, "checkpoint path is empty");
   if (check_write_args(path, tensors, n, meta_kv, err)) return -1;
-
-  int rc = -1;
-  char *header = NULL, *tmp = NULL;
-  FILE *f = NULL;
-  header = build_header(tensors, n, meta_kv);
-  size_t tmp_cap = strlen(path) + 32;
-  tmp = malloc(tmp_cap);
-  if (!header || !tmp) {
-    snc_errorf(err, "%s: out of memory", path);
-    goto cleanup;
-  }
-  snprintf(tmp, tmp_cap, "%s.tmp.%ld", path, (long)getpid());
-
+  char *header = build_header(tensors, n, meta_kv);
+  if (!header) return snc_errorf(err, "%s: out of memory", path);
   size_t hlen = strlen(header), padded = (hlen + 7) & ~(size_t)7; /* data starts at 8 + padded */
   unsigned char len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
   static const char spaces[8] = "        ";
-
-  f = fopen(tmp, "wb");
+  snc_file_out out;
+  FILE *f = snc_file_begin(&out, path, "wb", err);
   if (!f) {
-    snc_errorf(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    goto cleanup;
+    free(header);
+    return -1;
   }
   int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen &&
            fwrite(spaces, 1, padded - hlen, f) == padded - hlen;
@@ -204,30 +181,13 @@ int snc_ckpt_write(const char *path, const snc_ckpt_tensor *tensors, int n, cons
     size_t bytes = (size_t)shape_bytes(tensors[i].ndim, tensors[i].dims);
     ok = bytes == 0 || fwrite(tensors[i].data, 1, bytes, f) == bytes;
   }
-  if (!ok || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-    snc_errorf(err, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-    goto cleanup;
-  }
-  FILE *closing = f;
-  f = NULL; /* fclose releases the stream even when it fails */
-  if (fclose(closing) != 0) {
-    snc_errorf(err, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-    goto cleanup;
-  }
-  if (rename(tmp, path) != 0) {
-    snc_errorf(err, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-    goto cleanup;
-  }
-  free(tmp);
-  tmp = NULL; /* renamed: nothing left to remove */
-  rc = sync_dir(path, err);
-
-cleanup:
-  if (f) fclose(f);
-  if (tmp) remove(tmp); /* only ever our own temporary; path itself is untouched */
-  free(tmp);
   free(header);
-  return rc;
+  if (!ok) {
+    snc_errorf(err, "%s: cannot write %s: %s", path, out.tmp, strerror(errno));
+    snc_file_abort(&out);
+    return -1;
+  }
+  return snc_file_commit(&out, err);
 }
 
 /* ------------------------------------------------------------------------------------------- read */

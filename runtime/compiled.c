@@ -1,5 +1,6 @@
 /* snrun on written modules, and the export of its data sets as IDX files; see include/snc/compiled.h. */
 #include "snc/compiled.h"
+#include "snc/file.h"
 
 #include <errno.h>
 #include <string.h>
@@ -33,27 +34,20 @@ static void put_be32(unsigned char *b, uint32_t v) {
 }
 
 static int write_idx(const char *path, int is_float, int ndim, const int64_t *dims, const void *data, snc_error *err) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return snc_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
+  snc_file_out out;
+  FILE *f = snc_file_begin(&out, path, "wb", err);
+  if (!f) return -1;
   unsigned char h[4 + 4 * 8] = {0, 0, (unsigned char)(is_float ? 0x0D : 0x0C), (unsigned char)ndim};
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) put_be32(h + 4 + 4 * d, (uint32_t)dims[d]), n *= dims[d];
-  int bad = fwrite(h, 1, 4 + 4 * (size_t)ndim, f) != 4 + 4 * (size_t)ndim;
+  fwrite(h, 1, 4 + 4 * (size_t)ndim, f);
   const uint32_t *w = data; /* float32 and int32 alike: 4 bytes, written big-endian */
-  for (int64_t i = 0; i < n && !bad; i++) {
+  for (int64_t i = 0; i < n && !ferror(f); i++) {
     unsigned char b[4];
     put_be32(b, w[i]);
-    bad = fwrite(b, 1, 4, f) != 4;
+    fwrite(b, 1, 4, f);
   }
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path) != 0) {
-    int e = errno;
-    remove(tmp);
-    return snc_errorf(err, "%s: cannot write: %s", path, strerror(e));
-  }
-  return 0;
+  return snc_file_commit(&out, err); /* a failed fwrite leaves ferror set: commit reports it */
 }
 
 int snc_data_export(const snc_graph *g, const snc_train_data *d, const char *dir, snc_error *err) {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "snc/file.h"
 #include "snc/study.h"
 #include "snc/train.h"
 
@@ -72,11 +73,9 @@ typedef struct st_study {
 
 static inline st_round *st_at(const st_study *s, int setting, int round) { return &s->r[setting * s->rounds + round]; }
 
-/* study_journal.c: files and the journal */
-int st_write_atomic(const char *path, const void *data, size_t len, snc_error *err);
+/* study_journal.c: files and the journal (atomic whole files: snc_file_write_atomic) */
 /* writes all n bytes (retrying short writes and EINTR); 0 or -1 with errno */
 int st_write_all(int fd, const char *p, size_t n);
-int st_fsync_dir(const char *dir);
 uint64_t st_fnv(const void *p, size_t n, uint64_t h);
 /* The header text of the journal (the study's parameters), NUL-terminated, malloc'd. */
 char *st_header_text(const st_study *s);

@@ -20,13 +20,6 @@ uint64_t st_fnv(const void *p, size_t n, uint64_t h) {
   return h;
 }
 
-int st_fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
 
 int st_write_all(int fd, const char *p, size_t n) {
   while (n) {
@@ -41,30 +34,6 @@ int st_write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
-int st_write_atomic(const char *path, const void *data, size_t len, snc_error *err) {
-  char tmp[ST_PATH + 32];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return snc_errorf(err, "%s: cannot create: %s", tmp, strerror(errno));
-  if (st_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-    int e = errno;
-    close(fd);
-    unlink(tmp);
-    return snc_errorf(err, "%s: cannot write: %s", tmp, strerror(e));
-  }
-  close(fd);
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return snc_errorf(err, "%s: cannot rename to %s: %s", tmp, path, strerror(e));
-  }
-  char dir[ST_PATH];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash) *slash = 0;
-  st_fsync_dir(slash ? dir : ".");
-  return 0;
-}
 
 /* ---- a growing string ------------------------------------------------------------------------------ */
 
@@ -218,7 +187,7 @@ int st_journal_create(st_study *s, snc_error *err) {
   char path[ST_PATH + 16];
   snprintf(path, sizeof path, "%s/journal", s->dir);
   char *h = st_header_text(s);
-  int rc = st_write_atomic(path, h, strlen(h), err);
+  int rc = snc_file_write_atomic(path, h, strlen(h), err);
   free(h);
   return rc;
 }

@@ -91,7 +91,7 @@ static int write_script(const st_study *s, const char *dir, snc_error *err) {
   }
   fclose(f);
   snprintf(path, sizeof path, "%s/curves.dat", dir);
-  int rc = st_write_atomic(path, buf, len, err);
+  int rc = snc_file_write_atomic(path, buf, len, err);
   free(buf);
   if (rc) goto out;
 
@@ -110,7 +110,7 @@ static int write_script(const st_study *s, const char *dir, snc_error *err) {
   }
   fclose(f);
   snprintf(path, sizeof path, "%s/table.dat", dir);
-  rc = st_write_atomic(path, buf, len, err);
+  rc = snc_file_write_atomic(path, buf, len, err);
   free(buf);
   if (rc) {
     free(rows);
@@ -214,7 +214,7 @@ static int write_script(const st_study *s, const char *dir, snc_error *err) {
     memcpy(all, buf, first);
     memcpy(all + first, pal, pl);
     memcpy(all + first + pl, buf + first, len - first);
-    rc = st_write_atomic(path, all, pl + len, err);
+    rc = snc_file_write_atomic(path, all, pl + len, err);
     free(all);
     free(pal);
   }

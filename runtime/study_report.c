@@ -228,7 +228,7 @@ int st_write_results(const st_study *s, snc_error *err) {
   size_t len;
   char *csv = csv_text(s, &len);
   snprintf(path, sizeof path, "%s/results.csv", s->dir);
-  int rc = st_write_atomic(path, csv, len, err);
+  int rc = snc_file_write_atomic(path, csv, len, err);
   free(csv);
   if (rc) return -1;
   char *json = json_text(s);
@@ -239,7 +239,7 @@ int st_write_results(const st_study *s, snc_error *err) {
   json[jl] = '\n';
   json[jl + 1] = 0;
   snprintf(path, sizeof path, "%s/results.json", s->dir);
-  rc = st_write_atomic(path, json, jl + 1, err);
+  rc = snc_file_write_atomic(path, json, jl + 1, err);
   free(json);
   return rc;
 }

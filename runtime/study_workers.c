@@ -345,7 +345,7 @@ static int finish_round(sched *c, worker *w, const char *line, snc_error *err) {
     if (rename(tmp, best) != 0) return snc_errorf(err, "%s: cannot rename to %s: %s", tmp, best, strerror(errno));
     char dir[ST_PATH + 16];
     snprintf(dir, sizeof dir, "%s/best", s->dir);
-    st_fsync_dir(dir);
+    snc_file_sync_dir(dir, 1);
     c->best[r.setting] = r.round;
   } else {
     unlink(tmp);
@@ -440,7 +440,7 @@ static int remote_messages(sched *c, snc_error *err) {
     } else if (m[0] == 'K') {
       char path[ST_PATH + 64];
       tmp_ckpt(c->s, w->task_k, w->task_r, path, sizeof path);
-      rc = st_write_atomic(path, m + 1, n - 1, err);
+      rc = snc_file_write_atomic(path, m + 1, n - 1, err);
     } else {
       rc = handle_line(c, w, m, err);
     }

@@ -3,13 +3,12 @@
  * save in snrun's safetensors format) specialised to the model's tensor table. Every symbol carries
  * the model's prefix. See docs/embedding.md. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "snc/codegen.h"
+#include "snc/file.h"
 
 static const char lib_text[] =
 #include "codegen/cg_header_lib.inc"
@@ -270,18 +269,9 @@ static void write_header(FILE *f, const snc_program *p, const snc_header_opts *o
 }
 
 int snc_program_write_header(const snc_program *p, const snc_header_opts *o, const char *path, snc_error *err) {
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "w");
-  if (!f) return snc_errorf(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+  snc_file_out out;
+  FILE *f = snc_file_begin(&out, path, "w", err);
+  if (!f) return -1;
   write_header(f, p, o);
-  int bad = ferror(f);
-  bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path) != 0) {
-    int e = errno;
-    remove(tmp);
-    return snc_errorf(err, "%s: cannot write: %s", path, strerror(e));
-  }
-  return 0;
+  return snc_file_commit(&out, err);
 }

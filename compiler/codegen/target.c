@@ -1,11 +1,10 @@
 /* Target machines, the optimisation pipeline, dumps and the atomic file writer (see snc/target.h). */
 #include "snc/target.h"
+#include "snc/file.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <string.h>
 #include <unistd.h>
+#include <string.h>
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/BitWriter.h>
@@ -236,72 +235,14 @@ cleanup:
   return rc;
 }
 
-/* fsync the directory holding path, so the rename itself is durable. */
-static int sync_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char dir[4096];
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == path) snprintf(dir, sizeof dir, "/");
-  else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  int ok = fd >= 0 && (fsync(fd) == 0 || errno == EINVAL); /* EINVAL: cannot sync directories here */
-  if (fd >= 0) close(fd);
-  return ok ? 0 : -1;
-}
-
 int snc_cg_write_file(LLVMModuleRef m, LLVMTargetMachineRef tm, snc_cg_file_kind kind, const char *path,
                       snc_error *err) {
-  int rc = -1;
-  LLVMMemoryBufferRef buf = NULL;
-  FILE *f = NULL;
-  char *tmp = NULL;
   if (!path || !path[0]) return snc_errorf(err, "output path is empty");
+  LLVMMemoryBufferRef buf = NULL;
   snc_error e2 = {{0}};
-  if (snc_cg_write_buffer(m, tm, kind, 0, &buf, &e2) != 0) {
-    snc_errorf(err, "%s: %s", path, e2.msg);
-    goto cleanup;
-  }
-  size_t cap = strlen(path) + 32;
-  tmp = malloc(cap);
-  if (!tmp) {
-    snc_errorf(err, "%s: out of memory", path);
-    goto cleanup;
-  }
-  snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
-  f = fopen(tmp, "wb");
-  if (!f) {
-    snc_errorf(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    free(tmp);
-    tmp = NULL; /* not created: nothing to remove */
-    goto cleanup;
-  }
-  size_t n = LLVMGetBufferSize(buf);
-  if ((n && fwrite(LLVMGetBufferStart(buf), 1, n, f) != n) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
-    snc_errorf(err, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-    goto cleanup;
-  }
-  int closed = fclose(f);
-  f = NULL;
-  if (closed != 0) {
-    snc_errorf(err, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-    goto cleanup;
-  }
-  if (rename(tmp, path) != 0) {
-    snc_errorf(err, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-    goto cleanup;
-  }
-  free(tmp);
-  tmp = NULL; /* renamed: nothing left to remove */
-  if (sync_dir(path) != 0) {
-    snc_errorf(err, "%s: written, but cannot sync its directory: %s", path, strerror(errno));
-    goto cleanup;
-  }
-  rc = 0;
-cleanup:
-  if (f) fclose(f);
-  if (tmp) remove(tmp); /* only ever our own temporary; path itself is untouched */
-  free(tmp);
-  if (buf) LLVMDisposeMemoryBuffer(buf);
+  if (snc_cg_write_buffer(m, tm, kind, 0, &buf, &e2) != 0) return snc_errorf(err, "%s: %s", path, e2.msg);
+  int rc = snc_file_write_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), err);
+  LLVMDisposeMemoryBuffer(buf);
   return rc;
 }
 
