@@ -8,10 +8,9 @@
  *   dw:      dw[o][c][ky][kx] = sum_{oy,ox,b} dy[o][oy][ox][b] * x[c][oy*s+ky-p][ox*s+kx-p][b]
  * Forward and dx of convolutions whose positions along x can be compile-time offsets (rows of at
  * most 8, or forward without x padding) use "tile": R output channels x P positions of one row x one
- * batch vector of accumulators, channels in a loop with every (kx) tap unrolled inside, so a source
- * vector serves up to R*kw FMAs and an item's source rows stay in L1. The rest (linear, padded long
- * rows) use "gather": R output channels x VC batch vectors, reduction over (ky, kx) unrolled and
- * channels in a loop. dw is a blocked dot-product emitter. */
+ * batch vector of accumulators, channels in a loop with every (kx) tap unrolled inside. The rest
+ * (linear, padded long rows) use "gather": R output channels x VC batch vectors, reduction over
+ * (ky, kx) unrolled and channels in a loop. dw is a blocked dot-product emitter. */
 #include "codegen/emit.h"
 
 typedef struct conv_dims {
@@ -160,9 +159,10 @@ static void gather_block(snc_cg *cg, const gather *G, int R, LLVMValueRef out0, 
 
 /* --- tile: forward and dx of convolutions, blocked over out channels x positions of one row ------
  * The accumulators are R output channels x P neighbouring positions of one produced row, for one
- * vector of 16 samples: each source vector loaded serves R FMAs, each broadcast weight P. A work
- * item is (batch vector, row, column block, channel block), channel blocks innermost, so the source
- * rows of an item stay in L1 for the next block. Along x the positions are compile-time offsets from
+ * vector of 16 samples: the source vectors of one input channel and row are loaded once and serve
+ * every kernel column's tap (up to R*kw FMAs each), a broadcast weight serves P. A work item is
+ * (channel block, row, column block, batch vector): the block's weights stay in L1 and a thread's
+ * share is a range of output channels. Along x the positions are compile-time offsets from
  * the block's first column: with one block per row (P = produced width) every tap's validity is a
  * constant; with several (forward without x padding) every tap is valid. */
 
@@ -279,10 +279,12 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
   cg_partition(cg, nvec * G->OH * ntx * nblk, &lo, &hi);
   snc_cg_loop li;
   cg_loop_begin(cg, &li, lo, hi, 1, "item");
-  LLVMValueRef blk = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nblk), "blk"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nblk), "");
+  /* batch vectors innermost, channel blocks outermost: a thread's share is a range of output
+     channels, as the pooling and elementwise kernels that read them split their work */
+  LLVMValueRef v = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nvec), "v"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nvec), "");
   LLVMValueRef txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb");
   rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "");
-  LLVMValueRef ty = LLVMBuildSRem(cg->b, rest, cg_i64(cg, G->OH), "ty"), v = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, G->OH), "v");
+  LLVMValueRef ty = LLVMBuildSRem(cg->b, rest, cg_i64(cg, G->OH), "ty"), blk = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, G->OH), "blk");
   LLVMValueRef out0 = cg_mul(cg, blk, cg_i64(cg, G->R)), maxo = cg_i64(cg, G->nout - G->R);
   out0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, out0, maxo, ""), maxo, out0, "out0");
   LLVMValueRef tx0 = cg_mul(cg, txb, cg_i64(cg, P)), maxx = cg_i64(cg, G->OW - P);
