@@ -111,6 +111,31 @@ static LLVMValueRef build_region(snc_cg *cg, const char *name, int region, kcall
   return fn;
 }
 
+/* Reorders calls [lo, hi) so that independent calls become neighbours and share a barrier: each
+ * group takes, in order, every remaining call that conflicts neither with a call of the group nor
+ * with a remaining call before it (which has to run first). Two calls only trade places when
+ * neither writes what the other touches (in the arena, after memory reuse), so every call reads
+ * what it read in the graph's order; the two branches of the siamese net then run side by side. */
+static int schedule(kcall *k, int lo, int hi) {
+  int n = hi - lo, m = 0;
+  kcall *out = malloc((size_t)(n > 0 ? n : 1) * sizeof *out);
+  char *done = calloc((size_t)(n > 0 ? n : 1), 1);
+  if (!out || !done) return free(out), free(done), -1;
+  while (m < n) {
+    int g0 = m;
+    for (int i = 0; i < n; i++) {
+      int ok = !done[i];
+      for (int j = g0; j < m && ok; j++) ok = !conflict(&out[j], &k[lo + i]);
+      for (int j = 0; j < i && ok; j++) ok = done[j] || !conflict(&k[lo + j], &k[lo + i]);
+      if (ok) out[m++] = k[lo + i], done[i] = 1;
+    }
+  }
+  memcpy(k + lo, out, (size_t)n * sizeof *out);
+  free(out);
+  free(done);
+  return 0;
+}
+
 /* P_<entry>(arena, args): GOMP_parallel(region, &{arena, args}, args->nthreads, 0) */
 static void build_entry(snc_cg *cg, const char *name, LLVMValueRef region) {
   LLVMTypeRef pt[2] = {cg->ptr, cg->ptr};
@@ -171,8 +196,12 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what, int nod
     c->all_written = op == SNC_OP_ADAM || op == SNC_OP_SGD || op == SNC_OP_BATCHNORM;
     for (int m = 0; m < cg->g->nnodes; m++) /* the chain's head can be a batch norm too */
       if (cg->into[m] == node && cg->g->nodes[m]->op == SNC_OP_BATCHNORM) c->all_written = 1;
-    c->buf[c->nbuf][0] = cg->lay->offset[out], c->buf[c->nbuf][1] = cg->lay->offset[out] + cg->lay->bytes[out];
-    c->nbuf++;
+    /* an update writes its parameter and state, never its own (placeholder) output, which the
+       memory plan gives every update at the same offset: counting it would chain them all */
+    if (op != SNC_OP_ADAM && op != SNC_OP_SGD) {
+      c->buf[c->nbuf][0] = cg->lay->offset[out], c->buf[c->nbuf][1] = cg->lay->offset[out] + cg->lay->bytes[out];
+      c->nbuf++;
+    }
     for (int k = 0; k < cg->nslots; k++) {
       int b = cg->slot_node[k];
       if (b < 0 || b == out) continue;
@@ -325,6 +354,10 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   int has_step = g->nnodes > g->nforward;
   if (has_step) {
     if (emit_range(&cg, g->nnodes, 1, &train, &cache, err)) goto fail_b;
+    /* the updates stay after every gradient (split_step cuts there) */
+    int cut = 0, first = snc_graph_first_update(g);
+    while (cut < train.n && train.k[cut].node < first) cut++;
+    if (schedule(train.k, 0, cut) || schedule(train.k, cut, train.n)) goto oom_b;
     snprintf(name, sizeof name, "%s.train.region", p->prefix);
     cg.nbarriers = 0;
     LLVMValueRef r = build_region(&cg, name, 0, train.k, train.n);
@@ -332,8 +365,6 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
     snprintf(name, sizeof name, "%s_train_step", p->prefix);
     build_entry(&cg, name, r);
     if (opt && opt->split_step) { /* the same calls cut before the first optimizer update */
-      int cut = 0, first = snc_graph_first_update(g);
-      while (cut < train.n && train.k[cut].node < first) cut++;
       for (int k = cut; k < train.n; k++) SNC_ASSERT(train.k[k].node >= first);
       int profile = cg.profile;
       cg.profile = 0; /* profiles time P_train_step's region only */
@@ -351,6 +382,7 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   if (emit_range(&cg, g->nforward, 0, &eval, &cache, err)) goto fail_b;
   LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
   if (f) push(&cg, &eval, f, "outputs", -1);
+  if (schedule(eval.k, 0, eval.n)) goto oom_b;
   snprintf(name, sizeof name, "%s.eval.region", p->prefix);
   cg.nbarriers = 0;
   LLVMValueRef r = build_region(&cg, name, 1, eval.k, eval.n);
@@ -400,6 +432,8 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   p->build_seconds = now() - t0;
   if (opt && opt->dump_graph) snc_cg_dump_plan(p, opt->dump_graph);
   return p;
+oom_b:
+  snc_errorf(err, "%s: out of memory", g->file);
 fail_b:
   LLVMDisposeBuilder(cg.b);
   goto fail;
