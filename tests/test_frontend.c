@@ -31,7 +31,8 @@ static const snc_node *node(const snc_graph *g, const char *name) {
 }
 
 static void test_all_models_load(void) {
-  const char *models[] = {"models/siamese.yaml", "models/digit_cnn.yaml", "models/lenet5.yaml", "models/mlp.yaml"};
+  const char *models[] = {"models/siamese.yaml", "models/digit_cnn.yaml", "models/lenet5.yaml", "models/mlp.yaml",
+                          "models/siamese_plus.yaml", "models/fashion_cnn.yaml"};
   for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
     snc_graph *g = load(models[i], NULL, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
