@@ -419,7 +419,7 @@ static void emit_dw(snc_cg *cg, const snc_node *n) {
   S.dy = cg_node_ptr(cg, n->inputs[lin ? 0 : 1]);
   S.out = cg_node_ptr(cg, n->id);
   if (kk == 1) S.RO = 4, S.RC = 4;
-  else S.RO = kk <= 12 ? 2 : 1, S.RC = 1;
+  else S.RO = kk <= 9 ? 3 : kk <= 12 ? 2 : 1, S.RC = 1; /* at most 27 accumulators */
   if (S.RO > S.d.O) S.RO = (int)S.d.O;
   if (S.RC > S.d.C) S.RC = (int)S.d.C;
   int64_t nbo = (S.d.O + S.RO - 1) / S.RO, nbc = (S.d.C + S.RC - 1) / S.RC;
