@@ -235,14 +235,24 @@ int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     LLVMValueRef lo, hi;
     cg_partition_v(cg, C, &lo, &hi);
     snc_cg_loop lc, li;
+    /* one accumulator per vector of the batch (up to 8): independent chains of adds instead of one
+       long chain; summed in a fixed order at the end */
+    int nv = (int)(bp / SNC_VW), na = nv < 8 ? nv : 8;
+    LLVMValueRef va[8] = {0};
+    for (int a = 0; a < na; a++) va[a] = cg_alloca(cg, cg->vf, "va");
     cg_loop_begin(cg, &lc, lo, hi, 1, "c");
-    LLVMValueRef va = cg_alloca(cg, cg->vf, "va");
-    cg_vstore(cg, cg_vf(cg, 0), va, 64);
+    for (int a = 0; a < na; a++) cg_vstore(cg, cg_vf(cg, 0), va[a], 64);
     cg_loop_begin(cg, &li, cg_i64(cg, 0), inner, 1, "i");
     LLVMValueRef row = cg_mul(cg, cg_add(cg, cg_mul(cg, lc.iv, inner), li.iv), cg_i64(cg, bp));
-    add_row_lanes(cg, va, in, row);
+    for (int v = 0; v < nv; v++) {
+      LLVMValueRef b0 = cg_i64(cg, v * SNC_VW), x = cg_vload(cg, cg_gep(cg, in, cg_add(cg, row, b0)), 64);
+      x = sel(cg, cg_lane_mask(cg, b0), x, cg_vf(cg, 0));
+      cg_vstore(cg, xadd(cg, cg_vload(cg, va[v % na], 64), x), va[v % na], 64);
+    }
     cg_loop_end(cg, &li);
-    cg_store(cg, cg_hsum(cg, cg_vload(cg, va, 64)), cg_gep(cg, out, lc.iv));
+    LLVMValueRef t = cg_vload(cg, va[0], 64);
+    for (int a = 1; a < na; a++) t = xadd(cg, t, cg_vload(cg, va[a], 64));
+    cg_store(cg, cg_hsum(cg, t), cg_gep(cg, out, lc.iv));
     cg_loop_end(cg, &lc);
   }
   cg_kernel_end(cg);
