@@ -89,6 +89,7 @@ LLVMValueRef cg_fma(snc_cg *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 LLVMValueRef cg_call_intrinsic(snc_cg *cg, const char *name, LLVMTypeRef overload, LLVMValueRef *args, int n);
 LLVMValueRef cg_fmax(snc_cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_hsum(snc_cg *cg, LLVMValueRef v); /* ordered horizontal sum of a vector */
+void cg_hsum_many(snc_cg *cg, const LLVMValueRef *v, int n, LLVMValueRef *out); /* cg_hsum of each */
 
 /* epilogues (emit_elem.c): the node a head's kernel stores (the chain's root, or the head itself),
    and the chain applied to the head's value v at feature f, lanes b0.. (loads other inputs there) */

@@ -208,6 +208,34 @@ LLVMValueRef cg_fmax(snc_cg *cg, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(cg->b, c, b, a, "");
 }
 
+/* out[i] = cg_hsum(v[i]) for i < n, bit for bit, 16 at a time: each level adds the same lane pairs
+ * as cg_hsum's tree, for two vectors with one shuffle pair, so 16 sums take 15 adds, not 64 */
+void cg_hsum_many(snc_cg *cg, const LLVMValueRef *v, int n, LLVMValueRef *out) {
+  for (int base = 0; base < n; base += SNC_VW) {
+    LLVMValueRef l[SNC_VW];
+    int m = n - base < SNC_VW ? n - base : SNC_VW, cnt = 1;
+    while (cnt < m) cnt *= 2;
+    for (int i = 0; i < cnt; i++) l[i] = i < m ? v[base + i] : cg_vf(cg, 0);
+    /* groups of 2w lanes in, groups of w lanes out; the two inputs' groups in order */
+    for (int w = SNC_VW / 2; w >= 1; w /= 2) {
+      int half = cnt > 1 ? cnt / 2 : 1;
+      for (int pidx = 0; pidx < half; pidx++) {
+        LLVMValueRef a = l[2 * pidx], b = cnt > 1 ? l[2 * pidx + 1] : cg_vf(cg, 0);
+        LLVMValueRef lo[SNC_VW], hi[SNC_VW];
+        int k = 0;
+        for (int src = 0; src < 2; src++)
+          for (int g0 = 0; g0 < SNC_VW; g0 += 2 * w)
+            for (int i = 0; i < w; i++, k++) lo[k] = cg_i32(cg, src * SNC_VW + g0 + i), hi[k] = cg_i32(cg, src * SNC_VW + g0 + w + i);
+        LLVMValueRef t1 = LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(lo, SNC_VW), "");
+        LLVMValueRef t2 = LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(hi, SNC_VW), "");
+        l[pidx] = LLVMBuildFAdd(cg->b, t1, t2, "");
+      }
+      cnt = half;
+    }
+    for (int i = 0; i < m; i++) out[base + i] = LLVMBuildExtractElement(cg->b, l[0], cg_i32(cg, i), "");
+  }
+}
+
 LLVMValueRef cg_hsum(snc_cg *cg, LLVMValueRef v) {
   /* pairwise tree in a fixed order: lanes (0..7)+(8..15), then halves again */
   LLVMValueRef acc = v;

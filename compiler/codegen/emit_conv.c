@@ -401,12 +401,15 @@ static void dw_block(snc_cg *cg, const dwspec *S, int ro, int rc, LLVMValueRef o
   cg_loop_end(cg, &lb);
   cg_loop_end(cg, &lx);
   cg_loop_end(cg, &ly);
+  LLVMValueRef sums[96], vals[96];
+  for (int i = 0; i < ro * rc * kk; i++) vals[i] = cg_vload(cg, acc[i], 64);
+  cg_hsum_many(cg, vals, ro * rc * kk, sums);
   for (int r = 0; r < ro; r++)
     for (int c = 0; c < rc; c++)
       for (int k = 0; k < kk; k++) {
         LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, cg_add(cg, o0, cg_i64(cg, r)), cg_i64(cg, d->C)), cg_add(cg, c0, cg_i64(cg, c))), cg_i64(cg, kk)),
                                   cg_i64(cg, k));
-        cg_store(cg, cg_hsum(cg, cg_vload(cg, acc[(r * rc + c) * kk + k], 64)), cg_gep(cg, S->out, idx));
+        cg_store(cg, sums[(r * rc + c) * kk + k], cg_gep(cg, S->out, idx));
       }
 }
 
