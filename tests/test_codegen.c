@@ -123,6 +123,8 @@ static void test_conv_shapes(void) {
       {2, 6, 12, 3, 3, 3, 2, 1, 1, 1}, /* padded rows of 12: gather forward and dx */
       {4, 5, 5, 6, 1, 1, 1, 1, 0, 0},  /* 1x1 */
       {13, 4, 4, 11, 3, 3, 1, 1, 1, 1}, /* same-size output, 13 and 11 channels */
+      {1, 9, 9, 2, 6, 6, 1, 1, 0, 0},   /* 36 taps: more than a weight-gradient block holds */
+      {2, 13, 12, 3, 11, 10, 1, 1, 1, 0}, /* 110 taps, padded rows */
   };
   for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
     for (int batch = 5; batch <= 40; batch += 35) {

@@ -413,6 +413,44 @@ static void dw_block(snc_cg *cg, const dwspec *S, int ro, int rc, LLVMValueRef o
       }
 }
 
+/* dw of kernels with more taps than a block's accumulators hold (kk > 32): one work item per weight
+ * (o, c, tap), the tap's row and column at run time, one vector accumulator summed over the same
+ * (oy, ox, batch vector) order as dw_block, so both paths give the same bits */
+static void emit_dw_taps(snc_cg *cg, const dwspec *S) {
+  const conv_dims *d = &S->d;
+  int64_t kk = (int64_t)d->kh * d->kw, oplane = d->OH * d->OW * S->bp, iplane = d->H * d->W * S->bp;
+  LLVMValueRef acc = cg_alloca(cg, cg->vf, "acc"), lo, hi;
+  cg_partition(cg, d->O * d->C * kk, &lo, &hi);
+  snc_cg_loop li, ly, lx, lb;
+  cg_loop_begin(cg, &li, lo, hi, 1, "item");
+  LLVMValueRef oc = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, kk), ""), t = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, kk), "t");
+  LLVMValueRef o = LLVMBuildSDiv(cg->b, oc, cg_i64(cg, d->C), "o"), c = LLVMBuildSRem(cg->b, oc, cg_i64(cg, d->C), "c");
+  LLVMValueRef ky = LLVMBuildSDiv(cg->b, t, cg_i64(cg, d->kw), "ky"), kx = LLVMBuildSRem(cg->b, t, cg_i64(cg, d->kw), "kx");
+  cg_vstore(cg, cg_vf(cg, 0), acc, 64);
+  cg_loop_begin(cg, &ly, cg_i64(cg, 0), cg_i64(cg, d->OH), 1, "oy");
+  LLVMValueRef iy = cg_add(cg, cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d->s[0])), ky), cg_i64(cg, -d->p[0]));
+  cg_loop_begin(cg, &lx, cg_i64(cg, 0), cg_i64(cg, d->OW), 1, "ox");
+  LLVMValueRef ix = cg_add(cg, cg_add(cg, cg_mul(cg, lx.iv, cg_i64(cg, d->s[1])), kx), cg_i64(cg, -d->p[1]));
+  LLVMValueRef ok = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, iy, cg_i64(cg, 0), ""),
+                                 LLVMBuildICmp(cg->b, LLVMIntSLT, iy, cg_i64(cg, d->H), ""), "");
+  ok = LLVMBuildAnd(cg->b, ok, LLVMBuildICmp(cg->b, LLVMIntSGE, ix, cg_i64(cg, 0), ""), "");
+  ok = LLVMBuildAnd(cg->b, ok, LLVMBuildICmp(cg->b, LLVMIntSLT, ix, cg_i64(cg, d->W), ""), "");
+  LLVMBasicBlockRef after = cg_if_begin(cg, ok, "in");
+  LLVMValueRef opos = cg_mul(cg, cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d->OW)), lx.iv), cg_i64(cg, S->bp));
+  LLVMValueRef ipos = cg_mul(cg, cg_add(cg, cg_mul(cg, iy, cg_i64(cg, d->W)), ix), cg_i64(cg, S->bp));
+  LLVMValueRef ob = cg_add(cg, cg_mul(cg, o, cg_i64(cg, oplane)), opos), ib = cg_add(cg, cg_mul(cg, c, cg_i64(cg, iplane)), ipos);
+  cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, S->bp), SNC_VW, "b");
+  LLVMValueRef dyv = cg_vload(cg, cg_gep(cg, S->dy, cg_add(cg, ob, lb.iv)), 64);
+  LLVMValueRef xv = cg_vload(cg, cg_gep(cg, S->x, cg_add(cg, ib, lb.iv)), 64);
+  cg_vstore(cg, cg_fma(cg, dyv, xv, cg_vload(cg, acc, 64)), acc, 64);
+  cg_loop_end(cg, &lb);
+  cg_if_end(cg, after);
+  cg_loop_end(cg, &lx);
+  cg_loop_end(cg, &ly);
+  cg_store(cg, cg_hsum(cg, cg_vload(cg, acc, 64)), cg_gep(cg, S->out, li.iv)); /* out[(o C + c) kk + t] */
+  cg_loop_end(cg, &li);
+}
+
 static void emit_dw(snc_cg *cg, const snc_node *n) {
   const snc_graph *g = cg->g;
   dwspec S = {.d = dims_of(g, n), .bp = cg->lay->bp};
@@ -421,12 +459,17 @@ static void emit_dw(snc_cg *cg, const snc_node *n) {
   S.x = cg_node_ptr(cg, n->inputs[lin ? 1 : 0]);
   S.dy = cg_node_ptr(cg, n->inputs[lin ? 0 : 1]);
   S.out = cg_node_ptr(cg, n->id);
+  if (kk > 32) {
+    emit_dw_taps(cg, &S);
+    return;
+  }
   if (kk == 1) S.RO = 4, S.RC = 4;
   else S.RO = kk <= 9 ? 3 : kk <= 12 ? 2 : 1, S.RC = 1; /* at most 27 accumulators */
   if (S.RO > S.d.O) S.RO = (int)S.d.O;
   if (S.RC > S.d.C) S.RC = (int)S.d.C;
   int64_t nbo = (S.d.O + S.RO - 1) / S.RO, nbc = (S.d.C + S.RC - 1) / S.RC;
   LLVMValueRef acc[96];
+  SNC_ASSERT(S.RO * S.RC * kk <= 96); /* the blocks above hold at most 32 accumulators */
   for (int i = 0; i < S.RO * S.RC * kk; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
   LLVMValueRef lo, hi;
   cg_partition(cg, nbo * nbc, &lo, &hi);
