@@ -16,8 +16,8 @@ static double unit(uint64_t z) { return (double)(z >> 11) * (1.0 / 9007199254740
 
 void snc_augment_affine_draw(uint64_t key, int64_t epoch, int64_t image, float rotate, float scale, double *deg,
                              double *factor) {
-  /* the counter of snc_augment_offsets, then a different stream for each of the two draws */
-  uint64_t z = snc_mix64(snc_mix64(key ^ snc_mix64((uint64_t)epoch)) + (uint64_t)image * 0x9E3779B97F4A7C15ull);
+  /* the image's counter, then a different stream for each of the two draws */
+  uint64_t z = snc_augment_counter(key, epoch, image);
   uint64_t a = snc_mix64(z ^ 0x5851F42D4C957F2Dull), b = snc_mix64(z ^ 0x14057B7EF767814Full);
   *deg = rotate > 0 ? (2 * unit(a) - 1) * (double)rotate : 0.0;
   *factor = scale > 0 ? 1 + (2 * unit(b) - 1) * (double)scale : 1.0;
@@ -28,8 +28,8 @@ static float pixel(const float *src, int64_t h, int64_t w, int64_t y, int64_t x,
 }
 
 void snc_augment_elastic_draw(uint64_t key, int64_t epoch, int64_t image, float elastic, int grid, float *ctl) {
-  /* the counter of snc_augment_offsets, a third stream, one draw per control value */
-  uint64_t z = snc_mix64(snc_mix64(key ^ snc_mix64((uint64_t)epoch)) + (uint64_t)image * 0x9E3779B97F4A7C15ull);
+  /* the image's counter, a third stream, one draw per control value */
+  uint64_t z = snc_augment_counter(key, epoch, image);
   z = snc_mix64(z ^ 0xD1B54A32D192ED03ull);
   for (int k = 0; k < 2 * grid * grid; k++)
     ctl[k] = (float)((2 * unit(snc_mix64(z + (uint64_t)k * 0xBF58476D1CE4E5B9ull)) - 1) * (double)elastic);

@@ -21,8 +21,12 @@ double snc_lr_scale(const snc_train_cfg *t, int64_t step, int64_t total_steps) {
   return to + (from - to) / 2.0 * (cos(M_PI * pct) + 1.0);
 }
 
+uint64_t snc_augment_counter(uint64_t key, int64_t epoch, int64_t image) {
+  return snc_mix64(snc_mix64(key ^ snc_mix64((uint64_t)epoch)) + (uint64_t)image * 0x9E3779B97F4A7C15ull);
+}
+
 void snc_augment_offsets(uint64_t key, int64_t epoch, int64_t image, int shift, int *dy, int *dx) {
-  uint64_t z = snc_mix64(snc_mix64(key ^ snc_mix64((uint64_t)epoch)) + (uint64_t)image * 0x9E3779B97F4A7C15ull);
+  uint64_t z = snc_augment_counter(key, epoch, image);
   uint64_t span = 2 * (uint64_t)shift + 1;
   *dy = (int)(((z >> 32) * span) >> 32) - shift; /* multiply-shift: unbiased to 2^-32 */
   *dx = (int)(((z & 0xffffffffull) * span) >> 32) - shift;

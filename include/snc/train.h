@@ -180,6 +180,9 @@ double snc_lr_scale(const snc_train_cfg *t, int64_t step, int64_t total_steps);
  * the training set times channels + channel) in `epoch`; key derives from the run seed
  * (SNC_SEED_AUGMENT). Counter-based: independent of batch order and threads. */
 void snc_augment_offsets(uint64_t key, int64_t epoch, int64_t image, int shift, int *dy, int *dx);
+/* The counter every augmentation draw of training image `image` in `epoch` starts from; each draw
+ * (shift, affine, elastic) mixes it with a stream constant of its own. */
+uint64_t snc_augment_counter(uint64_t key, int64_t epoch, int64_t image);
 /* dst = the h x w image src moved by dy rows down and dx columns right; uncovered pixels get fill. */
 void snc_augment_shift(float *dst, const float *src, int64_t h, int64_t w, int dy, int dx, float fill);
 
