@@ -236,6 +236,19 @@ static int lower_select(layer_ctx *c) {
   return add(c, SNC_OP_RESHAPE, c->full, &s, 1, &r);
 }
 
+/* slice: `len` entries from `start` along `axis` (ONNX Slice of one axis) */
+static int lower_slice(layer_ctx *c) {
+  snc_attrs a = {0};
+  long long start, len;
+  if (!snc_fe_get(c->fe, c->opts, "len", NULL)) return snc_fe_error(c->fe, c->type_node, "slice needs 'len'");
+  if (snc_fe_opt_int(c->fe, c->opts, "start", 0, 1 << 30, 0, &start) ||
+      snc_fe_opt_int(c->fe, c->opts, "len", 1, 1 << 30, 1, &len) || axis_opt(c, 1, &a.axis))
+    return -1;
+  a.start = (int)start;
+  a.len = (int)len;
+  return add(c, SNC_OP_SLICE, c->full, c->in, 1, &a);
+}
+
 static int lower_one_hot(layer_ctx *c) {
   snc_attrs a = {0};
   long long k;
@@ -308,6 +321,7 @@ static const layer_def defs[] = {
     {"reshape", KEYS("shape"), 1, 1, 0, lower_reshape},
     {"concat", KEYS("axis"), 2, 16, 0, lower_concat},
     {"select", KEYS("index", "axis", "keepdim"), 1, 1, 0, lower_select},
+    {"slice", KEYS("axis", "start", "len"), 1, 1, 0, lower_slice},
     {"one_hot", KEYS("classes"), 1, 1, 0, lower_one_hot},
     {"add", NOKEYS, 2, 16, 0, lower_unary},
     {"mul", NOKEYS, 2, 2, 0, lower_unary},
