@@ -265,6 +265,11 @@ int snc_fe_condition(snc_fe *fe, yaml_node_t *v, int *out) {
   return 0;
 }
 
+static const char *alias_name(const void *ctx, int i) {
+  const snc_fe *fe = ctx;
+  return i < fe->naliases ? fe->aliases[i].name : NULL;
+}
+
 void snc_fe_alias(snc_fe *fe, const char *name, int node) {
   if (fe->naliases == fe->cap_aliases) {
     int cap = fe->cap_aliases ? 2 * fe->cap_aliases : 64;
@@ -276,10 +281,10 @@ void snc_fe_alias(snc_fe *fe, const char *name, int node) {
   fe->aliases[fe->naliases].name = snc_arena_strdup(&fe->g->arena, name);
   fe->aliases[fe->naliases].node = node;
   fe->naliases++;
+  snc_strmap_put(&fe->alias_index, fe->aliases[fe->naliases - 1].name, fe->naliases - 1, alias_name, fe);
 }
 
 int snc_fe_lookup(snc_fe *fe, const char *name) {
-  for (int i = fe->naliases - 1; i >= 0; i--)
-    if (!strcmp(fe->aliases[i].name, name)) return fe->aliases[i].node;
-  return -1;
+  int i = snc_strmap_get(&fe->alias_index, name, alias_name, fe); /* the latest alias of the name */
+  return i >= 0 ? fe->aliases[i].node : -1;
 }

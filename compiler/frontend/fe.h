@@ -5,6 +5,7 @@
 
 #include "snc/frontend.h"
 #include "snc/ir.h"
+#include "ir/strmap.h"
 
 typedef struct snc_alias {
   const char *name; /* full name ("digit_a.conv1", "digit_a") */
@@ -18,11 +19,13 @@ typedef struct snc_fe {
   snc_error *err;
   snc_alias *aliases;
   int naliases, cap_aliases;
+  snc_strmap alias_index; /* alias name -> index in aliases (the latest); freed by load_text */
   yaml_node_t *networks; /* the `networks` mapping or NULL */
   const char *call_stack[16];
   int depth;
   struct { const char *name, *param_prefix; } *instances; /* network instances made so far */
-  int ninstances;
+  int ninstances, cap_instances;
+  snc_strmap instance_index; /* instance name -> index in instances; freed by load_text */
   yaml_node_t *augment; /* training.augment, for messages */
   int batch;            /* > 0: replaces training.batch_size (snc_model_load_batch) */
 } snc_fe;
@@ -33,6 +36,9 @@ typedef struct snc_scope {
   const char *param_prefix; /* parameters are created/shared under this prefix */
   int input;                /* a network's input node, -1 in the main graph */
 } snc_scope;
+
+/* --- before the document (scan.c): the limits of limits.h, NUL bytes, a second document --- */
+int snc_fe_prescan(const char *text, size_t len, const char *name, snc_error *err);
 
 /* --- document helpers (doc.c) --- */
 snc_loc snc_fe_loc(const snc_fe *fe, const yaml_node_t *n);

@@ -1,6 +1,7 @@
 /* Top-level sections of a model file: model, switches, training, data, inputs, networks, graph,
  * losses, outputs. Sections are read by name, so their order in the file does not matter. */
 #include "frontend/fe.h"
+#include "frontend/limits.h"
 
 #include <errno.h>
 #include <string.h>
@@ -38,6 +39,9 @@ static int parse_switches(snc_fe *fe, yaml_node_t *m, const snc_override *sets, 
   if (m) {
     if (snc_fe_expect_map(fe, m, "switches")) return -1;
     int n = (int)(m->data.mapping.pairs.top - m->data.mapping.pairs.start);
+    if (n > SNC_FE_MAX_SWITCHES) /* each is looked up by a scan: bounded, so is the scan */
+      return snc_fe_error(fe, snc_fe_node(fe, m->data.mapping.pairs.start[SNC_FE_MAX_SWITCHES].key),
+                          "more than %d switches", SNC_FE_MAX_SWITCHES);
     g->switches = snc_arena_alloc(&g->arena, (size_t)(n ? n : 1) * sizeof *g->switches);
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
       yaml_node_t *k = snc_fe_node(fe, p->key), *v = snc_fe_node(fe, p->value);
@@ -420,6 +424,7 @@ static snc_graph *load_text(const char *text, size_t len, const char *name, cons
   yaml_parser_t parser;
   snc_fe fe = {.file = name, .err = err, .batch = batch};
   snc_graph *g = NULL;
+  if (snc_fe_prescan(text, len, name, err)) return NULL; /* limits first: the loader below is not linear in depth */
   if (!yaml_parser_initialize(&parser)) {
     snc_errorf(err, "%s: cannot initialise the YAML parser", name);
     return NULL;
@@ -433,17 +438,9 @@ static snc_graph *load_text(const char *text, size_t len, const char *name, cons
     yaml_parser_delete(&parser);
     return NULL;
   }
-  yaml_document_t extra;
-  if (yaml_parser_load(&parser, &extra)) { /* a second document is a mistake, not silently ignored */
-    int more = yaml_document_get_root_node(&extra) != NULL;
-    yaml_document_delete(&extra);
-    if (more) {
-      snc_errorf(err, "%s: the file holds more than one YAML document", name);
-      goto cleanup;
-    }
-  }
-  g = build(&fe, sets, nsets);
-cleanup:
+  g = build(&fe, sets, nsets); /* the prescan refused a second document */
+  snc_strmap_free(&fe.alias_index);
+  snc_strmap_free(&fe.instance_index);
   yaml_document_delete(&fe.doc);
   yaml_parser_delete(&parser);
   return g;
@@ -465,11 +462,9 @@ snc_graph *snc_model_load_batch(const char *path, const snc_override *sets, int 
   size_t len = 0, cap = 0;
   for (;;) {
     if (len == cap) {
+      if (cap > SNC_YAML_MAX_BYTES) break; /* one byte past the limit was read: snc_fe_prescan says where */
       cap = cap ? 2 * cap : 65536;
-      if (cap > (64u << 20)) {
-        snc_errorf(err, "%s: larger than 64 MiB; not a model file", path);
-        goto fail;
-      }
+      if (cap > SNC_YAML_MAX_BYTES) cap = SNC_YAML_MAX_BYTES + 1;
       char *nb = realloc(buf, cap);
       if (!nb) {
         snc_errorf(err, "%s: out of memory", path);
@@ -483,10 +478,6 @@ snc_graph *snc_model_load_batch(const char *path, const snc_override *sets, int 
   }
   if (ferror(f)) {
     snc_errorf(err, "%s: read error: %s", path, strerror(errno));
-    goto fail;
-  }
-  if (memchr(buf, 0, len)) {
-    snc_errorf(err, "%s: contains a NUL byte; not a text file", path);
     goto fail;
   }
   fclose(f);

@@ -1,6 +1,7 @@
 /* Sequences of layer items: names, `from` references, `if` conditions, and network calls with or
  * without shared parameters. */
 #include "frontend/fe.h"
+#include "frontend/limits.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -101,6 +102,9 @@ static int layer_item(snc_fe *fe, yaml_node_t *seq, int pos, const snc_scope *sc
     return snc_fe_error(fe, type_node, losses ? "'%s' is not a loss (losses are bce, bce_logits, cross_entropy)"
                                               : "'%s' is a loss; put it under 'losses'", type);
   layer_ctx c = {.fe = fe, .sc = sc, .item = item, .type_node = type_node, .opts = opts, .loc = snc_fe_loc(fe, type_node)};
+  if (fe->g->nnodes >= SNC_FE_MAX_NODES) /* network calls multiply: a few lines can ask for 10^16 layers */
+    return snc_fe_error(fe, type_node, "more than %d graph nodes (network calls expanded), the limit of a model",
+                        SNC_FE_MAX_NODES);
   if (!strcmp(type, "call")) {
     if (!opts || !snc_fe_scalar(opts)) return snc_fe_error(fe, type_node, "call takes a network name: call: branch");
   } else if (opts) {
@@ -174,10 +178,14 @@ int snc_fe_layers(snc_fe *fe, yaml_node_t *seq, const snc_scope *sc, int losses,
   return 0;
 }
 
+static const char *instance_name(const void *ctx, int i) {
+  const snc_fe *fe = ctx;
+  return i < fe->ninstances ? fe->instances[i].name : NULL;
+}
+
 static const char *instance_params(snc_fe *fe, const char *name) {
-  for (int i = 0; i < fe->ninstances; i++)
-    if (!strcmp(fe->instances[i].name, name)) return fe->instances[i].param_prefix;
-  return NULL;
+  int i = snc_strmap_get(&fe->instance_index, name, instance_name, fe);
+  return i >= 0 ? fe->instances[i].param_prefix : NULL;
 }
 
 int snc_fe_call(layer_ctx *c) {
@@ -256,11 +264,15 @@ int snc_fe_call(layer_ctx *c) {
     if (last < 0) return snc_fe_error(fe, out, "network output '%s' is not one of its layers", o ? o : "(list)");
   }
   /* remember the instance for later `share: {with: ...}` */
-  void *grown = snc_arena_alloc(&fe->g->arena, (size_t)(fe->ninstances + 1) * sizeof *fe->instances);
-  if (fe->ninstances) memcpy(grown, fe->instances, (size_t)fe->ninstances * sizeof *fe->instances);
-  fe->instances = grown;
+  if (fe->ninstances == fe->cap_instances) { /* doubling: growing by one copied O(n^2) bytes (24 GB, 91_network_bomb) */
+    fe->cap_instances = fe->cap_instances ? 2 * fe->cap_instances : 16;
+    void *grown = snc_arena_alloc(&fe->g->arena, (size_t)fe->cap_instances * sizeof *fe->instances);
+    if (fe->ninstances) memcpy(grown, fe->instances, (size_t)fe->ninstances * sizeof *fe->instances);
+    fe->instances = grown; /* the old block stays in the arena until the graph is freed */
+  }
   fe->instances[fe->ninstances].name = c->full;
   fe->instances[fe->ninstances].param_prefix = params;
   fe->ninstances++;
+  snc_strmap_put(&fe->instance_index, c->full, fe->ninstances - 1, instance_name, fe);
   return last;
 }

@@ -1,5 +1,6 @@
 /* Building the layer graph: nodes, parameters, inputs, lookups; see include/snc/ir.h. */
 #include "ops/op.h"
+#include "ir/strmap.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -22,9 +23,17 @@ snc_graph *snc_graph_new(const char *name, const char *file) {
 
 void snc_graph_free(snc_graph *g) {
   if (!g) return;
-  free(g->nodes); /* the node array is the only block outside the arena */
+  free(g->nodes); /* the node array and the name index are the only blocks outside the arena */
+  if (g->names) snc_strmap_free(g->names);
+  free(g->names);
   snc_arena_free(&g->arena);
   free(g);
+}
+
+/* A node's name for the name index; NULL for an id dropped after an error (never matches). */
+static const char *node_name(const void *ctx, int id) {
+  const snc_graph *g = ctx;
+  return id < g->nnodes ? g->nodes[id]->name : NULL;
 }
 
 static snc_node *new_node(snc_graph *g, snc_opcode op, const char *name, snc_loc loc) {
@@ -46,13 +55,16 @@ static snc_node *new_node(snc_graph *g, snc_opcode op, const char *name, snc_loc
   n->weight = 1.0f;
   n->grad = -1;
   g->nodes[g->nnodes++] = n;
+  if (!g->names && !(g->names = calloc(1, sizeof *g->names))) {
+    fprintf(stderr, "snc: out of memory\n");
+    exit(3);
+  }
+  snc_strmap_put(g->names, n->name, n->id, node_name, g);
   return n;
 }
 
 int snc_graph_find(const snc_graph *g, const char *name) {
-  for (int i = 0; i < g->nnodes; i++)
-    if (strcmp(g->nodes[i]->name, name) == 0) return i;
-  return -1;
+  return g->names ? snc_strmap_get(g->names, name, node_name, g) : -1;
 }
 
 static int check_new_name(snc_graph *g, const char *name, snc_loc loc, snc_error *err) {

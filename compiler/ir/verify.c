@@ -18,9 +18,8 @@ int snc_graph_verify(const snc_graph *g, snc_error *err) {
       if (n->inputs[k] < 0 || n->inputs[k] >= i)
         return snc_node_errorf(g, n, err, "verifier: input %d is node %d, not an earlier node", k, n->inputs[k]);
     if (!n->name || !n->name[0]) return snc_node_errorf(g, n, err, "verifier: node %d has no name", i);
-    for (int j = 0; j < i; j++)
-      if (strcmp(g->nodes[j]->name, n->name) == 0)
-        return snc_node_errorf(g, n, err, "verifier: name also used by node %d", j);
+    int same = snc_graph_find(g, n->name); /* the name index holds one node per name */
+    if (same != i) return snc_node_errorf(g, n, err, "verifier: name also used by node %d", same);
     if ((n->flags & SNC_NF_TRAINABLE) && n->op != SNC_OP_PARAM)
       return snc_node_errorf(g, n, err, "verifier: only parameters are trainable");
     if (n->shape.rank < 0 || n->shape.rank > SNC_MAX_DIMS)

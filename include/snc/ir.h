@@ -144,6 +144,7 @@ typedef struct snc_graph {
   snc_data_cfg data;
   int nforward; /* nodes [0, nforward) are the forward graph; autodiff appends backward and updates */
   int64_t forward_bytes; /* the forward nodes' tensors, summed as the front end adds them (memory limit) */
+  struct snc_strmap *names; /* node name -> id (compiler/ir/strmap.h); owned, freed with the graph */
 } snc_graph;
 
 /* --- building --- */
