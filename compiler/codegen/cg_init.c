@@ -1,6 +1,6 @@
 /* P_init(arena, seed): the parameter initialisation entry point of a compiled model.
  *
- * It produces exactly what the runtime's snc_init_fill gives (include/snc/exec.h): every PARAM
+ * It produces exactly what the reference executor's snc_init_fill gives (runtime/backend/exec.c): every PARAM
  * node drawn from its init spec with the stream snc_seed_derive(seed, snc_name_hash(name)) —
  * splitmix64 (include/snc/rng.h), uniforms with 24 random bits, normals by Box-Muller in double
  * (libm's log and cos, only declared when a model has a normal init) — constants copied from a
@@ -15,7 +15,6 @@
 
 #include "codegen/cg.h"
 #include "codegen/cg_export.h"
-#include "snc/exec.h"
 #include "snc/rng.h"
 
 enum { ROW_ZEROS, ROW_CONSTANT, ROW_UNIFORM, ROW_NORMAL, ROW_COPY };

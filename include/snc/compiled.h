@@ -1,6 +1,4 @@
-/* `snrun` on modules written by `snc compile --emit=bc` (compile once, run many), and the export of
- * the exact data sets snrun trains and evaluates on (`snrun pairs`), for programs that link an
- * emitted object (examples/).
+/* `snrun` on modules written by `snc compile --emit=bc` (compile once, run many).
  *
  *   snc_graph *g = NULL;
  *   snc_backend *be = snc_compiled_backend("siamese.bc", 2, &g, &err);  // no YAML file, no codegen
@@ -9,13 +7,10 @@
  *   be->free(be);                     // frees the code and the arena
  *   snc_graph_free(g);                // the graph rebuilt from the module's metadata: the caller's
  *
- *   snc_train_data d;  // from snc_train_data_load
- *   snc_data_export(g, &d, "out/", &err);  // out/train-pair.idx, out/test-target.idx, ...
- *
  * Errors name the file. */
 #ifndef SNC_COMPILED_H
 #define SNC_COMPILED_H
-#include "snc/train.h"
+#include "snc/backend.h"
 
 /* Does path start with LLVM bitcode's magic bytes? (0 when it does not or cannot be read) */
 int snc_is_bitcode(const char *path);
@@ -24,11 +19,5 @@ int snc_is_bitcode(const char *path);
  * rebuilt from the module's model text, which the caller frees after the backend. threads: OpenMP
  * threads per step (0: the runtime's default). */
 snc_backend *snc_compiled_backend(const char *path, int threads, snc_graph **g, snc_error *err);
-
-/* Writes every stream of d's training set (when drawn) and test set as uncompressed IDX files
- * <dir>/<split>-<stream>.idx: float32 streams as type 0x0D, int32 as 0x0C, big-endian as IDX
- * wants, with dimensions [n, per-sample shape of the model input bound to the stream]. The values
- * are exactly what the runtime feeds the model (standardised when d is). */
-int snc_data_export(const snc_graph *g, const snc_train_data *d, const char *dir, snc_error *err);
 
 #endif

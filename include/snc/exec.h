@@ -15,6 +15,7 @@
 #define SNC_EXEC_H
 #include "snc/ir.h"
 #include "snc/kernel.h"
+#include "snc/rng.h" /* snc_name_hash */
 
 typedef struct snc_exec snc_exec;
 
@@ -38,6 +39,5 @@ void snc_exec_node(snc_exec *ex, int node, const snc_kctx *ctx);
 
 /* Fills n floats from an init spec with the given stream (PyTorch's distributions, snc's RNG). */
 void snc_init_fill(float *dst, int64_t n, snc_init init, uint64_t seed);
-uint64_t snc_name_hash(const char *s);
 
 #endif

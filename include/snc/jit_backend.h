@@ -1,5 +1,5 @@
 /* The JIT as a training backend (runtime/backend_jit.c): the graph compiled by the code generator
- * and run through ORC; the same interface as the reference executor (include/snc/train.h).
+ * and run through ORC; the same interface as the reference executor (include/snc/backend.h).
  *
  *   snc_jit_backend_opts o = {.threads = 2};
  *   snc_backend *be = snc_backend_jit_new(g, &o, &err);   // g after snc_autodiff; g must outlive be
@@ -11,7 +11,7 @@
 #include <stdio.h>
 
 #include "snc/codegen.h"
-#include "snc/train.h"
+#include "snc/backend.h"
 
 typedef struct snc_jit_backend_opts {
   int threads;      /* OpenMP threads per step; 0: the runtime's default (OMP_NUM_THREADS) */

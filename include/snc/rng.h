@@ -50,4 +50,12 @@ static inline float snc_hash_uniform(uint64_t seed, uint64_t stream, uint64_t co
 /* Derives an independent seed for a named purpose (round r of a study, init of a model, ...). */
 static inline uint64_t snc_seed_derive(uint64_t seed, uint64_t purpose) { return snc_mix64(seed ^ snc_mix64(purpose)); }
 
+/* A parameter's stream key: snc_seed_derive(seed, snc_name_hash(name)) draws it in the reference
+ * executor and in generated init code alike (64-bit FNV-1a of the name's bytes). */
+static inline uint64_t snc_name_hash(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+  return h;
+}
+
 #endif

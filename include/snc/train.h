@@ -28,29 +28,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "snc/backend.h"
 #include "snc/data.h"
-#include "snc/exec.h"
 #include "snc/frontend.h"
 #include "snc/ir.h"
 #include "snc/kernel.h"
-
-/* ---- backends: what executes the graph ------------------------------------------------------- */
-
-/* A backend holds one buffer per node the runtime reads or writes (inputs, parameters and state,
- * losses, outputs and their targets) and runs the forward graph or the whole training step. */
-typedef struct snc_backend snc_backend;
-struct snc_backend {
-  const char *name;                                        /* "ref" */
-  void *(*buf)(snc_backend *b, int node);                  /* the node's buffer, g->batch rows if batched */
-  void (*init_params)(snc_backend *b, uint64_t seed);      /* parameters from their init specs, state zeroed */
-  void (*run)(snc_backend *b, snc_run_kind kind, const snc_kctx *ctx);
-  void (*free)(snc_backend *b);                            /* frees b and everything it owns, not the graph */
-};
-
-/* The reference executor as a backend. g must outlive it. */
-snc_backend *snc_backend_ref_new(const snc_graph *g, snc_error *err);
-/* A backend by name ("ref"); an unknown name is an error listing the known ones. */
-snc_backend *snc_backend_new(const char *name, const snc_graph *g, snc_error *err);
 
 /* ---- data: the generator's streams, bound to the model's INPUT nodes ------------------------- */
 
@@ -101,6 +83,15 @@ void snc_train_data_free(snc_train_data *d);
  * needs them: [0, classes) before one_hot, [0, C) for cross_entropy and argmax outputs, 0/1 for
  * thresholded outputs. Errors name the model place, the split, the sample and the value. */
 int snc_train_data_check(const snc_graph *g, const snc_train_data *d, snc_error *err);
+
+/* `snrun pairs` (runtime/train/train_export.c), for programs that link an emitted object (examples/):
+ *   snc_data_export(g, &d, "out/", &err);  // out/train-pair.idx, out/test-target.idx, ...
+ */
+/* Writes every stream of d's training set (when drawn) and test set as uncompressed IDX files
+ * <dir>/<split>-<stream>.idx: float32 streams as type 0x0D, int32 as 0x0C, big-endian as IDX
+ * wants, with dimensions [n, per-sample shape of the model input bound to the stream]. The values
+ * are exactly what the runtime feeds the model (standardised when d is). */
+int snc_data_export(const snc_graph *g, const snc_train_data *d, const char *dir, snc_error *err);
 
 /* ---- evaluation -------------------------------------------------------------------------------- */
 

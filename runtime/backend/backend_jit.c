@@ -9,7 +9,6 @@
 #include "snc/profile.h"
 #include "snc/program.h"
 #include "snc/jit_backend.h"
-#include "snc/train.h"
 
 typedef struct jit_backend {
   snc_backend base;

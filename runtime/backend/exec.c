@@ -52,12 +52,6 @@ void *snc_exec_buf(snc_exec *ex, int node) {
   return ex->buf[node];
 }
 
-uint64_t snc_name_hash(const char *s) { /* FNV-1a */
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-  return h;
-}
-
 void snc_init_fill(float *dst, int64_t n, snc_init init, uint64_t seed) {
   snc_rng r = snc_rng_seed(seed);
   for (int64_t i = 0; i < n; i++) {

@@ -1,164 +1,21 @@
-/* The training loop: backends, batches, epochs, evaluation, the lines `snrun train` prints. */
+/* The training loop: epochs, steps, per-epoch evaluation, the lines `snrun train` prints. Batches and
+ * evaluation are in train_eval.c, checkpoints in train_ckpt.c (train_internal.h). */
 #include "snc/dist.h"
 #include "snc/jit_backend.h"
 #include "snc/train.h"
 #include "numerics.h"
 #include "train_dist.h"
+#include "train_internal.h"
 
 #include <math.h>
 #include <string.h>
 #include <time.h>
-
-/* ---- the reference backend ---------------------------------------------------------------------- */
-
-typedef struct {
-  snc_backend base; /* first: a snc_backend* is a ref_backend* */
-  snc_exec *ex;
-} ref_backend;
-
-static void *ref_buf(snc_backend *b, int node) { return snc_exec_buf(((ref_backend *)b)->ex, node); }
-static void ref_init(snc_backend *b, uint64_t seed) { snc_exec_init_params(((ref_backend *)b)->ex, seed); }
-static void ref_run(snc_backend *b, snc_run_kind kind, const snc_kctx *ctx) {
-  snc_exec_run(((ref_backend *)b)->ex, kind, ctx);
-}
-static void ref_free(snc_backend *b) {
-  if (!b) return;
-  snc_exec_free(((ref_backend *)b)->ex);
-  free(b);
-}
-
-snc_backend *snc_backend_ref_new(const snc_graph *g, snc_error *err) {
-  ref_backend *r = calloc(1, sizeof *r);
-  if (!r) {
-    snc_errorf(err, "%s: out of memory for the reference backend", g->file);
-    return NULL;
-  }
-  r->base = (snc_backend){"ref", ref_buf, ref_init, ref_run, ref_free};
-  if (!(r->ex = snc_exec_new(g, err))) { /* err set by the executor */
-    free(r);
-    return NULL;
-  }
-  return &r->base;
-}
-
-snc_backend *snc_backend_new(const char *name, const snc_graph *g, snc_error *err) {
-  if (!strcmp(name, "ref")) return snc_backend_ref_new(g, err);
-  if (!strcmp(name, "jit")) return snc_backend_jit_new(g, NULL, err);
-  snc_errorf(err, "unknown backend '%s' (known: jit, ref)", name);
-  return NULL;
-}
-
-/* ---- batches and evaluation ---------------------------------------------------------------------- */
 
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
-
-static const snc_stream *stream_of(const snc_split *s, const snc_node *in) {
-  const char *name = in->source ? in->source : in->name;
-  for (int i = 0; i < s->nstreams; i++)
-    if (!strcmp(s->s[i].name, name)) return &s->s[i];
-  return NULL;
-}
-
-/* Training-time augmentation of image inputs (float32, per-sample [C,H,W]): each image of each
- * sample shifted by its own offset of this epoch, uncovered pixels set to `fill`. */
-typedef struct augment {
-  int shift;
-  uint64_t key;
-  int64_t epoch;
-  float fill;
-} augment;
-
-/* Copies samples idx[0..nb) (or first..first+nb when idx is NULL) of every stream into the INPUT
- * buffers, shifting images when aug is not NULL. Bindings were checked by snc_train_data_check. */
-static void load_batch(const snc_graph *g, snc_backend *be, const snc_split *s, const uint32_t *idx, int64_t first,
-                       int64_t nb, const augment *aug) {
-  for (int i = 0; i < g->nforward; i++) {
-    const snc_node *n = g->nodes[i];
-    if (n->op != SNC_OP_INPUT) continue;
-    const snc_stream *st = stream_of(s, n);
-    SNC_ASSERT(st);
-    size_t row = (size_t)st->per * 4; /* float32 and int32 alike */
-    char *dst = be->buf(be, i);
-    const char *src = st->data;
-    int shift = aug && aug->shift && n->dtype == SNC_F32 && n->shape.rank == 4;
-    for (int64_t r = 0; r < nb; r++) {
-      int64_t k = idx ? (int64_t)idx[first + r] : first + r;
-      if (!shift) {
-        memcpy(dst + (size_t)r * row, src + (size_t)k * row, row);
-        continue;
-      }
-      int64_t c = n->shape.dim[1], h = n->shape.dim[2], w = n->shape.dim[3];
-      for (int64_t ch = 0; ch < c; ch++)
-        snc_augment_image(&g->train, aug->key, aug->epoch, k * c + ch, (float *)(dst + (size_t)r * row) + ch * h * w,
-                          (const float *)(src + (size_t)k * row) + ch * h * w, h, w, aug->fill);
-    }
-  }
-}
-
-/* Correct predictions of output o in the first nb rows, out of nb * labels-per-sample. */
-static int64_t count_correct(const snc_graph *g, snc_backend *be, const snc_output *o, int64_t nb, int64_t *total) {
-  const snc_node *p = g->nodes[o->node], *t = g->nodes[o->target];
-  int64_t per_pred = snc_shape_numel(&p->shape) / g->batch, per_tgt = snc_shape_numel(&t->shape) / g->batch;
-  int64_t last = p->shape.rank > 1 ? p->shape.dim[p->shape.rank - 1] : 1;
-  const float *pred = be->buf(be, o->node);
-  const int32_t *lab = be->buf(be, o->target);
-  int64_t ok = 0;
-  for (int64_t i = 0; i < nb * per_tgt; i++) {
-    int guess;
-    if (last >= 2) {
-      const float *row = pred + i * last;
-      guess = 0;
-      for (int64_t c = 1; c < last; c++)
-        if (row[c] > row[guess]) guess = (int)c;
-    } else {
-      guess = pred[i] > 0.5f;
-    }
-    ok += guess == lab[i];
-  }
-  (void)per_pred;
-  *total += nb * per_tgt;
-  return ok;
-}
-
-/* Samples [lo, hi) of s; sums[0] = loss * samples, then correct and total per output. */
-static void eval_range(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, int64_t lo, int64_t hi,
-                       int nout, double *sums) {
-  for (int64_t first = lo; first < hi; first += g->batch) {
-    int64_t nb = hi - first < g->batch ? hi - first : g->batch, tot = 0;
-    snc_kctx ctx = {.nb = nb, .seed = seed, .step = 1, .training = 0, .lr_scale = 1};
-    load_batch(g, be, s, NULL, first, nb, NULL);
-    be->run(be, SNC_RUN_FORWARD, &ctx);
-    if (g->loss >= 0) sums[0] += (double)*(float *)be->buf(be, g->loss) * (double)nb;
-    for (int k = 0; k < nout; k++, tot = 0) {
-      sums[1 + 2 * k] += (double)count_correct(g, be, &g->outputs[k], nb, &tot);
-      sums[2 + 2 * k] += (double)tot;
-    }
-  }
-}
-
-/* dist: under data-parallel training (collective): each rank evaluates its contiguous share of s and
- * the sums are combined, so every rank receives the result for the whole split. */
-static void evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r, int dist) {
-  double sums[1 + 2 * SNC_TRAIN_MAX_OUTPUTS] = {0};
-  memset(r, 0, sizeof *r);
-  r->n = s->n;
-  r->noutputs = g->noutputs < SNC_TRAIN_MAX_OUTPUTS ? g->noutputs : SNC_TRAIN_MAX_OUTPUTS;
-  int64_t lo = 0, hi = s->n;
-  if (dist) lo = s->n * snc_dist_rank() / snc_dist_size(), hi = s->n * (snc_dist_rank() + 1) / snc_dist_size();
-  eval_range(g, be, s, seed, lo, hi, r->noutputs, sums);
-  if (dist) snc_dist_allreduce_f64(sums, 1 + 2 * r->noutputs); /* counts: exact in doubles */
-  r->loss = g->loss >= 0 && s->n ? sums[0] / (double)s->n : NAN;
-  for (int k = 0; k < r->noutputs; k++) r->acc[k] = sums[2 + 2 * k] > 0 ? sums[1 + 2 * k] / sums[2 + 2 * k] : 0;
-}
-
-void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r) {
-  evaluate(g, be, s, seed, r, 0);
-}
-
 
 /* ---- printing ------------------------------------------------------------------------------------- */
 
@@ -201,11 +58,11 @@ static void print_epoch(FILE *out, const snc_graph *g, const snc_epoch_stats *e)
 /* --check-numerics found a NaN or Inf after a step: replays it on the reference executor from the
  * state saved before it, with the same batch, to name the first tensor that went bad. */
 static int numerics_fail(const snc_graph *g, snc_numerics *nc, snc_backend *be, const snc_split *s, const uint32_t *perm,
-                         int64_t first, int64_t nb, const augment *aug, const snc_kctx *ctx, int ep, snc_error *err) {
+                         int64_t first, int64_t nb, const snc_train_augment *aug, const snc_kctx *ctx, int ep, snc_error *err) {
   snc_error rerr = {0};
   snc_backend *ref = snc_numerics_replay_backend(nc, &rerr); /* NULL: the report names be's buffers only */
   if (ref) {
-    load_batch(g, ref, s, perm, first, nb, aug);
+    snc_train_load_batch(g, ref, s, perm, first, nb, aug);
     ref->run(ref, SNC_RUN_STEP, ctx);
   }
   snc_numerics_report(nc, be, ref, ep, ctx->step, nb, err);
@@ -288,7 +145,7 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
                   .lr_scale = 1};
   int64_t nbatches = (d.train.n + B - 1) / B, total_steps = nbatches * o->epochs;
   /* augmentation: zero fill is a raw pixel of 0, i.e. the background after standardisation */
-  augment aug = {snc_augment_on(&g->train), snc_seed_derive(o->seed, SNC_SEED_AUGMENT), 0,
+  snc_train_augment aug = {snc_augment_on(&g->train), snc_seed_derive(o->seed, SNC_SEED_AUGMENT), 0,
                  d.standardized ? (0.0f - d.mean) / d.std : 0.0f};
   for (int ep = 1; ep <= o->epochs; ep++) {
     aug.epoch = ep;
@@ -306,13 +163,13 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
         int64_t lo, mine;
         double loss;
         snc_dp_share(nb, &lo, &mine);
-        if (mine > 0) load_batch(g, be, &d.train, perm, first + lo, mine, aug.shift ? &aug : NULL);
+        if (mine > 0) snc_train_load_batch(g, be, &d.train, perm, first + lo, mine, aug.shift ? &aug : NULL);
         ctx.nb = mine;
         ctx.row0 = lo;
         snc_dp_step(dp, be, &ctx, nb, mine, &loss, &stop);
         loss_sum += loss * (double)nb;
       } else {
-        load_batch(g, be, &d.train, perm, first, nb, aug.shift ? &aug : NULL);
+        snc_train_load_batch(g, be, &d.train, perm, first, nb, aug.shift ? &aug : NULL);
         ctx.nb = nb;
         if (nc) snc_numerics_save(nc, be); /* --check-numerics: the state before the step */
         be->run(be, SNC_RUN_STEP, &ctx);
@@ -344,8 +201,8 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     e->epoch = ep;
     e->step_loss = loss_sum / (double)d.train.n;
     e->step_seconds = now() - te0;
-    evaluate(g, be, &d.train, ctx.seed, &e->train, dp != NULL);
-    evaluate(g, be, &d.test, ctx.seed, &e->test, dp != NULL);
+    snc_train_evaluate(g, be, &d.train, ctx.seed, &e->train, dp != NULL);
+    snc_train_evaluate(g, be, &d.test, ctx.seed, &e->test, dp != NULL);
     e->seconds = now() - te0;
     r->nepochs = ep;
     double acc = e->test.noutputs ? e->test.acc[0] : 0;

@@ -61,7 +61,7 @@ M64 = (1 << 64) - 1
 
 
 def fnv1a(s):
-    """snc_name_hash (runtime/exec.c): 64-bit FNV-1a of the UTF-8 bytes."""
+    """snc_name_hash (include/snc/rng.h): 64-bit FNV-1a of the UTF-8 bytes."""
     h = 0xcbf29ce484222325
     for b in s.encode():
         h = ((h ^ b) * 0x100000001b3) & M64
