@@ -516,7 +516,17 @@ static int op_pool(onx_imp *imp, int max, int global) {
     if (!nst) st[0] = st[1] = 1;
   }
   if (onx_has_output(imp, 1)) return onx_fail(imp, "the Indices output is not supported");
-  if ((xi = onx_act(imp, 0)) < 0) return -1;
+  if (!max && !cip && (pd[0] || pd[1]))
+    return onx_fail(imp, "count_include_pad=0 with padding is not supported (snc counts the padding, as PyTorch's default)");
+  int pi = onx_input(imp, 0);
+  if (pi >= 0 && imp->t[pi].kind == ONX_PAD && !max) { /* a zero Pad is counted: the pool's padding */
+    const int64_t *q = imp->t[pi].pads;
+    if (q[0] != q[2] || q[1] != q[3]) return onx_fail(imp, "the Pad before it is asymmetric");
+    pd[0] += q[0], pd[1] += q[1];
+    xi = imp->t[pi].src;
+  } else if ((xi = onx_act(imp, 0)) < 0) {
+    return -1;
+  }
   const onx_tensor *x = &imp->t[xi];
   if (x->rank != 4) return onx_fail(imp, "input %s: 2-D pooling needs [B,C,H,W]", ONX_SHAPE(x));
   if (global) ks[0] = st[0] = x->dim[2], ks[1] = st[1] = x->dim[3];
@@ -527,8 +537,6 @@ static int op_pool(onx_imp *imp, int max, int global) {
     if (ceil_mode && (x->dim[2 + d] + 2 * pd[d] - ks[d]) % st[d])
       return onx_fail(imp, "ceil_mode=1 is not supported where it changes the output size");
   }
-  if (!max && !cip && (pd[0] || pd[1]))
-    return onx_fail(imp, "count_include_pad=0 with padding is not supported (snc counts the padding, as PyTorch's default)");
   const char *name = onx_layer_for(imp, max ? "maxpool" : "avgpool");
   if (!name) return -1;
   char t[160];

@@ -102,6 +102,7 @@ static int op_pad(onx_imp *imp) {
   if (q[0] || q[1] || q[4] || q[5]) return onx_fail(imp, "padding the batch or channel axis is not supported");
   for (int k = 0; k < 8; k++)
     if (q[k] < 0 || q[k] > 4096) return onx_fail(imp, "pad %lld is out of range", (long long)q[k]);
+  if (!q[2] && !q[3] && !q[6] && !q[7]) return alias(imp, 0); /* what opset-11 exports put before pooling */
   onx_tensor t = {.kind = ONX_PAD, .src = xi, .rank = 4, .pads = {q[2], q[3], q[6], q[7]}};
   memcpy(t.dim, x->dim, sizeof t.dim);
   t.dim[2] += q[2] + q[6];

@@ -11,6 +11,7 @@
 #include "snc/ir.h"
 #include "snc/target.h"
 #include "snc/train.h"
+#include "onnx_cli.h"
 
 #define SNC_MAX_SETS 64
 
@@ -23,6 +24,11 @@ static void usage(FILE *out) {
         "  compile MODEL.yaml [options] -o OUT      write the model's code as an object file (or\n"
         "                                           assembly, LLVM IR, bitcode) and a C header;\n"
         "                                           see snc compile --help\n"
+        "  import MODEL.onnx -o MODEL.yaml          an ONNX graph as a model file, its weights as a\n"
+        "         [--weights CKPT]                  checkpoint (snc import --help; docs/onnx.md)\n"
+        "  export MODEL [--checkpoint CKPT] -o OUT.onnx   the evaluation graph and weights as ONNX\n"
+        "\n"
+        "check, compile and export also take a .onnx file as MODEL.\n"
         "\n"
         "options:\n"
         "  --set NAME=VALUE   override a switch declared in the model (repeatable),\n"
@@ -64,7 +70,7 @@ static int cmd_check(int argc, char **argv) {
     }
   }
   if (!path) return fprintf(stderr, "snc check: which model? usage: snc check MODEL.yaml [--set NAME=VALUE]\n"), 2;
-  snc_graph *g = snc_model_load(path, sets, nsets, &err);
+  snc_graph *g = snc_onnx_load_any(path, sets, nsets, 0, NULL, &err);
   if (!g) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
@@ -229,7 +235,15 @@ static int cmd_compile(int argc, char **argv) {
   size_t len = 0;
   int status = 1;
   embed_ctx ectx = {.path = c.weights};
-  if (!(text = read_text(c.model, &len, &err))) goto done;
+  if (snc_onnx_is_path(c.model)) { /* the imported text stands for the file (also in bitcode) */
+    snc_onnx_model m;
+    if (snc_onnx_import(c.model, NULL, &m, &err)) goto done;
+    text = m.yaml, len = m.yaml_len;
+    m.yaml = NULL; /* ownership of the text passes to `text` */
+    snc_onnx_model_free(&m);
+  } else if (!(text = read_text(c.model, &len, &err))) {
+    goto done;
+  }
   if (!(g = snc_model_load_text(text, len, c.model, c.sets, c.nsets, &err))) goto done;
   int train = g->loss >= 0;
   if (train && snc_autodiff(g, 0, &err) != 0) goto done;
@@ -319,6 +333,8 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(cmd, "check")) return cmd_check(argc - 2, argv + 2);
   if (!strcmp(cmd, "compile")) return cmd_compile(argc - 2, argv + 2);
-  fprintf(stderr, "snc: unknown command '%s' (commands: check, compile; see snc --help)\n", cmd);
+  if (!strcmp(cmd, "import")) return snc_cli_import(argc - 2, argv + 2);
+  if (!strcmp(cmd, "export")) return snc_cli_export(argc - 2, argv + 2);
+  fprintf(stderr, "snc: unknown command '%s' (commands: check, compile, import, export; see snc --help)\n", cmd);
   return 2;
 }

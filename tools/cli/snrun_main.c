@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "onnx_cli.h"
 #include "snc/autodiff.h"
 #include "snc/checkpoint.h"
 #include "snc/compiled.h"
@@ -26,6 +27,7 @@ static const char *const usage_main =
     "  eval MODEL.yaml --checkpoint PATH [options] test loss and accuracy of a saved model\n"
     "  study MODEL.yaml [options]                  the seed study: R rounds per switch setting, table, plots\n"
     "  pairs MODEL.yaml --out DIR [options]        write the exact data sets snrun uses as IDX files\n"
+    "  infer MODEL --input NAME=X.npy --output DIR  a model's results on .npy inputs (.onnx models too)\n"
     "\n"
     "  train, eval and pairs also take MODEL.bc, a module written by `snc compile --emit=bc`: it\n"
     "  carries its model, so no YAML file is read and no code is generated.\n"
@@ -487,9 +489,10 @@ done:
 }
 
 static int run(int argc, char **argv, const char *cmd) {
+  if (!strcmp(cmd, "infer")) return snc_cli_infer(argc - 2, argv + 2); /* tools/cli/infer_cli.c */
   if (!strcmp(cmd, "study")) return snc_study_main(argc - 2, argv + 2, usage_study); /* study */
   if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "pairs")) {
-    fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study, pairs; see snrun --help)\n", cmd);
+    fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study, pairs, infer; see snrun --help)\n", cmd);
     return 2;
   }
   cli c = {.cmd = cmd, .backend = "jit"};
