@@ -2,6 +2,7 @@
  * losses, outputs. Sections are read by name, so their order in the file does not matter. */
 #include "frontend/fe.h"
 #include "frontend/limits.h"
+#include "snc/onnx.h"
 
 #include <errno.h>
 #include <string.h>
@@ -456,6 +457,7 @@ snc_graph *snc_model_load(const char *path, const snc_override *sets, int nsets,
 }
 
 snc_graph *snc_model_load_batch(const char *path, const snc_override *sets, int nsets, int batch, snc_error *err) {
+  if (snc_onnx_is_path(path)) return snc_onnx_load_any(path, sets, nsets, batch, NULL, err); /* docs/onnx.md */
   FILE *f = fopen(path, "rb");
   if (!f) return snc_errorf(err, "%s: cannot open: %s", path, strerror(errno)), NULL;
   char *buf = NULL;

@@ -118,21 +118,27 @@ static int count_uses(onx_imp *imp) {
   return rc;
 }
 
-/* The `--train mnist_digits` sections: the bundled digits as data, cross-entropy on the output. */
-static int train_template(onx_imp *imp, onx_buf *in_text, onx_buf *tail, int batch, const char **out_layer) {
+/* Whether the graph fits the mnist_digits template: one float [B,1,14,14] input, one [B,n] output;
+ * x and out receive them. Sets no error. */
+static int template_fits(onx_imp *imp, const onx_tensor **x, const onx_tensor **out) {
   int nin = 0, in = -1;
   for (size_t k = 0; k < imp->graph->n_input; k++) {
     const char *nm = imp->graph->input[k]->name;
     if (nm && !is_initializer(imp, nm)) nin++, in = onx_find(imp, nm);
   }
-  const onx_tensor *x = in >= 0 ? &imp->t[in] : NULL;
-  if (nin != 1 || !x || x->i32 || x->rank != 4 || x->dim[1] != 1 || x->dim[2] != 14 || x->dim[3] != 14)
-    return onx_fail(imp, "--train mnist_digits needs one float input of shape [B,1,14,14]");
-  if (imp->graph->n_output != 1) return onx_fail(imp, "--train mnist_digits needs one output");
-  int o = onx_find(imp, imp->graph->output[0]->name);
-  if (o < 0 || imp->t[o].kind != ONX_ACT || imp->t[o].rank != 2 || imp->t[o].dim[1] < 2)
-    return onx_fail(imp, "--train mnist_digits needs an output of shape [B,classes]");
-  *out_layer = imp->t[o].layer;
+  *x = in >= 0 ? &imp->t[in] : NULL;
+  if (nin != 1 || !*x || (*x)->i32 || (*x)->rank != 4 || (*x)->dim[1] != 1 || (*x)->dim[2] != 14 || (*x)->dim[3] != 14)
+    return 0;
+  int o = imp->graph->n_output == 1 ? onx_find(imp, imp->graph->output[0]->name) : -1;
+  *out = o >= 0 ? &imp->t[o] : NULL;
+  return *out && (*out)->kind == ONX_ACT && (*out)->rank == 2 && (*out)->dim[1] >= 2;
+}
+
+/* The `--train mnist_digits` sections: the bundled digits as data, cross-entropy on the output. */
+static int train_template(onx_imp *imp, onx_buf *in_text, onx_buf *tail, int batch) {
+  const onx_tensor *x, *out;
+  if (!template_fits(imp, &x, &out))
+    return onx_fail(imp, "--train mnist_digits needs one float input of shape [B,1,14,14] and one output [B,classes]");
   const char *label = onx_layer_name(imp, "label", "label");
   if (!label) return onx_fail(imp, "out of memory");
   /* the input binds to the generator's image stream */
@@ -146,8 +152,8 @@ static int train_template(onx_imp *imp, onx_buf *in_text, onx_buf *tail, int bat
   onx_printf(&fixed, "  %s: {shape: [], dtype: int32, source: label}\n", label);
   free(in_text->s);
   *in_text = fixed;
-  onx_printf(tail, "losses:\n  - {name: ce, cross_entropy, from: [%s, %s]}\n", *out_layer, label);
-  onx_printf(tail, "outputs:\n  digit: {from: %s, target: %s}\n", *out_layer, label);
+  onx_printf(tail, "losses:\n  - {name: ce, cross_entropy, from: [%s, %s]}\n", out->layer, label);
+  onx_printf(tail, "outputs:\n  digit: {from: %s, target: %s}\n", out->layer, label);
   onx_printf(tail, "training: {optimizer: adam, lr: 0.001, epochs: 5, batch_size: %d, seed: 1}\n", batch);
   onx_puts(tail, "data: {generator: mnist_digits, train: 1000, test: 1000}\n");
   return 0;
@@ -258,13 +264,16 @@ int snc_onnx_import_mem(const void *data, size_t len, const char *name, const sn
     onx_fail(&imp, "out of memory");
     goto done;
   }
-  const char *out_layer = NULL;
+  const onx_tensor *tx, *tout;
+  snc_onnx_options digits = {.batch = batch, .train = "mnist_digits"};
+  if (o && o->train && !strcmp(o->train, "auto")) /* the digits template when the shapes fit it */
+    o = template_fits(&imp, &tx, &tout) ? &digits : NULL;
   if (o && o->train) {
     if (strcmp(o->train, "mnist_digits")) {
       onx_fail(&imp, "unknown training template '%.60s' (known: mnist_digits)", o->train);
       goto done;
     }
-    if (train_template(&imp, &in_text, &tail, batch, &out_layer)) goto done;
+    if (train_template(&imp, &in_text, &tail, batch)) goto done;
   } else {
     onx_printf(&tail, "training: {batch_size: %d}\n", batch);
   }
@@ -361,7 +370,7 @@ snc_graph *snc_onnx_load_any(const char *path, const snc_override *sets, int nse
   if (keep) memset(keep, 0, sizeof *keep);
   if (!snc_onnx_is_path(path)) return snc_model_load_batch(path, sets, nsets, batch, err);
   snc_onnx_model m;
-  snc_onnx_options o = {.batch = batch};
+  snc_onnx_options o = {.batch = batch, .train = "auto"};
   if (snc_onnx_import(path, &o, &m, err)) return NULL;
   snc_graph *g = snc_model_load_text(m.yaml, m.yaml_len, path, sets, nsets, err);
   if (g && keep) *keep = m; /* ownership passes to the caller */

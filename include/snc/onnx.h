@@ -38,7 +38,8 @@ typedef struct snc_onnx_tensor {
 typedef struct snc_onnx_options {
   int batch;         /* training.batch_size of the text; 0: a fixed batch axis of the file, else 100 */
   const char *train; /* NULL, or "mnist_digits": also write a label input, a cross-entropy loss, an
-                        accuracy output, training and data sections (one [1,14,14] input, one [n] output) */
+                        accuracy output, training and data sections (one [1,14,14] input, one [n] output);
+                        "auto": that when the shapes fit, else nothing (snc_onnx_load_any) */
 } snc_onnx_options;
 
 typedef struct snc_onnx_model {
@@ -60,9 +61,9 @@ void snc_onnx_model_free(snc_onnx_model *m); /* m may be empty (zeroed) */
 
 /* Whether path names an ONNX file (ends in ".onnx"). */
 int snc_onnx_is_path(const char *path);
-/* snc_model_load for any model file: a .onnx file is imported in memory and its text loaded (m, when
- * not NULL, receives the import, weights included; the caller frees it); other paths go to
- * snc_model_load_batch. */
+/* snc_model_load for any model file: a .onnx file is imported in memory (train "auto") and its text
+ * loaded (m, when not NULL, receives the import, weights included; the caller frees it); other paths
+ * go to snc_model_load_batch, which itself sends .onnx paths here, so every tool takes them. */
 snc_graph *snc_onnx_load_any(const char *path, const snc_override *sets, int nsets, int batch,
                              snc_onnx_model *m, snc_error *err);
 

@@ -3,9 +3,11 @@
 
   torch_nets.py export DIR     four networks with random weights -> DIR/<net>.onnx, DIR/<net>_x.npy
                                (inputs) and DIR/<net>_y.npy (PyTorch's outputs in eval mode)
-  torch_nets.py run DIR NET.onnx X.npy Y.npy
-                               PyTorch evaluates a network snc exported (weights from the ONNX
-                               initializers loaded into the same PyTorch module) on X, writes Y
+  torch_nets.py run NET.onnx X.npy Y.npy
+                               PyTorch evaluates the digit CNN snc exported from models/digit_cnn.yaml
+                               (the ONNX initializers loaded into the same PyTorch module) on X,
+                               writes Y (after onnx.checker with full checking)
+  torch_nets.py check NET.onnx onnx.checker.check_model(full_check=True)
 
 Exit status 3 when torch or onnx cannot be imported (the C test then skips with that message).
 """
@@ -164,8 +166,11 @@ def run(path, xpath, ypath):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "export":
         export(sys.argv[2])
-    elif len(sys.argv) == 6 and sys.argv[1] == "run":
+    elif len(sys.argv) == 5 and sys.argv[1] == "run":
         run(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 3 and sys.argv[1] == "check":
+        onnx.checker.check_model(onnx.load(sys.argv[2]), full_check=True)
+        print("checker: %s is valid" % sys.argv[2])
     else:
         print(__doc__)
         sys.exit(2)

@@ -237,7 +237,8 @@ static int cmd_compile(int argc, char **argv) {
   embed_ctx ectx = {.path = c.weights};
   if (snc_onnx_is_path(c.model)) { /* the imported text stands for the file (also in bitcode) */
     snc_onnx_model m;
-    if (snc_onnx_import(c.model, NULL, &m, &err)) goto done;
+    snc_onnx_options auto_train = {.train = "auto"}; /* as snrun reads it: the same module */
+    if (snc_onnx_import(c.model, &auto_train, &m, &err)) goto done;
     text = m.yaml, len = m.yaml_len;
     m.yaml = NULL; /* ownership of the text passes to `text` */
     snc_onnx_model_free(&m);
