@@ -27,6 +27,7 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
   case SNC_OP_ELU: return sel(cg, gt0(cg, x), x, xmul(cg, a, cg_vexpm1(cg, x)));
   case SNC_OP_SIGMOID: return cg_vsigmoid(cg, x);
   case SNC_OP_SCALE: return xmul(cg, a, x);
+  case SNC_OP_SQUARE: return xmul(cg, x, x);
   case SNC_OP_ADD: {
     LLVMValueRef s = x;
     for (int i = 1; i < n->ninputs; i++) s = xadd(cg, s, in[i]);
@@ -38,6 +39,7 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
   case SNC_OP_RELU_DX: return sel(cg, gt0(cg, x), in[1], k(cg, x, 0));
   case SNC_OP_LEAKY_RELU_DX: return sel(cg, gt0(cg, x), in[1], xmul(cg, a, in[1]));
   case SNC_OP_ELU_DX: return sel(cg, gt0(cg, x), in[1], xmul(cg, xmul(cg, in[1], a), cg_vexp(cg, x)));
+  case SNC_OP_SQUARE_DX: return xmul(cg, xadd(cg, x, x), in[1]);
   case SNC_OP_DROPOUT:
   case SNC_OP_DROPOUT_DX: {
     if (n->op == SNC_OP_DROPOUT && !cg->training) return x;

@@ -314,6 +314,7 @@ static const layer_def defs[] = {
     {"elu", KEYS("alpha"), 1, 1, 0, lower_unary},
     {"dropout", KEYS("p"), 1, 1, 0, lower_unary},
     {"scale", KEYS("factor"), 1, 1, 0, lower_unary},
+    {"square", NOKEYS, 1, 1, 0, lower_unary},
     {"softmax", KEYS("axis"), 1, 1, 0, lower_softmax},
     {"log_softmax", KEYS("axis"), 1, 1, 0, lower_softmax},
     {"batchnorm", KEYS("eps", "momentum"), 1, 1, 0, lower_batchnorm},

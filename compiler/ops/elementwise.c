@@ -1,12 +1,12 @@
 /* Elementwise ops and their backward ops.
- *   tanh, relu, sigmoid; leaky_relu (attr.alpha = negative slope); elu (attr.alpha);
+ *   tanh, relu, sigmoid, square (y = x^2); leaky_relu (attr.alpha = negative slope); elu (attr.alpha);
  *   dropout (attr.p = probability of zeroing, survivors scaled by 1/(1-p); identity when not
  *     training; the mask comes from snc_dropout_uniform(seed, step, attr.stream, element));
  *   scale (y = attr.alpha * x); add (n-ary sum); mul (product of two; one operand may lack the batch
  *     when its shape is the other's per-sample shape: it is broadcast over the batch, as a constant
  *     mask; its gradient then sums over the batch with batch_sum).
- * Backward: tanh_dx(y, dy), sigmoid_dx(y, dy) use the output; relu_dx, leaky_relu_dx, elu_dx take
- * (x, dy); dropout_dx(dy) redraws the forward mask from attr.stream. */
+ * Backward: tanh_dx(y, dy), sigmoid_dx(y, dy) use the output; relu_dx, leaky_relu_dx, elu_dx,
+ * square_dx take (x, dy); dropout_dx(dy) redraws the forward mask from attr.stream. */
 #include <math.h>
 
 #include "autodiff/ad.h"
@@ -66,6 +66,7 @@ UNARY_KERNEL(ref_leaky_relu, x[i] > 0 ? x[i] : a * x[i])
 UNARY_KERNEL(ref_elu, x[i] > 0 ? x[i] : a * expm1f(x[i]))
 UNARY_KERNEL(ref_sigmoid, 1.0f / (1.0f + expf(-x[i])))
 UNARY_KERNEL(ref_scale, a * x[i])
+UNARY_KERNEL(ref_square, x[i] * x[i])
 
 /* (first input, dy) -> dx */
 #define BINARY_KERNEL(fn, expr)                                                                     \
@@ -81,6 +82,7 @@ BINARY_KERNEL(ref_sigmoid_dx, dy[i] * x[i] * (1.0f - x[i]))
 BINARY_KERNEL(ref_relu_dx, x[i] > 0 ? dy[i] : 0.0f)
 BINARY_KERNEL(ref_leaky_relu_dx, x[i] > 0 ? dy[i] : a * dy[i])
 BINARY_KERNEL(ref_elu_dx, x[i] > 0 ? dy[i] : dy[i] * a * expf(x[i]))
+BINARY_KERNEL(ref_square_dx, (x[i] + x[i]) * dy[i])
 
 static void ref_mul(const snc_graph *g, const snc_node *n, void *out, void *const *in, const snc_kctx *ctx) {
   const float *a = in[0], *b = in[1];
@@ -122,7 +124,10 @@ static int grad_via_output(snc_ad *ad, const snc_node *n, int gout) {
 }
 
 static int grad_via_input(snc_ad *ad, const snc_node *n, int gout) {
-  snc_opcode op = n->op == SNC_OP_RELU ? SNC_OP_RELU_DX : n->op == SNC_OP_ELU ? SNC_OP_ELU_DX : SNC_OP_LEAKY_RELU_DX;
+  snc_opcode op = n->op == SNC_OP_RELU       ? SNC_OP_RELU_DX
+                 : n->op == SNC_OP_ELU      ? SNC_OP_ELU_DX
+                 : n->op == SNC_OP_SQUARE   ? SNC_OP_SQUARE_DX
+                                            : SNC_OP_LEAKY_RELU_DX;
   int ins[2] = {n->inputs[0], gout};
   if (snc_ad_needs(ad, n->inputs[0])) snc_ad_accum(ad, n->inputs[0], snc_ad_node(ad, op, n, "x", ins, 2, &n->attr));
   return 0;
@@ -171,6 +176,7 @@ static int ex_elu(snc_graph *g) { return example_unary(g, SNC_OP_ELU, (snc_attrs
 static int ex_sigmoid(snc_graph *g) { return example_unary(g, SNC_OP_SIGMOID, (snc_attrs){0}); }
 static int ex_dropout(snc_graph *g) { return example_unary(g, SNC_OP_DROPOUT, (snc_attrs){.p = 0.3f}); }
 static int ex_scale(snc_graph *g) { return example_unary(g, SNC_OP_SCALE, (snc_attrs){.alpha = -1.5f}); }
+static int ex_square(snc_graph *g) { return example_unary(g, SNC_OP_SQUARE, (snc_attrs){0}); }
 static int ex_add(snc_graph *g) {
   int ins[3];
   for (int k = 0; k < 3; k++) ins[k] = snc_example_input(g, 2, (int64_t[]){2, 4}, SNC_F32);
@@ -195,6 +201,7 @@ ROW(elu, 1, 1, snc_infer_same_as_input, ref_elu, grad_via_input, ex_elu)
 ROW(sigmoid, 1, 1, snc_infer_same_as_input, ref_sigmoid, grad_via_output, ex_sigmoid)
 ROW(dropout, 1, 1, infer_dropout, ref_dropout, grad_dropout, ex_dropout)
 ROW(scale, 1, 1, snc_infer_same_as_input, ref_scale, grad_scale, ex_scale)
+ROW(square, 1, 1, snc_infer_same_as_input, ref_square, grad_via_input, ex_square)
 ROW(add, 2, -1, infer_same_shapes, ref_add, grad_add, ex_add)
 ROW(mul, 2, 2, infer_mul, ref_mul, grad_mul, ex_mul)
 ROW(tanh_dx, 2, 2, infer_same_shapes, ref_tanh_dx, NULL, NULL)
@@ -203,3 +210,4 @@ ROW(leaky_relu_dx, 2, 2, infer_same_shapes, ref_leaky_relu_dx, NULL, NULL)
 ROW(elu_dx, 2, 2, infer_same_shapes, ref_elu_dx, NULL, NULL)
 ROW(sigmoid_dx, 2, 2, infer_same_shapes, ref_sigmoid_dx, NULL, NULL)
 ROW(dropout_dx, 1, 1, infer_dropout, ref_dropout, NULL, NULL)
+ROW(square_dx, 2, 2, infer_same_shapes, ref_square_dx, NULL, NULL)

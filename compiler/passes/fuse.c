@@ -1,6 +1,7 @@
 /* The fusion pass: chains of elementwise work fuse into the loops of the op that produces their
  * input. A node p is absorbed into its consumer e when
- *   - e is elementwise (activations and their gradients, dropout and its gradient, scale, add, mul),
+ *   - e is elementwise: its row's emitter is the elementwise one (compiler/ops/elementwise.c:
+ *     activations and their gradients, dropout and its gradient, scale, square, add, mul),
  *   - p is elementwise, a gathered product (conv2d, linear and their input gradients) or max
  *     pooling's gradient with tiling windows, whose kernels produce each element once, in
  *     registers, before storing it,
@@ -11,18 +12,11 @@
  * tanh as one kernel; linear_dx, tanh_dx; maxpool2d_dx, tanh_dx, dropout_dx. */
 #include <string.h>
 
+#include "ops/op.h"
 #include "snc/codegen.h"
 
-static int elementwise(snc_opcode op) {
-  switch (op) {
-  case SNC_OP_TANH: case SNC_OP_RELU: case SNC_OP_LEAKY_RELU: case SNC_OP_ELU: case SNC_OP_SIGMOID: case SNC_OP_DROPOUT:
-  case SNC_OP_ADD: case SNC_OP_MUL: case SNC_OP_SCALE: case SNC_OP_TANH_DX: case SNC_OP_RELU_DX: case SNC_OP_LEAKY_RELU_DX:
-  case SNC_OP_ELU_DX: case SNC_OP_SIGMOID_DX: case SNC_OP_DROPOUT_DX:
-    return 1;
-  default:
-    return 0;
-  }
-}
+/* from the op's row, so a new elementwise op fuses without an edit here */
+static int elementwise(snc_opcode op) { return snc_op(op)->emit == snc_cg_emit_elementwise; }
 
 /* max pooling's gradient with windows that tile the input (kernel = stride, no padding, exact fit):
  * its kernel stores every element of the input gradient exactly once, in registers first */

@@ -304,7 +304,8 @@ class Zoo(nn.Module):
         r["ap"] = self.ap(r["lr2"])
         r["mp"] = maxpool(r["lr2"], 3, 2, 1)
         r["el"] = F.elu(r["mp"], alpha=0.7)
-        r["cat"] = torch.cat([r["ap"], r["el"]], 1)
+        r["sq"] = r["el"] * r["el"]
+        r["cat"] = torch.cat([r["ap"], r["sq"]], 1)
         r["col"] = r["cat"][:, :, :, 1]
         r["flat"] = r["col"].flatten(1)
         r["fc1"] = self.fc1(r["flat"])
