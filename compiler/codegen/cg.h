@@ -31,6 +31,12 @@ typedef struct snc_cg {
   int epi[16];     /* the epilogue of the kernel being emitted: fused nodes after its head, in order */
   int nepi;
   snc_error *err;
+  /* schedules (cg_sched.c): the options' chooser, and the choice for the kernel being emitted */
+  int (*sched_fn)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);
+  void *sched_user;
+  char kname[160];       /* "op.node" of the kernel being emitted */
+  snc_cg_schedule sched; /* its schedule (kind SNC_SCHED_NONE when it has none) */
+  char sched_shape[256]; /* its shape key */
 } snc_cg;
 
 typedef struct snc_cg_loop {
@@ -90,6 +96,14 @@ LLVMValueRef cg_call_intrinsic(snc_cg *cg, const char *name, LLVMTypeRef overloa
 LLVMValueRef cg_fmax(snc_cg *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_hsum(snc_cg *cg, LLVMValueRef v); /* ordered horizontal sum of a vector */
 void cg_hsum_many(snc_cg *cg, const LLVMValueRef *v, int n, LLVMValueRef *out); /* cg_hsum of each */
+
+/* schedules (cg_sched.c): c[0..n) gets s unless it is there already (returns the new n, at most max);
+   cg_sched_choose asks the options' chooser among cands[0..n) (cands[0] the default), records the
+   choice and the shape key in cg->sched / cg->sched_shape, and returns it */
+int cg_sched_add(snc_cg_schedule *c, int n, int max, snc_cg_schedule s);
+snc_cg_schedule cg_sched_choose(snc_cg *cg, const char *shape, const snc_cg_schedule *cands, int n);
+/* the shape key of a kernel: its head's op and fused chain ("conv2d+dropout+tanh"), dims, batch */
+void cg_sched_shape(snc_cg *cg, const snc_node *head, const char *dims, char *buf, size_t n);
 
 /* epilogues (emit_elem.c): the node a head's kernel stores (the chain's root, or the head itself),
    and the chain applied to the head's value v at feature f, lanes b0.. (loads other inputs there) */

@@ -23,6 +23,9 @@ LLVMValueRef cg_splat(snc_cg *cg, LLVMValueRef s) {
 LLVMValueRef cg_kernel_begin(snc_cg *cg, const char *name) {
   char buf[160];
   snprintf(buf, sizeof buf, "k%d.%s", cg->nkernels++, name);
+  snprintf(cg->kname, sizeof cg->kname, "%s", name);
+  cg->sched = (snc_cg_schedule){0};
+  cg->sched_shape[0] = 0;
   LLVMValueRef fn = LLVMAddFunction(cg->mod, buf, cg->kernel_ty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);

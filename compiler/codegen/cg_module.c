@@ -40,7 +40,8 @@ static LLVMValueRef declare(snc_cg *cg, const char *name, LLVMTypeRef ret, LLVMT
 
 typedef struct kcall {
   LLVMValueRef fn, slots; /* the kernel and its per-call table of offsets and data */
-  char *name;             /* "op.node" of the call */
+  char *name;             /* "op.node" of the call (and its schedule) */
+  char *shape;            /* the shape key of its schedule, NULL when it has none */
   int node;               /* the node it computes (its chain's root), -1 for the input copy */
   int nbuf, all_written;  /* the arena ranges it touches (its slots); all written, or only buf[0] */
   int wait;               /* a barrier follows it (in the train or eval region) */
@@ -185,6 +186,7 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what, int nod
   l->k[l->n].wait = 0;
   l->k[l->n].slots = slots_global(cg);
   l->k[l->n].name = strdup(what);
+  l->k[l->n].shape = NULL;
   l->k[l->n].node = node;
   /* the ranges it touches: its output first, then every other buffer its slots point to; optimizer
      updates and batch norm (running statistics) also write their inputs */
@@ -243,6 +245,7 @@ static void node_key(snc_cg *cg, const snc_node *n, char *key, size_t len) {
 
 typedef struct kcache {
   char **keys;
+  char **scheds, **shapes; /* per kernel: " [schedule]" (or "") and the shape key (or NULL) */
   LLVMValueRef *fns;
   int n, cap;
 } kcache;
@@ -276,7 +279,13 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     int wl = snprintf(what, sizeof what, "%s", snc_op_name(cg->g->nodes[head]->op));
     for (int k = 0; k < cg->nepi && wl < (int)sizeof what; k++)
       wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->epi[k]]->op));
-    if (wl < (int)sizeof what) snprintf(what + wl, sizeof what - (size_t)wl, " %s", n->name);
+    if (wl < (int)sizeof what) wl += snprintf(what + wl, sizeof what - (size_t)wl, " %s", n->name);
+    char sched[64] = "";
+    if (cg->sched.kind) {
+      sched[0] = ' ', sched[1] = '[';
+      int sl = 2 + snc_cg_schedule_format(&cg->sched, sched + 2, sizeof sched - 3);
+      if (sl < (int)sizeof sched - 1) sched[sl] = ']', sched[sl + 1] = 0;
+    }
     node_key(cg, cg->g->nodes[head], key, sizeof key);
     for (int k = 0, prev = head; k < cg->nepi; k++) { /* the epilogue is part of the code */
       const snc_node *e = cg->g->nodes[cg->epi[k]];
@@ -293,18 +302,26 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     if (hit >= 0) { /* same code as an earlier kernel: call that one with this node's slots */
       LLVMDeleteFunction(ks[0]);
       cg->nkernels--;
+      if (wl < (int)sizeof what) snprintf(what + wl, sizeof what - (size_t)wl, "%s", cache->scheds[hit]);
       push(cg, l, cache->fns[hit], what, i);
+      if (cache->shapes[hit]) l->k[l->n - 1].shape = strdup(cache->shapes[hit]);
       continue;
     }
     if (cache->n == cache->cap) {
       cache->cap = cache->cap ? 2 * cache->cap : 64;
       cache->keys = realloc(cache->keys, (size_t)cache->cap * sizeof *cache->keys);
       cache->fns = realloc(cache->fns, (size_t)cache->cap * sizeof *cache->fns);
-      SNC_ASSERT(cache->keys && cache->fns);
+      cache->scheds = realloc(cache->scheds, (size_t)cache->cap * sizeof *cache->scheds);
+      cache->shapes = realloc(cache->shapes, (size_t)cache->cap * sizeof *cache->shapes);
+      SNC_ASSERT(cache->keys && cache->fns && cache->scheds && cache->shapes);
     }
     cache->keys[cache->n] = strdup(key);
+    cache->scheds[cache->n] = strdup(sched);
+    cache->shapes[cache->n] = cg->sched.kind ? strdup(cg->sched_shape) : NULL;
     cache->fns[cache->n++] = ks[0];
+    if (wl < (int)sizeof what) snprintf(what + wl, sizeof what - (size_t)wl, "%s", sched);
     push(cg, l, ks[0], what, i);
+    if (cg->sched.kind) l->k[l->n - 1].shape = strdup(cg->sched_shape);
   }
   cg->nepi = 0;
   return 0;
@@ -341,7 +358,8 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
       if (!seen) p->outputs[p->noutputs++] = id;
     }
 
-  snc_cg cg = {.g = g, .lay = &p->layout, .err = err, .profile = opt && opt->profile, .into = p->into};
+  snc_cg cg = {.g = g, .lay = &p->layout, .err = err, .profile = opt && opt->profile, .into = p->into,
+               .sched_fn = opt ? opt->schedule : NULL, .sched_user = opt ? opt->schedule_user : NULL};
   p->context = cg.ctx = LLVMContextCreate();
   char modname[96];
   snprintf(modname, sizeof modname, "snc.%s", p->prefix);
@@ -415,6 +433,7 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   for (int r2 = 0; r2 < 2; r2++) {
     p->ncalls[r2] = lists[r2]->n;
     p->call_names[r2] = calloc((size_t)lists[r2]->n + 1, sizeof(char *));
+    p->call_shapes[r2] = calloc((size_t)lists[r2]->n + 1, sizeof(char *));
     p->call_nodes[r2] = calloc((size_t)lists[r2]->n + 1, sizeof(int));
     p->call_waits[r2] = calloc((size_t)lists[r2]->n + 1, 1);
     for (int k = 0; k < lists[r2]->n && p->call_nodes[r2] && p->call_waits[r2]; k++)
@@ -422,12 +441,16 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
     for (int k = 0; k < lists[r2]->n; k++) {
       if (p->call_names[r2]) p->call_names[r2][k] = lists[r2]->k[k].name; /* ownership to p */
       else free(lists[r2]->k[k].name);
+      if (p->call_shapes[r2]) p->call_shapes[r2][k] = lists[r2]->k[k].shape; /* ownership to p */
+      else free(lists[r2]->k[k].shape);
     }
   }
   free(train.k);
   free(eval.k);
-  for (int c = 0; c < cache.n; c++) free(cache.keys[c]);
+  for (int c = 0; c < cache.n; c++) free(cache.keys[c]), free(cache.scheds[c]), free(cache.shapes[c]);
   free(cache.keys);
+  free(cache.scheds);
+  free(cache.shapes);
   free(cache.fns);
   p->build_seconds = now() - t0;
   if (opt && opt->dump_graph) snc_cg_dump_plan(p, opt->dump_graph);
@@ -440,12 +463,14 @@ fail_b:
 oom:
   snc_errorf(err, "%s: out of memory", g->file);
 fail:
-  for (int k = 0; k < train.n; k++) free(train.k[k].name);
-  for (int k = 0; k < eval.n; k++) free(eval.k[k].name);
+  for (int k = 0; k < train.n; k++) free(train.k[k].name), free(train.k[k].shape);
+  for (int k = 0; k < eval.n; k++) free(eval.k[k].name), free(eval.k[k].shape);
   free(train.k);
   free(eval.k);
-  for (int c = 0; c < cache.n; c++) free(cache.keys[c]);
+  for (int c = 0; c < cache.n; c++) free(cache.keys[c]), free(cache.scheds[c]), free(cache.shapes[c]);
   free(cache.keys);
+  free(cache.scheds);
+  free(cache.shapes);
   free(cache.fns);
   snc_program_free(p);
   return NULL;
@@ -460,6 +485,9 @@ void snc_program_free(snc_program *p) {
     if (p->call_names[r])
       for (int k = 0; k < p->ncalls[r]; k++) free(p->call_names[r][k]);
     free(p->call_names[r]);
+    if (p->call_shapes[r])
+      for (int k = 0; k < p->ncalls[r]; k++) free(p->call_shapes[r][k]);
+    free(p->call_shapes[r]);
     free(p->call_nodes[r]);
     free(p->call_waits[r]);
   }

@@ -24,6 +24,16 @@ int snc_cg_emit_norm(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
 int snc_cg_emit_shape(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
 int snc_cg_emit_product(snc_cg *cg, const snc_node *n, LLVMValueRef *ks);
 
+/* convolutions and matrix products (emit_conv.c, emit_dw.c): the dimensions of a forward, dx or
+   dw node, and the weight-gradient emitter */
+typedef struct conv_dims {
+  int64_t C, H, W;    /* input x: channels, height, width */
+  int64_t O, OH, OW;  /* output */
+  int kh, kw, s[2], p[2];
+} conv_dims;
+conv_dims cg_conv_dims(const snc_graph *g, const snc_node *n);
+void cg_emit_dw(snc_cg *cg, const snc_node *n);
+
 /* helpers */
 int64_t cg_per_sample(const snc_graph *g, int node); /* numel per sample (numel when not batched) */
 LLVMValueRef cg_nb(snc_cg *cg);                      /* i64 rows in use */

@@ -13,13 +13,7 @@
  * (ky, kx) unrolled and channels in a loop. dw is a blocked dot-product emitter. */
 #include "codegen/emit.h"
 
-typedef struct conv_dims {
-  int64_t C, H, W;    /* input x: channels, height, width */
-  int64_t O, OH, OW;  /* output */
-  int kh, kw, s[2], p[2];
-} conv_dims;
-
-static conv_dims dims_of(const snc_graph *g, const snc_node *n) {
+conv_dims cg_conv_dims(const snc_graph *g, const snc_node *n) {
   conv_dims d = {0};
   const snc_node *x, *y;
   if (n->op == SNC_OP_CONV2D || n->op == SNC_OP_LINEAR) x = g->nodes[n->inputs[0]], y = n;
@@ -54,6 +48,7 @@ typedef struct gather {
   int64_t SH, SW, OH, OW;    /* source (read) spatial size, produced spatial size */
   int64_t ws_out, ws_red;    /* weight strides for (out channel, reduction channel) */
   int VC, R, bp, head;
+  int V, order;              /* tile: batch vectors per block, loop order (snc_cg_schedule) */
   LLVMValueRef src, w, bias, out, spill;
 } gather;
 
@@ -180,11 +175,11 @@ static int64_t tile_sx(const gather *G, int64_t t, int k) {
 
 static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LLVMValueRef ty, LLVMValueRef tx0, int64_t ctx0,
                        LLVMValueRef b0, LLVMValueRef *acc) {
-  int R = G->R;
+  int R = G->R, V = G->V, n = R * P * V; /* acc[(r P + p) V + v] */
   for (int r = 0; r < R; r++) {
     LLVMValueRef init = cg_vf(cg, 0);
     if (G->bias) init = cg_splat(cg, cg_load(cg, cg_gep(cg, G->bias, cg_add(cg, out0, cg_i64(cg, r)))));
-    for (int p = 0; p < P; p++) cg_vstore(cg, init, acc[r * P + p], 64);
+    for (int i = 0; i < P * V; i++) cg_vstore(cg, init, acc[r * P * V + i], 64);
   }
   /* source column of position p for kernel column kx, as an element offset: a constant column, or
      relative to the block's first source column (forward without x padding); -1 for none */
@@ -199,7 +194,7 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
     LLVMValueRef rowbase = cg_add(cg, cg_add(cg, cg_mul(cg, sy, cg_i64(cg, G->SW * G->bp)), b0), x0);
     snc_cg_loop lr;
     cg_loop_begin(cg, &lr, cg_i64(cg, 0), cg_i64(cg, G->nred), 1, "red");
-    LLVMValueRef row = cg_add(cg, cg_mul(cg, lr.iv, cg_i64(cg, plane)), rowbase), xv[24] = {0};
+    LLVMValueRef row = cg_add(cg, cg_mul(cg, lr.iv, cg_i64(cg, plane)), rowbase), xv[24][4] = {{0}};
     LLVMValueRef wbase = cg_add(cg, cg_mul(cg, lr.iv, cg_i64(cg, G->ws_red)), cg_i64(cg, ky * G->d.kw));
     for (int kx = 0; kx < G->d.kw; kx++)
       for (int r = 0; r < R; r++) {
@@ -207,13 +202,15 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
         for (int p = 0; p < P; p++) {
           int64_t c = col[kx][p];
           if (c < 0) continue;
-          if (!xv[c]) xv[c] = cg_vload(cg, cg_gep(cg, G->src, cg_add(cg, row, cg_i64(cg, c * G->bp))), 64);
           if (!wv) {
             LLVMValueRef wi = cg_add(cg, wbase, cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, G->ws_out)), cg_i64(cg, kx)));
             wv = cg_splat(cg, cg_load(cg, cg_gep(cg, G->w, wi)));
           }
-          LLVMValueRef a = cg_vload(cg, acc[r * P + p], 64);
-          cg_vstore(cg, cg_fma(cg, wv, xv[c], a), acc[r * P + p], 64);
+          for (int v = 0; v < V; v++) {
+            if (!xv[c][v]) xv[c][v] = cg_vload(cg, cg_gep(cg, G->src, cg_add(cg, row, cg_i64(cg, c * G->bp + v * SNC_VW))), 64);
+            LLVMValueRef a = cg_vload(cg, acc[(r * P + p) * V + v], 64);
+            cg_vstore(cg, cg_fma(cg, wv, xv[c][v], a), acc[(r * P + p) * V + v], 64);
+          }
         }
       }
     cg_loop_end(cg, &lr);
@@ -225,72 +222,124 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
     for (int r = 0; r < R; r++)
       for (int p = 0; p < P; p++) {
         LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)), cg_add(cg, pix0, cg_i64(cg, p)));
-        cg_vstore(cg, cg_vload(cg, acc[r * P + p], 64), cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b0)), 64);
+        for (int v = 0; v < V; v++)
+          cg_vstore(cg, cg_vload(cg, acc[(r * P + p) * V + v], 64),
+                    cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), cg_add(cg, b0, cg_i64(cg, v * SNC_VW)))), 64);
       }
     return;
   }
   /* the fused epilogue once, in a loop over the block's vectors: compact code */
-  for (int i = 0; i < R * P; i++) {
+  for (int i = 0; i < n; i++) {
     LLVMValueRef idx = cg_i64(cg, i);
     cg_vstore(cg, cg_vload(cg, acc[i], 64), LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &idx, 1, ""), 64);
   }
   snc_cg_loop le;
-  cg_loop_begin(cg, &le, cg_i64(cg, 0), cg_i64(cg, R * P), 1, "epi");
-  LLVMValueRef r = LLVMBuildSDiv(cg->b, le.iv, cg_i64(cg, P), ""), p = LLVMBuildSRem(cg->b, le.iv, cg_i64(cg, P), "");
+  cg_loop_begin(cg, &le, cg_i64(cg, 0), cg_i64(cg, n), 1, "epi");
+  LLVMValueRef rp = LLVMBuildSDiv(cg->b, le.iv, cg_i64(cg, V), ""), v = LLVMBuildSRem(cg->b, le.iv, cg_i64(cg, V), "");
+  LLVMValueRef r = LLVMBuildSDiv(cg->b, rp, cg_i64(cg, P), ""), p = LLVMBuildSRem(cg->b, rp, cg_i64(cg, P), "");
   LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, r), cg_i64(cg, sp)), cg_add(cg, pix0, p));
+  LLVMValueRef bv = cg_add(cg, b0, cg_mul(cg, v, cg_i64(cg, SNC_VW)));
   LLVMValueRef val = cg_vload(cg, LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &le.iv, 1, ""), 64);
-  val = cg_epilogue(cg, G->head, val, f, b0);
-  cg_vstore(cg, val, cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b0)), 64);
+  val = cg_epilogue(cg, G->head, val, f, bv);
+  cg_vstore(cg, val, cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), bv)), 64);
   cg_loop_end(cg, &le);
 }
 
 /* source columns an item reads: all of them (one block per row), or those of one block */
 static int64_t tile_columns(const gather *G, int P) { return P == G->OW ? G->SW : (int64_t)(P - 1) * G->d.s[1] + G->d.kw; }
 
-/* positions per block: the whole produced row when it is short, else a block size that divides it
-   (or not: the last block then starts early, as the last channel block does); 0: the gather path */
+/* can a block cover P positions of a row? The whole produced row when it is short; fewer (the last
+   block then starts early, as the last channel block does) only where every tap of every position
+   is valid (forward without x padding), else columns would need run-time validity */
+static int tile_ok_positions(const gather *G, int P) {
+  if (P < 1 || P > 8 || P > G->OW || G->d.kw > 8) return 0;
+  if (P < G->OW && (G->dx || G->d.p[1])) return 0;
+  return tile_columns(G, P) <= 24;
+}
+
+/* the default positions per block; 0: the gather path */
 static int tile_positions(const gather *G) {
   int P = 0;
   if (G->OW <= 8) P = (int)G->OW;
-  else if (!G->dx && !G->d.p[1]) { /* else columns would need run-time validity */
+  else if (!G->dx && !G->d.p[1]) {
     P = 6;
     for (int q = 6; q >= 4; q--)
       if (G->OW % q == 0) P = q, q = 0;
   }
-  return P && G->d.kw <= 8 && tile_columns(G, P) <= 24 ? P : 0;
+  return P && tile_ok_positions(G, P) ? P : 0;
 }
 
-static void emit_tile(snc_cg *cg, gather *G, int P) {
-  /* registers: R*P accumulators, P source vectors, a broadcast; R chosen to waste few channels */
+/* output channels per block for P positions and V vectors: R*P*V accumulators, the source vectors
+   and a broadcast within 31 registers, R chosen to waste few channels (the last block overlaps) */
+static int tile_channels(const gather *G, int P, int V) {
   int64_t ncol = tile_columns(G, P);
-  int cap = (int)((31 - (ncol < P ? P : ncol)) / P), best = 1;
+  int cap = (int)((31 - (ncol < P ? P : ncol)) / (P * V)), best = 1;
   if (cap < 1) cap = 1;
   if (cap > G->nout) cap = (int)G->nout;
   for (int R = 1; R <= cap; R++) {
     int64_t cost = (G->nout + R - 1) / R * (R * P + 4), bcost = (G->nout + best - 1) / best * (best * P + 4);
     if (cost <= bcost) best = R;
   }
-  G->R = best;
+  return best;
+}
+
+/* the tile schedules worth timing for this shape, the default (today's heuristic) first */
+static int tile_candidates(const gather *G, int P0, snc_cg_schedule *c, int max) {
+  int nvec = G->bp / SNC_VW, n = 0, R0 = tile_channels(G, P0, 1);
+  n = cg_sched_add(c, n, max, (snc_cg_schedule){SNC_SCHED_TILE, R0, P0, 1, 0});
+  n = cg_sched_add(c, n, max, (snc_cg_schedule){SNC_SCHED_TILE, R0, P0, 1, 1});
+  for (int R = R0 - 1; R >= 1 && R >= R0 - 2; R--) n = cg_sched_add(c, n, max, (snc_cg_schedule){SNC_SCHED_TILE, R, P0, 1, 0});
+  if (nvec >= 2) {
+    int R = tile_channels(G, P0, 2);
+    if (R * P0 * 2 <= 32) n = cg_sched_add(c, n, max, (snc_cg_schedule){SNC_SCHED_TILE, R, P0, 2, 0});
+  }
+  static const int other[] = {4, 6, 8, 3, 2};
+  for (int k = 0, added = 0; k < 5 && added < 2; k++) {
+    int P = other[k];
+    if (P == P0 || !tile_ok_positions(G, P) || (G->OW % P && G->OW > P)) continue;
+    n = cg_sched_add(c, n, max, (snc_cg_schedule){SNC_SCHED_TILE, tile_channels(G, P, 1), P, 1, 0});
+    added++;
+  }
+  return n;
+}
+
+static int tile_valid(const gather *G, const snc_cg_schedule *s) {
+  return s->kind == SNC_SCHED_TILE && tile_ok_positions(G, s->p) && s->r >= 1 && s->r <= G->nout && s->v >= 1 &&
+         s->v <= 4 && s->v <= G->bp / SNC_VW && s->r * s->p * s->v <= 32;
+}
+
+static void emit_tile(snc_cg *cg, gather *G, int P) {
   int64_t ntx = (G->OW + P - 1) / P, nblk = (G->nout + G->R - 1) / G->R, nvec = G->bp / SNC_VW;
+  int64_t nvb = (nvec + G->V - 1) / G->V;
   LLVMValueRef acc[32];
-  for (int i = 0; i < G->R * P; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
-  if (cg->nepi) G->spill = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(G->R * P)), "spill");
+  for (int i = 0; i < G->R * P * G->V; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
+  if (cg->nepi) G->spill = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(G->R * P * G->V)), "spill");
   LLVMValueRef lo, hi;
-  cg_partition(cg, nvec * G->OH * ntx * nblk, &lo, &hi);
+  cg_partition(cg, nvb * G->OH * ntx * nblk, &lo, &hi);
   snc_cg_loop li;
   cg_loop_begin(cg, &li, lo, hi, 1, "item");
-  /* batch vectors innermost, channel blocks outermost: a thread's share is a range of output
-     channels, as the pooling and elementwise kernels that read them split their work */
-  LLVMValueRef v = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nvec), "v"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nvec), "");
-  LLVMValueRef txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb");
-  rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "");
-  LLVMValueRef ty = LLVMBuildSRem(cg->b, rest, cg_i64(cg, G->OH), "ty"), blk = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, G->OH), "blk");
+  /* order 0: batch vectors innermost, channel blocks outermost: a thread's share is a range of output
+     channels, as the pooling and elementwise kernels that read them split their work; order 1:
+     channel blocks innermost (a block of sources serves every channel block from L1) */
+  LLVMValueRef vb, rest, txb, ty, blk;
+  if (G->order) {
+    blk = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nblk), "blk"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nblk), "");
+    vb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, nvb), "vb"), rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, nvb), "");
+    txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb"), ty = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "ty");
+  } else {
+    vb = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nvb), "vb"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nvb), "");
+    txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb"), rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "");
+    ty = LLVMBuildSRem(cg->b, rest, cg_i64(cg, G->OH), "ty"), blk = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, G->OH), "blk");
+  }
   LLVMValueRef out0 = cg_mul(cg, blk, cg_i64(cg, G->R)), maxo = cg_i64(cg, G->nout - G->R);
   out0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, out0, maxo, ""), maxo, out0, "out0");
   LLVMValueRef tx0 = cg_mul(cg, txb, cg_i64(cg, P)), maxx = cg_i64(cg, G->OW - P);
   tx0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, tx0, maxx, ""), maxx, tx0, "tx0");
   if (ntx == 1) tx0 = cg_i64(cg, 0);
-  tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, cg_mul(cg, v, cg_i64(cg, SNC_VW)), acc);
+  /* the last vector block starts early too (it recomputes vectors of the one before, same bits) */
+  LLVMValueRef v0 = cg_mul(cg, vb, cg_i64(cg, G->V)), maxv = cg_i64(cg, nvec - G->V);
+  v0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v0, maxv, ""), maxv, v0, "v0");
+  tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, cg_mul(cg, v0, cg_i64(cg, SNC_VW)), acc);
   cg_loop_end(cg, &li);
 }
 
@@ -302,7 +351,7 @@ static int chunk_vectors(int nvec) {
 
 static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   const snc_graph *g = cg->g;
-  gather G = {.dx = dx, .d = dims_of(g, n), .bp = cg->lay->bp};
+  gather G = {.dx = dx, .d = cg_conv_dims(g, n), .bp = cg->lay->bp};
   int nvec = G.bp / SNC_VW;
   G.VC = chunk_vectors(nvec);
   if (!dx) {
@@ -318,15 +367,37 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   G.w = cg_node_ptr(cg, n->inputs[1]);
   G.head = n->id;
   G.out = cg_node_ptr(cg, cg_out_node(cg, n->id));
+  char dims[128], shape[256];
+  snprintf(dims, sizeof dims, "%lldx%lldx%lld>%lldx%lldx%lld k%dx%d s%dx%d p%dx%d", (long long)G.d.C, (long long)G.d.H,
+           (long long)G.d.W, (long long)G.d.O, (long long)G.d.OH, (long long)G.d.OW, G.d.kh, G.d.kw, G.d.s[0], G.d.s[1],
+           G.d.p[0], G.d.p[1]);
+  cg_sched_shape(cg, n, dims, shape, sizeof shape);
+  snc_cg_schedule c[16];
   int P = G.d.kh * G.d.kw > 1 ? tile_positions(&G) : 0;
   if (P) {
-    emit_tile(cg, &G, P);
+    int nc = tile_candidates(&G, P, c, 16);
+    snc_cg_schedule s = cg_sched_choose(cg, shape, c, nc);
+    SNC_ASSERT(tile_valid(&G, &s));
+    G.R = s.r, G.V = s.v, G.order = s.order;
+    emit_tile(cg, &G, s.p);
     return;
   }
-  G.R = 24 / G.VC;
-  if (G.R > 8) G.R = 8;
-  if (G.R < 1) G.R = 1;
-  if (G.R > G.nout) G.R = (int)G.nout;
+  int nc = 0;
+  int vcs[3] = {G.VC, 1, 1}; /* batch vectors per block: the default, the next divisor of the batch's vectors, 1 */
+  for (int d = G.VC - 1; d > 1 && vcs[1] == 1; d--)
+    if (nvec % d == 0) vcs[1] = d;
+  for (int k = 0; k < 3; k++) {
+    int vc = vcs[k];
+    int R = 24 / vc > 8 ? 8 : 24 / vc < 1 ? 1 : 24 / vc;
+    if (R > G.nout) R = (int)G.nout;
+    nc = cg_sched_add(c, nc, 16, (snc_cg_schedule){SNC_SCHED_GATHER, R, 1, vc, 0});
+    if (!k)
+      for (int r = R - 1; r >= 1 && r >= R - 2; r--) nc = cg_sched_add(c, nc, 16, (snc_cg_schedule){SNC_SCHED_GATHER, r, 1, vc, 0});
+    if (!k && R < 8 && (R + 1) * vc <= 28 && R + 1 <= G.nout) nc = cg_sched_add(c, nc, 16, (snc_cg_schedule){SNC_SCHED_GATHER, R + 1, 1, vc, 0});
+  }
+  snc_cg_schedule s = cg_sched_choose(cg, shape, c, nc);
+  SNC_ASSERT(s.kind == SNC_SCHED_GATHER && s.r >= 1 && s.r <= 8 && s.r <= G.nout && s.v >= 1 && s.v <= 8 && nvec % s.v == 0);
+  G.R = s.r, G.VC = s.v;
   int64_t nblk = (G.nout + G.R - 1) / G.R;
   LLVMValueRef acc[64];
   for (int i = 0; i < 64; i++) acc[i] = NULL;
@@ -349,142 +420,6 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   cg_loop_end(cg, &li);
 }
 
-/* --- dw: blocked dot products over (oy, ox, batch) ------------------------------------------------ */
-
-typedef struct dwspec {
-  conv_dims d;
-  int RO, RC, bp;
-  LLVMValueRef x, dy, out;
-} dwspec;
-
-static void dw_block(snc_cg *cg, const dwspec *S, int ro, int rc, LLVMValueRef o0, LLVMValueRef c0, LLVMValueRef *acc) {
-  const conv_dims *d = &S->d;
-  int kk = d->kh * d->kw;
-  for (int i = 0; i < ro * rc * kk; i++) cg_vstore(cg, cg_vf(cg, 0), acc[i], 64);
-  snc_cg_loop ly, lx, lb;
-  cg_loop_begin(cg, &ly, cg_i64(cg, 0), cg_i64(cg, d->OH), 1, "oy");
-  cg_loop_begin(cg, &lx, cg_i64(cg, 0), cg_i64(cg, d->OW), 1, "ox");
-  cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, S->bp), SNC_VW, "b");
-  int64_t oplane = d->OH * d->OW * S->bp, iplane = d->H * d->W * S->bp;
-  LLVMValueRef opos = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d->OW)), lx.iv), cg_i64(cg, S->bp)), lb.iv);
-  LLVMValueRef dyv[8];
-  for (int r = 0; r < ro; r++)
-    dyv[r] = cg_vload(cg, cg_gep(cg, S->dy, cg_add(cg, cg_mul(cg, cg_add(cg, o0, cg_i64(cg, r)), cg_i64(cg, oplane)), opos)), 64);
-  for (int ky = 0; ky < d->kh; ky++) {
-    LLVMValueRef iy = cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d->s[0])), cg_i64(cg, ky - d->p[0]));
-    LLVMBasicBlockRef ay = NULL;
-    if (d->p[0]) {
-      LLVMValueRef ok = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, iy, cg_i64(cg, 0), ""),
-                                     LLVMBuildICmp(cg->b, LLVMIntSLT, iy, cg_i64(cg, d->H), ""), "");
-      ay = cg_if_begin(cg, ok, "iy");
-    }
-    for (int kx = 0; kx < d->kw; kx++) {
-      LLVMValueRef ix = cg_add(cg, cg_mul(cg, lx.iv, cg_i64(cg, d->s[1])), cg_i64(cg, kx - d->p[1]));
-      LLVMBasicBlockRef ax = NULL;
-      if (d->p[1]) {
-        LLVMValueRef ok = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, ix, cg_i64(cg, 0), ""),
-                                       LLVMBuildICmp(cg->b, LLVMIntSLT, ix, cg_i64(cg, d->W), ""), "");
-        ax = cg_if_begin(cg, ok, "ix");
-      }
-      LLVMValueRef ipos = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, iy, cg_i64(cg, d->W)), ix), cg_i64(cg, S->bp)), lb.iv);
-      for (int c = 0; c < rc; c++) {
-        LLVMValueRef xv = cg_vload(cg, cg_gep(cg, S->x, cg_add(cg, cg_mul(cg, cg_add(cg, c0, cg_i64(cg, c)), cg_i64(cg, iplane)), ipos)), 64);
-        for (int r = 0; r < ro; r++) {
-          LLVMValueRef a = acc[(r * rc + c) * kk + ky * d->kw + kx];
-          cg_vstore(cg, cg_fma(cg, dyv[r], xv, cg_vload(cg, a, 64)), a, 64);
-        }
-      }
-      if (ax) cg_if_end(cg, ax);
-    }
-    if (ay) cg_if_end(cg, ay);
-  }
-  cg_loop_end(cg, &lb);
-  cg_loop_end(cg, &lx);
-  cg_loop_end(cg, &ly);
-  LLVMValueRef sums[96], vals[96];
-  for (int i = 0; i < ro * rc * kk; i++) vals[i] = cg_vload(cg, acc[i], 64);
-  cg_hsum_many(cg, vals, ro * rc * kk, sums);
-  for (int r = 0; r < ro; r++)
-    for (int c = 0; c < rc; c++)
-      for (int k = 0; k < kk; k++) {
-        LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, cg_add(cg, o0, cg_i64(cg, r)), cg_i64(cg, d->C)), cg_add(cg, c0, cg_i64(cg, c))), cg_i64(cg, kk)),
-                                  cg_i64(cg, k));
-        cg_store(cg, sums[(r * rc + c) * kk + k], cg_gep(cg, S->out, idx));
-      }
-}
-
-/* dw of kernels with more taps than a block's accumulators hold (kk > 32): one work item per weight
- * (o, c, tap), the tap's row and column at run time, one vector accumulator summed over the same
- * (oy, ox, batch vector) order as dw_block, so both paths give the same bits */
-static void emit_dw_taps(snc_cg *cg, const dwspec *S) {
-  const conv_dims *d = &S->d;
-  int64_t kk = (int64_t)d->kh * d->kw, oplane = d->OH * d->OW * S->bp, iplane = d->H * d->W * S->bp;
-  LLVMValueRef acc = cg_alloca(cg, cg->vf, "acc"), lo, hi;
-  cg_partition(cg, d->O * d->C * kk, &lo, &hi);
-  snc_cg_loop li, ly, lx, lb;
-  cg_loop_begin(cg, &li, lo, hi, 1, "item");
-  LLVMValueRef oc = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, kk), ""), t = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, kk), "t");
-  LLVMValueRef o = LLVMBuildSDiv(cg->b, oc, cg_i64(cg, d->C), "o"), c = LLVMBuildSRem(cg->b, oc, cg_i64(cg, d->C), "c");
-  LLVMValueRef ky = LLVMBuildSDiv(cg->b, t, cg_i64(cg, d->kw), "ky"), kx = LLVMBuildSRem(cg->b, t, cg_i64(cg, d->kw), "kx");
-  cg_vstore(cg, cg_vf(cg, 0), acc, 64);
-  cg_loop_begin(cg, &ly, cg_i64(cg, 0), cg_i64(cg, d->OH), 1, "oy");
-  LLVMValueRef iy = cg_add(cg, cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d->s[0])), ky), cg_i64(cg, -d->p[0]));
-  cg_loop_begin(cg, &lx, cg_i64(cg, 0), cg_i64(cg, d->OW), 1, "ox");
-  LLVMValueRef ix = cg_add(cg, cg_add(cg, cg_mul(cg, lx.iv, cg_i64(cg, d->s[1])), kx), cg_i64(cg, -d->p[1]));
-  LLVMValueRef ok = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, iy, cg_i64(cg, 0), ""),
-                                 LLVMBuildICmp(cg->b, LLVMIntSLT, iy, cg_i64(cg, d->H), ""), "");
-  ok = LLVMBuildAnd(cg->b, ok, LLVMBuildICmp(cg->b, LLVMIntSGE, ix, cg_i64(cg, 0), ""), "");
-  ok = LLVMBuildAnd(cg->b, ok, LLVMBuildICmp(cg->b, LLVMIntSLT, ix, cg_i64(cg, d->W), ""), "");
-  LLVMBasicBlockRef after = cg_if_begin(cg, ok, "in");
-  LLVMValueRef opos = cg_mul(cg, cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d->OW)), lx.iv), cg_i64(cg, S->bp));
-  LLVMValueRef ipos = cg_mul(cg, cg_add(cg, cg_mul(cg, iy, cg_i64(cg, d->W)), ix), cg_i64(cg, S->bp));
-  LLVMValueRef ob = cg_add(cg, cg_mul(cg, o, cg_i64(cg, oplane)), opos), ib = cg_add(cg, cg_mul(cg, c, cg_i64(cg, iplane)), ipos);
-  cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, S->bp), SNC_VW, "b");
-  LLVMValueRef dyv = cg_vload(cg, cg_gep(cg, S->dy, cg_add(cg, ob, lb.iv)), 64);
-  LLVMValueRef xv = cg_vload(cg, cg_gep(cg, S->x, cg_add(cg, ib, lb.iv)), 64);
-  cg_vstore(cg, cg_fma(cg, dyv, xv, cg_vload(cg, acc, 64)), acc, 64);
-  cg_loop_end(cg, &lb);
-  cg_if_end(cg, after);
-  cg_loop_end(cg, &lx);
-  cg_loop_end(cg, &ly);
-  cg_store(cg, cg_hsum(cg, cg_vload(cg, acc, 64)), cg_gep(cg, S->out, li.iv)); /* out[(o C + c) kk + t] */
-  cg_loop_end(cg, &li);
-}
-
-static void emit_dw(snc_cg *cg, const snc_node *n) {
-  const snc_graph *g = cg->g;
-  dwspec S = {.d = dims_of(g, n), .bp = cg->lay->bp};
-  int kk = S.d.kh * S.d.kw;
-  int lin = n->op == SNC_OP_LINEAR_DW;
-  S.x = cg_node_ptr(cg, n->inputs[lin ? 1 : 0]);
-  S.dy = cg_node_ptr(cg, n->inputs[lin ? 0 : 1]);
-  S.out = cg_node_ptr(cg, n->id);
-  if (kk > 32) {
-    emit_dw_taps(cg, &S);
-    return;
-  }
-  if (kk == 1) S.RO = 4, S.RC = 4;
-  else S.RO = kk <= 9 ? 3 : kk <= 12 ? 2 : 1, S.RC = 1; /* at most 27 accumulators */
-  if (S.RO > S.d.O) S.RO = (int)S.d.O;
-  if (S.RC > S.d.C) S.RC = (int)S.d.C;
-  int64_t nbo = (S.d.O + S.RO - 1) / S.RO, nbc = (S.d.C + S.RC - 1) / S.RC;
-  LLVMValueRef acc[96];
-  SNC_ASSERT(S.RO * S.RC * kk <= 96); /* the blocks above hold at most 32 accumulators */
-  for (int i = 0; i < S.RO * S.RC * kk; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
-  LLVMValueRef lo, hi;
-  cg_partition(cg, nbo * nbc, &lo, &hi);
-  snc_cg_loop li;
-  cg_loop_begin(cg, &li, lo, hi, 1, "item");
-  LLVMValueRef bo = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nbc), ""), bc = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nbc), "");
-  LLVMValueRef o0 = cg_mul(cg, bo, cg_i64(cg, S.RO)), c0 = cg_mul(cg, bc, cg_i64(cg, S.RC));
-  /* last blocks start early enough to stay in range (see emit_gather) */
-  LLVMValueRef mo = cg_i64(cg, S.d.O - S.RO), mc = cg_i64(cg, S.d.C - S.RC);
-  o0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, o0, mo, ""), mo, o0, "o0");
-  c0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, c0, mc, ""), mc, c0, "c0");
-  dw_block(cg, &S, S.RO, S.RC, o0, c0, acc);
-  cg_loop_end(cg, &li);
-}
-
 int snc_cg_emit_conv(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   char name[96];
   snprintf(name, sizeof name, "%s.%s", snc_op_name(n->op), n->name);
@@ -492,7 +427,7 @@ int snc_cg_emit_conv(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   switch (n->op) {
   case SNC_OP_CONV2D: case SNC_OP_LINEAR: emit_gather(cg, n, 0); break;
   case SNC_OP_CONV2D_DX: case SNC_OP_LINEAR_DX: emit_gather(cg, n, 1); break;
-  default: SNC_ASSERT(!cg->nepi); emit_dw(cg, n); break;
+  default: SNC_ASSERT(!cg->nepi); cg_emit_dw(cg, n); break;
   }
   cg_kernel_end(cg);
   return 1;

@@ -39,6 +39,26 @@ int64_t snc_layout_view_delta(const snc_graph *g, int node, int bp);
 /* Is the node's buffer in the internal feature-major, batch-innermost layout? */
 int snc_layout_batched(const snc_graph *g, int node);
 
+/* A kernel's schedule (compiler/codegen/cg_sched.c; docs/architecture.md, "Schedules"): the register
+ * block and loop order of a convolution or matrix product. No schedule changes a result's bits:
+ * every output element is summed in the same order whatever the schedule or the thread count.
+ *   tile   (forward and dx of convolutions): r output channels x p positions of a row x v batch
+ *          vectors of accumulators; order 0: channel blocks outermost (a thread's share is a range
+ *          of output channels), 1: channel blocks innermost (a thread's share is a range of rows)
+ *   gather (linear layers, long padded rows): r output channels x v batch vectors (p = 1, order 0)
+ *   dw     (weight gradients): r output channels x p input channels of weights (v = 1); order 0:
+ *          input-channel blocks innermost, 1: output-channel blocks innermost
+ * Text form (snc_cg_schedule_format / _parse): "tile r6 p4 v1 o0". */
+enum { SNC_SCHED_NONE = 0, SNC_SCHED_TILE, SNC_SCHED_GATHER, SNC_SCHED_DW };
+typedef struct snc_cg_schedule {
+  int kind; /* SNC_SCHED_TILE, _GATHER or _DW */
+  int r, p, v, order;
+} snc_cg_schedule;
+#define SNC_CG_SCHEDULE_VERSION 1 /* bumped when a schedule's meaning or the candidates change */
+int snc_cg_schedule_format(const snc_cg_schedule *s, char *buf, size_t n); /* returns the length */
+int snc_cg_schedule_parse(const char *text, snc_cg_schedule *s);           /* 0, or -1 if malformed */
+int snc_cg_schedule_equal(const snc_cg_schedule *a, const snc_cg_schedule *b);
+
 struct snc_program;
 typedef struct snc_cg_options {
   const char *prefix; /* symbol prefix; NULL: the model name */
@@ -55,6 +75,12 @@ typedef struct snc_cg_options {
      Returns 0, or -1 with err set (the build fails). */
   int (*embed)(const struct snc_program *p, void *blob, void *user, snc_error *err);
   void *embed_user;
+  /* Schedules: when set, called once per scheduled kernel with its name ("op.node"), its shape key
+     (the same for kernels of the same shape, e.g. "conv2d+dropout+tanh 32x6x6>64x4x4 k3x3 s1x1
+     p0x0 b112") and the valid schedules cands[0..n), cands[0] the built-in default; returns the
+     index of the one to use (anything out of range: the default). NULL: the defaults. */
+  int (*schedule)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);
+  void *schedule_user;
 } snc_cg_options;
 
 typedef struct snc_program {
@@ -74,7 +100,9 @@ typedef struct snc_program {
   int nbarriers[2];             /* barriers between them (independent neighbours share none) */
   int *call_nodes[2];           /* per call: the node it computes (its chain's root), -1 for the copies */
   unsigned char *call_waits[2]; /* per call: 1 when a barrier follows it */
-  char **call_names[2];         /* per call: the node it computes ("op.node"), for profiles */
+  char **call_names[2];         /* per call: the node it computes ("op.node"), for profiles, and its
+                                   schedule when it has one ("... [tile r6 p4 v1 o0]") */
+  char **call_shapes[2];        /* per call: the shape key of its schedule, NULL when it has none */
   double build_seconds;
   int embedded;         /* P_init copies embedded weights (snc_cg_options.embed) */
   int opt_level;        /* a module read back by snc_program_load_bitcode: the level it was optimised at */

@@ -20,6 +20,9 @@ typedef struct snc_jit_backend_opts {
   FILE *dump_asm;   /* host assembly */
   int profile;      /* time every kernel (snc/profile.h) */
   int split_step;   /* also SNC_RUN_GRAD and SNC_RUN_APPLY (data-parallel training) */
+  /* kernel schedules (snc_cg_options.schedule; e.g. snc_sched_choose of snc/tune.h); NULL: defaults */
+  int (*schedule)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);
+  void *schedule_user;
 } snc_jit_backend_opts;
 
 snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err);

@@ -15,5 +15,8 @@
 void snc_profile_mark(int32_t region, int32_t k);
 void snc_profile_reset(void);
 void snc_profile_print(const snc_program *p, FILE *out, int top);
+/* Seconds per kernel call k < n of a region (0 train, 1 eval), summed since the last reset, into t;
+   returns how many times the region ran. */
+long snc_profile_times(int region, double *t, int n);
 
 #endif

@@ -136,7 +136,8 @@ fail:
 }
 
 snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err) {
-  snc_cg_options co = {.dump_graph = o ? o->dump_graph : NULL, .profile = o && o->profile, .split_step = o && o->split_step};
+  snc_cg_options co = {.dump_graph = o ? o->dump_graph : NULL, .profile = o && o->profile, .split_step = o && o->split_step,
+                       .schedule = o ? o->schedule : NULL, .schedule_user = o ? o->schedule_user : NULL};
   snc_program *p = snc_program_build(g, &co, err);
   if (!p) return NULL;
   return from_program(g, p, o, 3, err);

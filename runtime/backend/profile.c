@@ -39,6 +39,12 @@ void snc_profile_reset(void) {
   memset(calls, 0, sizeof calls);
 }
 
+long snc_profile_times(int region, double *t, int n) {
+  if (region < 0 || region > 1) return 0;
+  for (int k = 0; k < n; k++) t[k] = k < MAXK ? acc[region][k] : 0;
+  return calls[region];
+}
+
 typedef struct row {
   const char *name;
   double t;
