@@ -12,6 +12,7 @@
 #include "fuzz/fuzz_ckpt.c"
 #include "fuzz/fuzz_file.c"
 #include "fuzz/fuzz_idx.c"
+#include "fuzz/fuzz_journal.c"
 #include "fuzz/fuzz_yaml.c"
 #include "testutil.h"
 
@@ -61,6 +62,22 @@ static void test_yaml(void) {
   unsetenv("SNC_MEM_LIMIT");
 }
 static void test_idx(void) { run("idx", snc_fuzz_idx); }
+/* the whole file through the harness (returns its status) */
+static int feed(const char *path, int (*fn)(const uint8_t *, size_t)) {
+  FILE *f = fopen(path, "rb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  static uint8_t buf[1 << 16];
+  size_t len = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  return fn(buf, len);
+}
+static void test_journal(void) {
+  run("journal", snc_fuzz_journal);
+  /* a real study's journal (2 settings, 1 output) loads, torn tail and all; a damaged middle line does not */
+  CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/journal/study_2x2.journal", snc_fuzz_journal), 0);
+  CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/journal/torn_last_line.journal", snc_fuzz_journal), 0);
+  CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/journal/damaged_middle.journal", snc_fuzz_journal), -1);
+}
 static void test_ckpt(void) {
   run("ckpt", snc_fuzz_ckpt);
   /* the committed checkpoint seed is a real one of the harness's model: it must load */
@@ -76,6 +93,7 @@ static void test_ckpt(void) {
 }
 
 static void register_tests(void) {
-  SNC_SUITE("fuzz_regressions", {"yaml", test_yaml}, {"idx", test_idx}, {"ckpt", test_ckpt});
+  SNC_SUITE("fuzz_regressions", {"yaml", test_yaml}, {"idx", test_idx}, {"ckpt", test_ckpt},
+            {"journal", test_journal});
 }
 SNC_TEST_MAIN(register_tests)

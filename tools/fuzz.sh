@@ -3,6 +3,7 @@
 #   tools/fuzz.sh yaml 600        # the YAML front end through autodiff, 10 minutes
 #   tools/fuzz.sh idx 600         # the IDX reader
 #   tools/fuzz.sh ckpt 600        # the checkpoint (safetensors) reader and loader
+#   tools/fuzz.sh journal 600     # the study journal (snrun study --resume)
 #   tools/fuzz.sh all 600         # each of them in turn
 # Builds build-fuzz (clang-19, -DSNC_FUZZ=ON; SNC_FUZZ_BUILD_DIR to change it) when needed. Starts
 # from the committed seeds (tests/fuzz/corpus/<harness>) plus what earlier runs found
@@ -16,14 +17,15 @@ harness=${1:-}
 secs=${2:-60}
 shift $(( $# < 2 ? $# : 2 ))
 if [[ "$harness" == all ]]; then
-  for h in yaml idx ckpt; do bash "$0" "$h" "$secs" "$@"; done
+  for h in yaml idx ckpt journal; do bash "$0" "$h" "$secs" "$@"; done
   exit 0
 fi
 case "$harness" in
   yaml) max_len=8192 ;;
   idx) max_len=4096 ;;
   ckpt) max_len=4096 ;;
-  *) echo "usage: tools/fuzz.sh yaml|idx|ckpt|all SECONDS [libFuzzer options]" >&2; exit 2 ;;
+  journal) max_len=16384 ;;
+  *) echo "usage: tools/fuzz.sh yaml|idx|ckpt|journal|all SECONDS [libFuzzer options]" >&2; exit 2 ;;
 esac
 build=${SNC_FUZZ_BUILD_DIR:-build-fuzz}
 cc=${SNC_FUZZ_CC:-clang-19}

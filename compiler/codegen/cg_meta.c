@@ -30,6 +30,10 @@
 
 #define META "snc.model"
 #define FORMAT "snc-module-1"
+/* The limits of a module file (docs/robustness.md, "Limits"): checked before LLVM reads it. Its
+ * model text goes through the model file's own limits (compiler/frontend/limits.h). */
+#define SNC_BC_MAX_BYTES (INT64_C(1) << 30) /* the file; siamese with embedded weights is 0.5 MB */
+#define SNC_BC_MAX_META 32                  /* snc.model {key, value} pairs */
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
   const unsigned char *c = p;
@@ -148,7 +152,7 @@ static const char *meta_get(const meta *md, const char *key, size_t *len) {
 static int read_meta(LLVMModuleRef m, const char *path, meta *md, snc_error *err) {
   unsigned n = LLVMGetNamedMetadataNumOperands(m, META);
   md->n = 0;
-  if (n == 0 || n > 32)
+  if (n == 0 || n > SNC_BC_MAX_META)
     return snc_errorf(err, "%s: an LLVM module without snc's model metadata (not written by `snc compile --emit=bc`?)",
                       path);
   LLVMValueRef ops[32];
@@ -209,10 +213,19 @@ snc_program *snc_program_load_bitcode(const char *path, snc_graph **g_out, snc_e
   unsigned char magic[4] = {0};
   if (!f) return snc_errorf(err, "%s: cannot open: %s", path, strerror(errno)), NULL;
   size_t got = fread(magic, 1, 4, f);
+  int64_t size = fseek(f, 0, SEEK_END) == 0 ? (int64_t)ftell(f) : -1;
   fclose(f);
   if (got != 4 || magic[0] != 'B' || magic[1] != 'C' || magic[2] != 0xC0 || magic[3] != 0xDE)
-    return snc_errorf(err, "%s: not an LLVM bitcode file (write one with `snc compile MODEL.yaml --emit=bc -o %s`)", path,
-                      path),
+    return snc_errorf(err, "%s: not an LLVM bitcode module (bad magic; `snc compile MODEL.yaml --emit=bc -o %s` writes one)",
+                      path, path),
+           NULL;
+  if (size < 0 || size > SNC_BC_MAX_BYTES)
+    return snc_errorf(err, "%s: not a module snc reads (%lld bytes; the limit is %lld)", path, (long long)size,
+                      (long long)SNC_BC_MAX_BYTES),
+           NULL;
+  if (size % 4 || size < 8) /* bitcode is a stream of 32-bit words, a module more than its magic */
+    return snc_errorf(err, "%s: not an LLVM bitcode module (truncated: %lld bytes%s)", path, (long long)size,
+                      size % 4 ? ", not a whole number of 32-bit words" : ""),
            NULL;
   if (LLVMCreateMemoryBufferWithContentsOfFile(path, &buf, &msg)) {
     snc_errorf(err, "%s: cannot read: %s", path, msg ? msg : "?");
@@ -222,18 +235,19 @@ snc_program *snc_program_load_bitcode(const char *path, snc_graph **g_out, snc_e
   snc_error diag = {0};
   LLVMContextSetDiagnosticHandler(ctx, diag_handler, &diag);
   if (LLVMParseBitcodeInContext2(ctx, buf, &m)) {
-    snc_errorf(err, "%s: unreadable bitcode: %s", path, diag.msg[0] ? diag.msg : "(no reason given)");
+    snc_errorf(err, "%s: not an LLVM bitcode module (truncated or damaged: %s)", path,
+               diag.msg[0] ? diag.msg : "no reason given");
     m = NULL;
     goto fail;
   }
   if (read_meta(m, path, &md, err)) goto fail;
   char *fmt = dup(&md, "format");
   int fmt_ok = fmt && !strcmp(fmt, FORMAT);
+  if (!fmt_ok)
+    snc_errorf(err, "%s: not a module of this snc version (format '%.64s'; this snc reads '%s': recompile with snc compile "
+               "--emit=bc)", path, fmt ? fmt : "none", FORMAT);
   free(fmt);
-  if (!fmt_ok) {
-    snc_errorf(err, "%s: module metadata format is not %s (written by another version of snc?)", path, FORMAT);
-    goto fail;
-  }
+  if (!fmt_ok) goto fail;
   { /* the target: the module must be for this machine's architecture */
     const char *t = LLVMGetTarget(m);
     char *host = LLVMGetDefaultTargetTriple();
@@ -273,6 +287,13 @@ snc_program *snc_program_load_bitcode(const char *path, snc_graph **g_out, snc_e
   snprintf(p->prefix, sizeof p->prefix, "%s", pre);
   p->layout.arena_bytes = strtoll(arena, NULL, 10);
   p->layout.persistent_bytes = strtoll(pers, NULL, 10);
+  /* the runtime allocates the arena the module claims: refused past the memory limit, before that */
+  if (p->layout.arena_bytes <= 0 || p->layout.arena_bytes > snc_mem_limit() || p->layout.persistent_bytes < 0 ||
+      p->layout.persistent_bytes > p->layout.arena_bytes) {
+    snc_errorf(err, "%s: damaged snc.model metadata: arena of %lld bytes (persistent %lld; memory limit %lld)", path,
+               (long long)p->layout.arena_bytes, (long long)p->layout.persistent_bytes, (long long)snc_mem_limit());
+    goto fail_meta;
+  }
   p->layout.offset = malloc((size_t)g->nnodes * sizeof(int64_t));
   p->layout.bytes = calloc((size_t)g->nnodes, sizeof(int64_t));
   p->layout.live_end = calloc((size_t)g->nnodes, sizeof(int));
@@ -289,6 +310,10 @@ snc_program *snc_program_load_bitcode(const char *path, snc_graph **g_out, snc_e
       goto fail_meta;
     }
     p->layout.offset[id] = strtoll(sp + 1, NULL, 10);
+    if (p->layout.offset[id] < 0 || p->layout.offset[id] > p->layout.arena_bytes) {
+      snc_errorf(err, "%s: damaged snc.model metadata: node '%s' at offset %s, outside the arena", path, t, sp + 1);
+      goto fail_meta;
+    }
   }
   char *lists[2] = {ins, outs};
   int *ids[2] = {p->inputs, p->outputs}, *cnt[2] = {&p->ninputs, &p->noutputs};
@@ -297,6 +322,10 @@ snc_program *snc_program_load_bitcode(const char *path, snc_graph **g_out, snc_e
       int id = snc_graph_find(g, t);
       if (id < 0) {
         snc_errorf(err, "%s: metadata names node '%s', which the rebuilt graph lacks", path, t);
+        goto fail_meta;
+      }
+      if (*cnt[w] == g->nnodes) { /* the arrays hold one entry per node */
+        snc_errorf(err, "%s: damaged snc.model metadata: more %s than the graph has nodes", path, w ? "outputs" : "inputs");
         goto fail_meta;
       }
       ids[w][(*cnt[w])++] = id;

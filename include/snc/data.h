@@ -29,6 +29,9 @@
 /* Largest payload accepted, in elements: larger (or overflowing) dimensions are refused
  * before anything is allocated. */
 #define SNC_IDX_MAX_ELEMS (INT64_C(1) << 31)
+/* Bytes after the payload are counted up to this many, then refused as "more than": a gzip file of
+ * a few kB can hold gigabytes of trailing zeros. */
+#define SNC_IDX_MAX_TRAILING (1 << 20)
 
 /* An unsigned-byte IDX tensor (type code 0x08), 1 to 4 dimensions, row-major. */
 typedef struct snc_idx {

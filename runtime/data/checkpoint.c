@@ -19,7 +19,13 @@
 #error "checkpoint.c assumes a little-endian host (safetensors data is little-endian)"
 #endif
 
-#define HEADER_LIMIT (100u * 1000u * 1000u) /* bytes of JSON header we are willing to parse */
+/* The limits of a checkpoint (docs/robustness.md, "Limits"). The data buffer is bounded by the file
+ * itself (its size is known before anything is read); the JSON header is checked by a scan of its
+ * bytes before cJSON builds a tree of it (about 64 bytes per value: a 16 MiB header of zeros would
+ * otherwise take 0.5 GB). A siamese checkpoint's header is 3 kB. */
+#define HEADER_LIMIT (16u << 20) /* bytes of JSON header */
+#define HEADER_MAX_DEPTH 8       /* nested objects and arrays; safetensors needs 3 */
+#define HEADER_MAX_VALUES 1000000 /* JSON values (counted by their separators) */
 #define JSON_INT_MAX 9007199254740992.0      /* 2^53: larger JSON numbers are not exact integers */
 #define META_KEY "__metadata__"
 
@@ -291,6 +297,29 @@ static long utf8_bad(const unsigned char *s, size_t n) {
   return -1;
 }
 
+/* Nesting and value count of the JSON text, outside strings: refused past the limits at their byte. */
+static int header_shape(const char *p, const char *hdr, size_t hlen, snc_error *err) {
+  int depth = 0, in_str = 0;
+  long values = 1;
+  for (size_t i = 0; i < hlen; i++) {
+    char ch = hdr[i];
+    if (in_str) {
+      if (ch == '\\') i++;
+      else if (ch == '"') in_str = 0;
+    } else if (ch == '"') {
+      in_str = 1;
+    } else if (ch == '{' || ch == '[') {
+      if (++depth > HEADER_MAX_DEPTH)
+        return snc_errorf(err, "%s: header nests deeper than %d levels (byte %zu of the header)", p, HEADER_MAX_DEPTH, i);
+    } else if (ch == '}' || ch == ']') {
+      depth--;
+    } else if ((ch == ',' || ch == ':') && ++values > HEADER_MAX_VALUES) {
+      return snc_errorf(err, "%s: header has more than %d JSON values (byte %zu of the header)", p, HEADER_MAX_VALUES, i);
+    }
+  }
+  return 0;
+}
+
 /* Parses and validates the header against a data buffer of dlen bytes; fills c. */
 static int parse_header(snc_ckpt *c, const char *hdr, size_t hlen, int64_t dlen, snc_error *err) {
   const char *p = c->path, *end = NULL;
@@ -304,6 +333,7 @@ static int parse_header(snc_ckpt *c, const char *hdr, size_t hlen, int64_t dlen,
     snc_errorf(err, "%s: header is not valid UTF-8 (byte %ld of the header)", p, bad);
     goto cleanup;
   }
+  if (header_shape(p, hdr, hlen, err)) goto cleanup;
   root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
   if (!root) {
     size_t at = end && end >= hdr ? (size_t)(end - hdr) : 0;

@@ -125,14 +125,20 @@ int snc_idx_read(const char *path, snc_idx *out, snc_error *err) {
                (long long)got, short_hint(f));
     goto cleanup;
   }
-  /* Anything after the payload means the header does not describe the file. */
+  /* Anything after the payload means the header does not describe the file. Counted up to a limit
+   * only: a small gzip file can decompress to gigabytes of trailing zeros. */
   uint8_t extra[4096];
   int64_t nextra = 0;
-  for (;;) {
+  while (nextra <= SNC_IDX_MAX_TRAILING) {
     int64_t r = read_full(f, extra, sizeof extra);
     if (r < 0) { read_error(f, path, err); goto cleanup; }
     if (r == 0) break;
     nextra += r;
+  }
+  if (nextra > SNC_IDX_MAX_TRAILING) {
+    snc_errorf(err, "%s: trailing garbage: more than %d bytes after the %llu bytes of data for dimensions %s", path,
+               SNC_IDX_MAX_TRAILING, (unsigned long long)total, shape);
+    goto cleanup;
   }
   if (nextra > 0) {
     snc_errorf(err, "%s: trailing garbage: %lld bytes after the %llu bytes of data for dimensions %s", path,

@@ -14,6 +14,13 @@
 
 #include "study_internal.h"
 
+/* The limits of a journal (docs/robustness.md, "Limits"), checked before the memory they bound is
+ * allocated: the file is read only up to its limit, a round line may claim only as many epochs as
+ * the study has and as its length can hold. rounds and epochs as `snrun study` accepts them. */
+#define ST_JOURNAL_MAX_BYTES (256 << 20) /* a 20-round, 25-epoch study writes 0.4 MB */
+#define ST_JOURNAL_MAX_ROUNDS 100000
+#define ST_JOURNAL_MAX_EPOCHS 1000000
+
 uint64_t st_fnv(const void *p, size_t n, uint64_t h) {
   const unsigned char *c = p;
   for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 0x100000001b3ull;
@@ -79,10 +86,19 @@ char *st_header_text(const st_study *s) {
   return b.p;
 }
 
-static char *slurp_fd(int fd, size_t *len) {
+/* The whole file, or NULL on a read error; *too_big when it passes ST_JOURNAL_MAX_BYTES (then
+ * only that much was read). */
+static char *slurp_fd(int fd, size_t *len, int *too_big) {
   sbuf b = {0};
   char chunk[65536];
   ssize_t k;
+  *too_big = 0;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && st.st_size > ST_JOURNAL_MAX_BYTES) { /* refused before reading */
+    *too_big = 1;
+    *len = 0;
+    return calloc(1, 1);
+  }
   lseek(fd, 0, SEEK_SET);
   b.p = malloc(1);
   b.cap = 1;
@@ -100,29 +116,50 @@ static char *slurp_fd(int fd, size_t *len) {
     }
     memcpy(b.p + b.n, chunk, (size_t)k);
     b.n += (size_t)k;
+    if (b.n > ST_JOURNAL_MAX_BYTES) {
+      *too_big = 1;
+      break;
+    }
   }
   b.p[b.n] = 0;
   *len = b.n;
   return b.p;
 }
 
-/* Parses the header at text into s; returns the offset just past "end\n", or -1. */
-static long parse_header(const char *text, st_study *s) {
+/* A decimal in [1, max], or 0 (out of range or not a number: refused as such). */
+static long long bounded(const char *v, long long max) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  return errno || end == v || *end || x < 1 || x > max ? 0 : x;
+}
+
+#define BAD(...) (snprintf(why, ST_WHY, __VA_ARGS__), -1)
+enum { ST_WHY = 160 };
+
+/* Parses the header at text into s; returns the offset just past "end\n", or -1 with *lineno and
+ * why (ST_WHY bytes) saying where and what. */
+static long parse_header(const char *text, st_study *s, int *lineno, char *why) {
   const char *p = text;
-  if (strncmp(p, "snc-study 1\n", 12)) return -1;
+  *lineno = 1;
+  if (strncmp(p, "snc-study 1\n", 12)) return BAD("not a study journal (the first line is not 'snc-study 1')");
   p += 12;
-  s->nsets = s->ngrid = 0;
+  s->nsets = s->ngrid = s->rounds = s->epochs = 0;
   s->data[0] = 0;
   for (;;) {
+    ++*lineno;
     const char *nl = strchr(p, '\n');
-    if (!nl) return -1;
+    if (!nl) return BAD("the header ends without 'end'");
     char line[ST_PATH + 64];
     size_t len = (size_t)(nl - p);
-    if (len >= sizeof line) return -1;
+    if (len >= sizeof line) return BAD("a header line longer than %d bytes", (int)sizeof line - 1);
     memcpy(line, p, len);
     line[len] = 0;
     p = nl + 1;
-    if (!strcmp(line, "end")) return (long)(p - text);
+    if (!strcmp(line, "end")) {
+      if (s->rounds < 1 || s->epochs < 1) return BAD("the header has no 'rounds' or no 'epochs' line");
+      return (long)(p - text);
+    }
     char *sp = strchr(line, ' ');
     const char *val = sp ? sp + 1 : "";
     if (sp) *sp = 0;
@@ -131,40 +168,44 @@ static long parse_header(const char *text, st_study *s) {
     } else if (!strcmp(line, "model_fnv")) {
       s->model_hash = strtoull(val, NULL, 16);
     } else if (!strcmp(line, "set")) {
-      if (s->nsets == SNC_STUDY_MAX_SETS) return -1;
+      if (s->nsets == SNC_STUDY_MAX_SETS) return BAD("more than %d 'set' lines", SNC_STUDY_MAX_SETS);
       snprintf(s->sets[s->nsets++], sizeof s->sets[0], "%s", val);
     } else if (!strcmp(line, "grid")) {
-      if (s->ngrid == SNC_STUDY_MAX_GRID) return -1;
+      if (s->ngrid == SNC_STUDY_MAX_GRID) return BAD("more than %d 'grid' lines", SNC_STUDY_MAX_GRID);
       int i = s->ngrid++;
       const char *eq = strchr(val, '=');
-      if (!eq) return -1;
+      if (!eq) return BAD("'grid' without '='");
       snprintf(s->gname[i], sizeof s->gname[i], "%.*s", (int)(eq - val), val);
       s->nval[i] = 0;
       for (const char *v = eq + 1; *v;) {
         size_t l = strcspn(v, ",");
-        if (s->nval[i] == ST_MAX_VALS) return -1;
+        if (s->nval[i] == ST_MAX_VALS) return BAD("a grid switch with more than %d values", ST_MAX_VALS);
         snprintf(s->gval[i][s->nval[i]++], sizeof s->gval[i][0], "%.*s", (int)l, v);
         v += l + (v[l] == ',');
       }
       s->gbool[i] = !strcmp(s->gval[i][0], "true") || !strcmp(s->gval[i][0], "false");
     } else if (!strcmp(line, "rounds")) {
-      s->rounds = atoi(val);
+      if (!(s->rounds = (int)bounded(val, ST_JOURNAL_MAX_ROUNDS)))
+        return BAD("rounds '%.20s' is not a number from 1 to %d", val, ST_JOURNAL_MAX_ROUNDS);
     } else if (!strcmp(line, "seed")) {
       s->seed = strtoull(val, NULL, 10);
     } else if (!strcmp(line, "epochs")) {
-      s->epochs = atoi(val);
+      if (!(s->epochs = (int)bounded(val, ST_JOURNAL_MAX_EPOCHS)))
+        return BAD("epochs '%.20s' is not a number from 1 to %d", val, ST_JOURNAL_MAX_EPOCHS);
     } else if (!strcmp(line, "data")) {
       snprintf(s->data, sizeof s->data, "%s", val);
     } else if (!strcmp(line, "backend")) {
       snprintf(s->backend, sizeof s->backend, "%s", val);
     } else {
-      return -1;
+      return BAD("unknown header line '%.40s'", line);
     }
   }
 }
 
 int st_header_parse(const char *text, st_study *s) {
-  return parse_header(text, s) < 0 || s->rounds < 1 || s->epochs < 1 ? -1 : 0;
+  int lineno;
+  char why[ST_WHY];
+  return parse_header(text, s, &lineno, why) < 0 ? -1 : 0;
 }
 
 int st_journal_read_header(const char *dir, st_study *s, snc_error *err) {
@@ -174,12 +215,15 @@ int st_journal_read_header(const char *dir, st_study *s, snc_error *err) {
   if (fd < 0)
     return snc_errorf(err, "%s: not a study folder (no journal: %s)", dir, strerror(errno));
   size_t len;
-  char *text = slurp_fd(fd, &len);
+  int too_big, lineno = 0;
+  char why[ST_WHY] = "";
+  char *text = slurp_fd(fd, &len, &too_big);
   close(fd);
-  long off = text ? parse_header(text, s) : -1;
+  if (!text) return snc_errorf(err, "%s: cannot read: %s", path, strerror(errno));
+  long off = too_big ? -1 : parse_header(text, s, &lineno, why);
   free(text);
-  if (off < 0 || s->rounds < 1 || s->epochs < 1)
-    return snc_errorf(err, "%s: the header of the journal is damaged", path);
+  if (too_big) return snc_errorf(err, "%s: larger than %d MiB, the limit of a journal", path, ST_JOURNAL_MAX_BYTES >> 20);
+  if (off < 0) return snc_errorf(err, "%s:%d: the header of the journal is damaged: %s", path, lineno, why);
   return 0;
 }
 
@@ -241,8 +285,11 @@ int st_round_parse(const st_study *s, const char *line, st_round *r) {
   if (end == p) return -1;
   p = end;
   if (inum(&p, &nep) || num(&p, &r->seconds) || num(&p, &r->final_acc) || inum(&p, &nout)) return -1;
-  if (setting < 0 || setting >= s->nsettings || round < 0 || round >= s->rounds || nep < 1 || nep > 1000000 ||
-      nout != s->noutputs)
+  /* each epoch is 5 + 2 * noutputs numbers of at least 2 bytes (" 1"): no more epochs than fit in the
+   * line, so a damaged count cannot make the reader allocate more than the line's size */
+  long long fit = (long long)(ck - p) / (2 * (5 + 2 * (long long)s->noutputs));
+  if (setting < 0 || setting >= s->nsettings || round < 0 || round >= s->rounds || nep < 1 || nep > s->epochs ||
+      nep > ST_JOURNAL_MAX_EPOCHS || nep > fit || nout != s->noutputs)
     return -1;
   r->setting = (int)setting;
   r->round = (int)round;
@@ -283,15 +330,19 @@ int st_journal_open(st_study *s, snc_error *err) {
     return snc_errorf(err, "%s: another `snrun study` is running in this folder", s->dir);
   }
   size_t len;
-  char *text = slurp_fd(fd, &len);
+  int too_big, lineno = 1;
+  char why[ST_WHY] = "";
+  char *text = slurp_fd(fd, &len, &too_big);
   st_study hdr = {0};
-  long off = text ? parse_header(text, &hdr) : -1;
+  long off = text && !too_big ? parse_header(text, &hdr, &lineno, why) : -1;
   if (off < 0) {
     free(text);
     close(fd);
-    return snc_errorf(err, "%s: the header of the journal is damaged", path);
+    if (too_big) return snc_errorf(err, "%s: larger than %d MiB, the limit of a journal", path, ST_JOURNAL_MAX_BYTES >> 20);
+    if (!text) return snc_errorf(err, "%s: cannot read: %s", path, strerror(errno));
+    return snc_errorf(err, "%s:%d: the header of the journal is damaged: %s", path, lineno, why);
   }
-  int lineno = 1;
+  lineno = 1;
   for (const char *q = text; q < text + off; q++) lineno += *q == '\n';
   size_t pos = (size_t)off, keep = (size_t)off;
   while (pos < len) {

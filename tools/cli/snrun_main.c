@@ -19,6 +19,12 @@
 
 #define MAX_SETS 64
 
+/* A compiled module: bitcode magic, or a name ending in .bc (the loader then says what it is not). */
+static int is_module(const char *path) {
+  size_t n = strlen(path);
+  return snc_is_bitcode(path) || (n > 3 && !strcmp(path + n - 3, ".bc"));
+}
+
 static const char *const usage_main =
     "usage: snrun <command> [options]\n"
     "\n"
@@ -257,7 +263,7 @@ static int parse(int argc, char **argv, cli *c) {
     fprintf(stderr, "snrun pairs: --out DIR is required (see snrun pairs --help)\n");
     return 2;
   }
-  if (snc_is_bitcode(c->model) && c->nsets) {
+  if (is_module(c->model) && c->nsets) {
     fprintf(stderr, "snrun %s: %s is a compiled module; its switches were fixed by snc compile (no --set)\n", c->cmd,
             c->model);
     return 2;
@@ -278,7 +284,7 @@ static int cmd_train(cli *c) {
   int jit = !strcmp(c->backend, "jit");
   int dp = snc_dist_size() > 1, rank = snc_dist_rank(); /* data-parallel under mpirun */
   int64_t batch = 0;                                    /* dp: the model's batch, split over the ranks */
-  if (dp && (snc_is_bitcode(c->model) || c->dump_graph || c->dump_llvm || c->dump_asm || c->profile || c->check_numerics)) {
+  if (dp && (is_module(c->model) || c->dump_graph || c->dump_llvm || c->dump_asm || c->profile || c->check_numerics)) {
     if (rank == 0)
       fprintf(stderr, "snrun train: under mpirun (data-parallel) the model must be a YAML file, without --dump-*, "
                       "--profile or --check-numerics\n");
@@ -287,7 +293,7 @@ static int cmd_train(cli *c) {
   }
   if (dp && !c->threads) c->threads = snc_dist_local_threads();
   if (dp && rank > 0) c->quiet = 2; /* rank 0 prints */
-  if (snc_is_bitcode(c->model)) { /* a module of snc compile --emit=bc: no YAML, no code generation */
+  if (is_module(c->model)) { /* a module of snc compile --emit=bc: no YAML, no code generation */
     if (!jit || c->dump_graph || c->dump_llvm || c->dump_asm || c->profile) {
       fprintf(stderr, "snrun train: %s is a compiled module: it runs on the jit backend, without --dump-* or --profile\n",
               c->model);
@@ -400,7 +406,7 @@ static int cmd_eval(cli *c) {
   snc_error err = {0};
   snc_eval_result r;
   snc_graph *g = NULL;
-  int rc = snc_is_bitcode(c->model) ? eval_compiled(c, &r, &g, &err)
+  int rc = is_module(c->model) ? eval_compiled(c, &r, &g, &err)
                                      : snc_eval_checkpoint(c->model, c->sets, c->nsets, c->checkpoint, c->data,
                                                            c->has_seed ? &c->seed : NULL, &r, &g, &err);
   if (rc != 0) {
@@ -447,7 +453,7 @@ static int cmd_pairs(cli *c) {
   int status = 1, standardized = 0;
   uint64_t seed = 0;
   float ms[2] = {0, 1};
-  if (snc_is_bitcode(c->model)) {
+  if (is_module(c->model)) {
     snc_program *p = snc_program_load_bitcode(c->model, &g, &err);
     if (!p) goto done;
     snc_program_free(p); /* only the graph is needed */
