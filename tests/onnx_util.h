@@ -72,7 +72,7 @@ static const char *last_log(void) {
 
 /* got against want, element by element: |x - g| <= rtol |g| + atol max|g| (see the callers for
  * why). Prints the largest difference; returns 1 when every element passes. exact: bit equality. */
-static int npy_close(const char *got_path, const char *want_path, double rtol, double atol, int exact, const char *what) {
+__attribute__((unused)) static int npy_close(const char *got_path, const char *want_path, double rtol, double atol, int exact, const char *what) {
   snc_npy a, b;
   snc_error err = {0};
   if (snc_npy_read(got_path, &a, &err)) return printf("\n  %s\n", err.msg), 0;
@@ -95,7 +95,7 @@ static int npy_close(const char *got_path, const char *want_path, double rtol, d
 
 /* The forward nodes that compute g's results (labels and losses left out), compared by name, op and
  * shape between two graphs: the "same graph" of an export and its re-import. */
-static int same_eval_graph(const snc_graph *a, const snc_graph *b) {
+__attribute__((unused)) static int same_eval_graph(const snc_graph *a, const snc_graph *b) {
   const snc_graph *gs[2] = {a, b};
   int *keep[2];
   int cnt[2] = {0, 0};

@@ -134,7 +134,7 @@ static int ones(onx_imp *imp, const char *attr) {
   int n;
   if (onx_attr_ints(imp, attr, v, ONX_MAX_RANK, &n) < 0) return -1;
   for (int k = 0; k < n; k++)
-    if (v[k] != 1) return onx_fail(imp, "%s other than 1 is not supported", attr);
+    if (v[k] != 1) return onx_fail(imp, "%s other than 1 are not supported", attr);
   return 0;
 }
 
@@ -320,7 +320,9 @@ static int op_batchnorm(onx_imp *imp) {
   onx_puts(&t, "batchnorm: {eps: ");
   onx_put_float(&t, eps);
   onx_puts(&t, ", momentum: ");
-  onx_put_float(&t, 1 - mom); /* ONNX keeps `momentum` of the old value, PyTorch's momentum is the new one's */
+  /* ONNX's momentum weighs the old running value, PyTorch's (snc's) the new batch; 6 digits keep
+     1 - (1 - 0.1) from printing as 0.100000024 */
+  onx_printf(&t, "%.6g", 1.0 - (double)mom);
   onx_puts(&t, "}");
   if (t.oom) return free(t.s), onx_fail(imp, "out of memory");
   onx_emit(imp, name, t.s, &x->layer, 1);
@@ -363,10 +365,8 @@ static int broadcast_const(onx_imp *imp, const onx_tensor *x, const onx_tensor *
   for (int k = 1; k < r; k++)
     if (cd[k] != 1 && cd[k] != x->dim[k]) return onx_fail(imp, "constant %s does not broadcast to %s", ONX_SHAPE(c), ONX_SHAPE(x));
   int64_t n = onx_numel_from(x, 1);
-  *cname = onx_layer_name(imp, imp->node->name, "const");
-  if (!*cname) return onx_fail(imp, "out of memory");
-  char buf[128];
-  snprintf(buf, sizeof buf, "%s_c", *cname); /* the constant gets its own name; the layer keeps the node's */
+  char buf[128]; /* an initializer keeps its name; a folded constant is named after the node */
+  snprintf(buf, sizeof buf, "%s%s", c->init ? c->name : imp->node->name ? imp->node->name : "", c->init ? "" : "_c");
   *cname = onx_layer_name(imp, buf, "const");
   if (!*cname) return onx_fail(imp, "out of memory");
   onx_buf *b = &imp->const_text;
@@ -474,6 +474,75 @@ static int op_binary(onx_imp *imp, const char *op) {
   return onx_define_act(imp, name, x->rank, x->dim);
 }
 
+/* Sum of computed tensors of one shape: `add`. */
+static int op_sum(onx_imp *imp) {
+  const Onnx__NodeProto *n = imp->node;
+  if (onx_attr_check(imp, NONE)) return -1;
+  if (n->n_input < 2 || n->n_input > 16) return onx_fail(imp, "%zu inputs (2 to 16 supported)", n->n_input);
+  const char *from[16];
+  const onx_tensor *x0 = NULL;
+  for (size_t k = 0; k < n->n_input; k++) {
+    int i = onx_act(imp, (int)k);
+    if (i < 0) return -1;
+    const onx_tensor *x = &imp->t[i];
+    if (!x0) x0 = x;
+    else if (x->rank != x0->rank || memcmp(x->dim + 1, x0->dim + 1, (size_t)(x->rank - 1) * sizeof *x->dim))
+      return onx_fail(imp, "operands %s and %s differ in shape", ONX_SHAPE(x0), ONX_SHAPE(x));
+    from[k] = x->layer;
+  }
+  const char *name = onx_layer_for(imp, "add");
+  if (!name) return -1;
+  onx_emit(imp, name, "add", from, (int)n->n_input);
+  return onx_define_act(imp, name, x0->rank, x0->dim);
+}
+
+/* ReduceSum over consecutive feature axes: `reduce_sum`. */
+static int op_reduce_sum(onx_imp *imp) {
+  if (onx_attr_check(imp, KNOWN("axes", "keepdims", "noop_with_empty_axes"))) return -1;
+  int64_t axes[ONX_MAX_RANK], keep, noop;
+  int na = 0;
+  if (onx_attr_int(imp, "keepdims", 1, &keep) < 0 || onx_attr_int(imp, "noop_with_empty_axes", 0, &noop) < 0) return -1;
+  if (imp->opset < 13) {
+    if (onx_attr_ints(imp, "axes", axes, ONX_MAX_RANK, &na) < 0) return -1;
+  } else {
+    int ai = onx_cst(imp, 1, 1);
+    if (ai == -1) return -1;
+    for (int64_t k = 0; ai >= 0 && k < imp->t[ai].n && k < ONX_MAX_RANK; k++) axes[na++] = imp->t[ai].i[k];
+  }
+  int xi = onx_act(imp, 0);
+  if (xi < 0) return -1;
+  const onx_tensor *x = &imp->t[xi];
+  if (!na && noop) return onx_fail(imp, "noop_with_empty_axes=1 is not supported");
+  if (!na)
+    for (int k = 1; k < x->rank; k++) axes[na++] = k;
+  for (int k = 0; k < na; k++) {
+    if (axes[k] < 0) axes[k] += x->rank;
+    if (axes[k] < 1 || axes[k] >= x->rank || (k && axes[k] != axes[0] + k))
+      return onx_fail(imp, "axes must be consecutive feature axes of %s, in order", ONX_SHAPE(x));
+  }
+  int64_t dim[ONX_MAX_RANK];
+  int r = 0;
+  for (int k = 0; k < x->rank; k++)
+    if (k < axes[0] || k > axes[na - 1]) dim[r++] = x->dim[k];
+    else if (keep) dim[r++] = 1;
+  const char *name = onx_layer_for(imp, "reduce_sum");
+  if (!name) return -1;
+  char t[96];
+  snprintf(t, sizeof t, "reduce_sum: {axis: %lld%s}", (long long)axes[0], keep ? ", keepdim: true" : "");
+  if (na > 1) {
+    onx_buf b = {0};
+    onx_puts(&b, "reduce_sum: {axes: [");
+    for (int k = 0; k < na; k++) onx_printf(&b, "%s%lld", k ? ", " : "", (long long)axes[k]);
+    onx_printf(&b, "]%s}", keep ? ", keepdim: true" : "");
+    if (b.oom) return free(b.s), onx_fail(imp, "out of memory");
+    onx_emit(imp, name, b.s, &x->layer, 1);
+    free(b.s);
+  } else {
+    onx_emit(imp, name, t, &x->layer, 1);
+  }
+  return onx_define_act(imp, name, r, dim);
+}
+
 static int op_softmax(onx_imp *imp, const char *type) {
   if (onx_attr_check(imp, KNOWN("axis"))) return -1;
   int xi = onx_act(imp, 0);
@@ -558,6 +627,8 @@ int onx_translate(onx_imp *imp, int idx) {
   if (!strcmp(op, "MatMul")) return op_matmul(imp, idx);
   if (!strcmp(op, "BatchNormalization")) return op_batchnorm(imp);
   if (!strcmp(op, "Add") || !strcmp(op, "Sub") || !strcmp(op, "Mul") || !strcmp(op, "Div")) return op_binary(imp, op);
+  if (!strcmp(op, "Sum")) return op_sum(imp);
+  if (!strcmp(op, "ReduceSum")) return op_reduce_sum(imp);
   if (!strcmp(op, "Relu")) return op_unary(imp, "relu", NULL, 0, NULL);
   if (!strcmp(op, "Tanh")) return op_unary(imp, "tanh", NULL, 0, NULL);
   if (!strcmp(op, "Sigmoid")) return op_unary(imp, "sigmoid", NULL, 0, NULL);
