@@ -13,6 +13,7 @@
 #include "fuzz/fuzz_file.c"
 #include "fuzz/fuzz_idx.c"
 #include "fuzz/fuzz_journal.c"
+#include "fuzz/fuzz_onnx.c"
 #include "fuzz/fuzz_yaml.c"
 #include "testutil.h"
 
@@ -92,8 +93,16 @@ static void test_ckpt(void) {
   be = NULL, g = NULL;
 }
 
+static void test_onnx(void) {
+  run("onnx", snc_fuzz_onnx);
+  /* the seeds are real models: each imports and loads */
+  CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/onnx/conv.onnx", snc_fuzz_onnx), 0);
+  CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/onnx/zoo.onnx", snc_fuzz_onnx), 0);
+  CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/onnx/shape_path.onnx", snc_fuzz_onnx), 0);
+}
+
 static void register_tests(void) {
   SNC_SUITE("fuzz_regressions", {"yaml", test_yaml}, {"idx", test_idx}, {"ckpt", test_ckpt},
-            {"journal", test_journal});
+            {"journal", test_journal}, {"onnx", test_onnx});
 }
 SNC_TEST_MAIN(register_tests)

@@ -11,6 +11,7 @@ int snc_fuzz_yaml(const uint8_t *data, size_t size);
 int snc_fuzz_idx(const uint8_t *data, size_t size);
 int snc_fuzz_ckpt(const uint8_t *data, size_t size);
 int snc_fuzz_journal(const uint8_t *data, size_t size);
+int snc_fuzz_onnx(const uint8_t *data, size_t size);
 
 /* Writes data to an anonymous in-memory file (memfd) and returns its path "/proc/self/fd/N", reused
  * from call to call; NULL when no memfd can be made. fuzz_file.c. */
