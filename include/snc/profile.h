@@ -18,5 +18,7 @@ void snc_profile_print(const snc_program *p, FILE *out, int top);
 /* Seconds per kernel call k < n of a region (0 train, 1 eval), summed since the last reset, into t;
    returns how many times the region ran. */
 long snc_profile_times(int region, double *t, int n);
+/* 1: time thread 0's CPU time from now on (as SNC_PROFILE_CLOCK=thread), 0: wall time */
+void snc_profile_set_thread_clock(int on);
 
 #endif

@@ -36,7 +36,7 @@ snc_sched_table *snc_sched_open(const char *dir, int use_cache, snc_error *err);
 void snc_sched_free(snc_sched_table *t);
 /* The chooser for snc_cg_options.schedule (user = the table). */
 int snc_sched_choose(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);
-/* Kernels built so far whose schedule came from the cache, from SNC_SCHEDULE, and all scheduled ones. */
+/* Kernel shapes chosen for so far (not counting tuning builds): from the cache, from SNC_SCHEDULE, all. */
 void snc_sched_counts(const snc_sched_table *t, int *from_cache, int *from_override, int *scheduled);
 /* Records schedule s for shape (ms: its time, ms_default: the default's), replacing an older entry. */
 int snc_sched_record(snc_sched_table *t, const char *shape, const snc_cg_schedule *s, double ms, double ms_default);

@@ -15,8 +15,10 @@ static long calls[2];
 
 /* SNC_PROFILE_CLOCK=thread measures thread 0's CPU time instead of wall time: with --threads 1 on
  * a machine shared with other processes, the time slices they take are then left out */
+static int clk = -1;
+void snc_profile_set_thread_clock(int on) { clk = on ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC; }
+
 static double now(void) {
-  static int clk = -1;
   if (clk < 0) {
     const char *e = getenv("SNC_PROFILE_CLOCK");
     clk = e && !strcmp(e, "thread") ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;

@@ -25,7 +25,9 @@ struct snc_sched_table {
   int use_cache;
   int trial;          /* >= 0 while tuning (tune.c): every kernel takes candidate `trial` */
   int max_cands;      /* the most candidates a kernel had (tuning) */
-  int from_cache, from_override, scheduled;
+  int from_cache, from_override, scheduled; /* distinct shapes chosen for (not while tuning) */
+  char **seen;        /* those shapes */
+  int nseen, cap_seen;
   char *override;     /* SNC_SCHEDULE, copied */
   char warned[1024];  /* patterns already reported */
 };
@@ -136,6 +138,8 @@ void snc_sched_free(snc_sched_table *t) {
   if (!t) return;
   for (int i = 0; i < t->n; i++) free(t->e[i].shape);
   free(t->e);
+  for (int i = 0; i < t->nseen; i++) free(t->seen[i]);
+  free(t->seen);
   free(t->key);
   free(t->override);
   free(t);
@@ -183,20 +187,36 @@ static int override_of(snc_sched_table *t, const char *name, const char *shape, 
   return -1;
 }
 
+/* counts a shape once (kernels of one shape are emitted for both regions and every call site) */
+static int first_time(snc_sched_table *t, const char *shape) {
+  for (int i = 0; i < t->nseen; i++)
+    if (!strcmp(t->seen[i], shape)) return 0;
+  if (t->nseen == t->cap_seen) {
+    int cap = t->cap_seen ? 2 * t->cap_seen : 32;
+    char **ns = realloc(t->seen, (size_t)cap * sizeof *ns);
+    if (!ns) return 0;
+    t->seen = ns, t->cap_seen = cap;
+  }
+  if (!(t->seen[t->nseen] = strdup(shape))) return 0;
+  t->nseen++;
+  return 1;
+}
+
 int snc_sched_choose(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n) {
   snc_sched_table *t = user;
-  t->scheduled++;
   if (t->trial >= 0) {
     if (n > t->max_cands) t->max_cands = n;
     return t->trial < n ? t->trial : 0;
   }
+  int first = first_time(t, shape);
+  t->scheduled += first;
   if (t->override) {
     int i = override_of(t, name, shape, cands, n);
-    if (i >= 0) return t->from_override++, i;
+    if (i >= 0) return t->from_override += first, i;
   }
   const entry *e = t->use_cache ? find(t, shape) : NULL;
   int i = e ? index_of(&e->s, cands, n) : -1;
-  if (i >= 0) t->from_cache++;
+  if (i >= 0) t->from_cache += first;
   return i >= 0 ? i : 0;
 }
 

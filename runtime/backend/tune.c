@@ -57,6 +57,9 @@ int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *lo
   }
   times = calloc((size_t)ntrials * nshapes * ROUNDS, sizeof *times);
   if (!times) goto oom;
+  /* thread 0's CPU time: the slices other processes take are left out; with 2 threads it still
+     counts thread 0's wait for the other at the barriers (spinning), i.e. the imbalance */
+  snc_profile_set_thread_clock(1);
   snc_kctx ctx = {.nb = g->batch, .seed = 1, .step = 1, .training = 1, .lr_scale = 1};
   for (int r = 0; r < ROUNDS; r++)
     for (int k = 0; k < ntrials; k++) {
@@ -69,6 +72,8 @@ int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *lo
           if (!strcmp(shapes[i], s)) times[((size_t)k * nshapes + i) * ROUNDS + r] += 1e3 * calls[c] / (double)(n ? n : 1);
       }
     }
+  const char *e = getenv("SNC_PROFILE_CLOCK");
+  snc_profile_set_thread_clock(e && !strcmp(e, "thread"));
   if (log) fprintf(log, "tuning %d kernel shapes, %d candidates each at most (%d threads):\n", nshapes, ntrials, threads);
   for (int i = 0; i < nshapes; i++) {
     double med[MAX_TRIALS];

@@ -13,9 +13,11 @@
 #include "snc/dist.h"
 #include "snc/frontend.h"
 #include "snc/jit_backend.h"
+#include "snc/jit_cache.h"
 #include "snc/profile.h"
 #include "snc/study.h" /* study */
 #include "snc/train.h"
+#include "snc/tune.h"
 
 #define MAX_SETS 64
 
@@ -65,6 +67,9 @@ static const char *const usage_train =
     "  --dump-llvm        print the LLVM IR before and after optimisation (jit)\n"
     "  --dump-asm         print the generated assembly (jit)\n"
     "  --profile          time every kernel and print the most expensive ones (jit)\n"
+    "  --tune             first time each kernel's candidate schedules on this machine (a few seconds)\n"
+    "                     and keep the fastest in the tuning cache (jit; docs/jit.md, \"Schedules\")\n"
+    "  --no-tune          ignore the tuning cache: every kernel on its default schedule\n"
     "  --check-numerics   stop at the first NaN or Inf in the loss, a gradient or a parameter and name\n"
     "                     the epoch, the step and the first tensor that went bad (exit status 1)\n"
     "  -q, --quiet        print only the summary\n"
@@ -145,6 +150,7 @@ typedef struct {
   int nsets, quiet, has_seed, epochs, threads;
   int dump_graph, dump_llvm, dump_asm, profile;
   int check_numerics; /* train --check-numerics */
+  int tune, no_tune;  /* train --tune, --no-tune */
   uint64_t seed;
 } cli;
 
@@ -203,7 +209,8 @@ static int parse(int argc, char **argv, cli *c) {
       }
       int *flag = !train ? NULL : !strcmp(a, "--dump-graph") ? &c->dump_graph : !strcmp(a, "--dump-llvm") ? &c->dump_llvm
                                 : !strcmp(a, "--dump-asm") ? &c->dump_asm : !strcmp(a, "--profile") ? &c->profile
-                                : !strcmp(a, "--check-numerics") ? &c->check_numerics : NULL;
+                                : !strcmp(a, "--check-numerics") ? &c->check_numerics : !strcmp(a, "--tune") ? &c->tune
+                                : !strcmp(a, "--no-tune") ? &c->no_tune : NULL;
       if (flag) {
         *flag = 1;
         continue;
@@ -279,6 +286,7 @@ static int cmd_train(cli *c) {
   snc_error err = {0};
   snc_train_result r = {0};
   snc_backend *be = NULL;
+  snc_sched_table *sched = NULL;
   int status = 1;
   snc_graph *g = NULL;
   int jit = !strcmp(c->backend, "jit");
@@ -323,7 +331,17 @@ static int cmd_train(cli *c) {
     snc_jit_backend_opts jo = {.threads = c->threads, .profile = c->profile, .dump_graph = c->dump_graph ? stdout : NULL,
                                .dump_llvm = c->dump_llvm ? stdout : NULL, .dump_asm = c->dump_asm ? stdout : NULL,
                                .split_step = dp};
+    /* kernel schedules: this machine's tuning cache (docs/jit.md, "Schedules"), searched first with --tune */
+    char dir[4096];
+    if (!(sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !c->no_tune, &err))) goto done;
+    if (c->tune && snc_sched_tune(g, sched, c->threads, c->quiet ? NULL : stdout, &err) != 0) goto done;
+    jo.schedule = snc_sched_choose, jo.schedule_user = sched;
     if (!(be = snc_backend_jit_new(g, &jo, &err))) goto done;
+    int from_cache, from_env, scheduled;
+    snc_sched_counts(sched, &from_cache, &from_env, &scheduled);
+    if (!c->quiet && (from_cache || from_env))
+      printf("schedules: %d of %d kernel shapes from the tuning cache (%s), %d from SNC_SCHEDULE\n", from_cache, scheduled,
+             snc_sched_path(sched), from_env);
     if (!c->quiet)
       printf("compiled %s: %d kernels, arena %.1f MiB (%.1f MiB without reuse), %.3f s\n", g->name,
              snc_backend_jit_program(be)->nkernels, snc_backend_jit_program(be)->layout.arena_bytes / 1048576.0,
@@ -379,6 +397,7 @@ done:
   else if (status == 1) fprintf(stderr, "%s\n", err.msg);
   snc_train_result_free(&r);
   if (be) be->free(be);
+  snc_sched_free(sched);
   snc_graph_free(g);
   return status;
 }
