@@ -1,6 +1,7 @@
 /* The readers' limits (docs/robustness.md, "Limits") on inputs too large to commit to the corpora:
  * each is generated here, refused by the library and by the command-line tool with the limit named
  * at its place, a non-zero exit and no output file. (tests/bad_models holds the small cases.) */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,13 +60,13 @@ static const char *const tiny = "model: t\ninputs:\n  x: {shape: [4]}\ngraph:\n 
 
 static void test_yaml_size(void) {
   mkdir(TMP, 0755);
-  /* a valid model (71 bytes, 5 lines), then comment lines of 64 bytes past 1 MiB: refused at byte 2^20 */
-  write_file(TMP "/big.yaml", tiny, "#23456789012345678901234567890123456789012345678901234567890123\n", 16384, "#\n");
-  refused(TMP "/big.yaml", ":16388:58: the file is larger than 1 MiB, the limit of a model file");
-  /* the same model with exactly 1 MiB is read */
+  /* a valid model (71 bytes, 5 lines), then comment lines of 64 bytes past 16 MiB: refused at byte 2^24 */
+  write_file(TMP "/big.yaml", tiny, "#23456789012345678901234567890123456789012345678901234567890123\n", 262144, "#\n");
+  refused(TMP "/big.yaml", ":262148:58: the file is larger than 16 MiB, the limit of a model file");
+  /* the same model with exactly 16 MiB is read */
   FILE *f = fopen(TMP "/big.yaml", "r+b");
   CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  CU_ASSERT_EQUAL(ftruncate(fileno(f), 1 << 20), 0);
+  CU_ASSERT_EQUAL(ftruncate(fileno(f), 16 << 20), 0);
   fclose(f);
   snc_error err = {0};
   snc_graph *g = snc_model_load(TMP "/big.yaml", NULL, 0, &err);
@@ -76,9 +77,9 @@ static void test_yaml_size(void) {
 
 static void test_yaml_nodes(void) {
   mkdir(TMP, 0755);
-  /* 200,000 document nodes are the limit; `doc` with 200,000 list items makes 200,005 */
-  write_file(TMP "/nodes.yaml", "doc: [", "1,", 200000, "1]\n");
-  refused(TMP "/nodes.yaml", ":1:400001: more than 200000 YAML nodes (values, lists, mappings)");
+  /* 500,000 document nodes are the limit; `doc` with 500,000 list items makes 500,005 */
+  write_file(TMP "/nodes.yaml", "doc: [", "1,", 500000, "1]\n");
+  refused(TMP "/nodes.yaml", ":1:1000001: more than 500000 YAML nodes (values, lists, mappings)");
   unlink(TMP "/nodes.yaml");
 }
 
@@ -92,10 +93,47 @@ static void test_yaml_layers(void) {
   if (g) CU_ASSERT_EQUAL(g->nnodes, 20002);
   snc_graph_free(g);
   unlink(TMP "/layers.yaml");
-  rmdir(TMP);
+}
+
+/* A safetensors header of 2 MB with a million JSON values: refused by the scan before cJSON parses it. */
+static void test_ckpt_values(void) {
+  mkdir(TMP, 0755);
+  const long n = 1000000;
+  uint64_t hlen = 6 + 2 * (uint64_t)n + 2; /* {"a":[ 0,0,...,0 ]} */
+  FILE *f = fopen(TMP "/values.safetensors", "wb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  for (int i = 0; i < 8; i++) fputc((int)(hlen >> (8 * i)) & 0xff, f);
+  fputs("{\"a\":[", f);
+  for (long i = 0; i < n; i++) fputs("0,", f);
+  fputs("0]}", f);
+  CU_ASSERT_EQUAL(fclose(f), 0);
+  char got[1024], cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s/snrun eval models/mlp.yaml --checkpoint " TMP "/values.safetensors", SNC_BINARY_DIR);
+  CU_ASSERT_EQUAL(run(cmd, got, sizeof got), 1);
+  CU_ASSERT_STRING_EQUAL(got, TMP "/values.safetensors: header has more than 1000000 JSON values (byte 2000003 of the header)");
+  unlink(TMP "/values.safetensors");
+}
+
+/* A journal past 256 MiB (a sparse file): refused by its size before it is read. */
+static void test_journal_size(void) {
+  mkdir(TMP, 0755);
+  mkdir(TMP "/study", 0755);
+  FILE *f = fopen(TMP "/study/journal", "wb");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs("snc-study 1\n", f);
+  CU_ASSERT_EQUAL(ftruncate(fileno(f), (off_t)257 << 20), 0);
+  fclose(f);
+  char got[1024], cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s/snrun study --resume " TMP "/study", SNC_BINARY_DIR);
+  CU_ASSERT_EQUAL(run(cmd, got, sizeof got), 1);
+  CU_ASSERT_STRING_EQUAL(got, "snrun study: " TMP "/study/journal: larger than 256 MiB, the limit of a journal");
+  unlink(TMP "/study/journal");
+  rmdir(TMP "/study");
+  rmdir(TMP); /* the last test */
 }
 
 static void register_tests(void) {
-  SNC_SUITE("limits", {"yaml size", test_yaml_size}, {"yaml nodes", test_yaml_nodes}, {"yaml layers", test_yaml_layers});
+  SNC_SUITE("limits", {"yaml size", test_yaml_size}, {"yaml nodes", test_yaml_nodes}, {"yaml layers", test_yaml_layers},
+            {"checkpoint header values", test_ckpt_values}, {"journal size", test_journal_size});
 }
 SNC_TEST_MAIN(register_tests)

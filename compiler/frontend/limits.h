@@ -7,9 +7,9 @@
 #ifndef SNC_FRONTEND_LIMITS_H
 #define SNC_FRONTEND_LIMITS_H
 
-#define SNC_YAML_MAX_BYTES (1 << 20)  /* a model file; the largest shipped model is 7 kB */
+#define SNC_YAML_MAX_BYTES (16 << 20) /* a model file (or an imported ONNX model's text); the largest shipped model is 7 kB */
 #define SNC_YAML_MAX_DEPTH 64         /* nested sequences and mappings */
-#define SNC_YAML_MAX_NODES 200000     /* scalars, sequences, mappings and aliases of the document */
+#define SNC_YAML_MAX_NODES 500000     /* scalars, sequences, mappings and aliases of the document */
 #define SNC_FE_MAX_SWITCHES 1024      /* entries of `switches` */
 #define SNC_FE_MAX_NODES 100000       /* nodes of the forward graph, network calls expanded */
 
