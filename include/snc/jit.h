@@ -28,6 +28,8 @@
  *      machine, with absolute symbols for the allowed names, and links it by looking up every function
  *      the module defines. A reference to any other external symbol (for instance a library call that
  *      code generation introduced) fails here with a message naming it.
+ * With opt->cache_dir, steps 2 and 3 are skipped when the cache holds the machine code of the same
+ * module for this machine (snc/jit_cache.h); a corrupt or stale entry is never used but replaced.
  * Errors from LLVM (LLVMErrorRef, session errors) become err->msg, prefixed "jit: ". */
 #ifndef SNC_JIT_H
 #define SNC_JIT_H
@@ -55,6 +57,9 @@ typedef struct snc_jit_options {
   int compile_threads;          /* 0: automatic (2 for a large module on a machine with 2+ CPUs at
                                    opt_level 0 or 3, without dumps), 1: one thread, 2: two threads
                                    (a module with fewer than two kernels still compiles on one) */
+  const char *cache_dir;        /* non-NULL: the compiled-module cache in this directory (snc/jit_cache.h):
+                                   a module compiled before is loaded from it without the pipeline, a
+                                   new one is stored after it linked; ignored when a dump is asked for */
 } snc_jit_options;
 
 /* Seconds spent in snc_jit_new, by phase (dumps excluded). */
@@ -62,8 +67,10 @@ typedef struct snc_jit_timing {
   double optimize; /* verifier + pass pipeline */
   double codegen;  /* machine code generation (object in memory) */
   double link;     /* LLJIT creation, symbol definitions, linking: lookups of every defined function */
-  double total;    /* optimize + codegen + link: the compile time */
-  int threads;     /* threads that optimised and generated code: 2 when the module was split */
+  double cache;    /* the cache: key (bitcode + hash), reading, and writing a new entry */
+  double total;    /* optimize + codegen + link + cache: the compile time */
+  int threads;     /* threads that optimised and generated code: 2 when the module was split, 0 on a hit */
+  int cache_status; /* snc_jit_cache_status: SNC_JIT_CACHE_OFF, _HIT, _STORED, _REBUILT, _UNWRITABLE */
 } snc_jit_timing;
 
 snc_jit_options snc_jit_default_options(void);

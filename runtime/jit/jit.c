@@ -19,6 +19,7 @@
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 
+#include "snc/jit_cache.h"
 #include "snc/target.h"
 
 /* The OpenMP runtime ABI the generated code calls (libgomp, linked into snc_runtime). */
@@ -302,6 +303,49 @@ cleanup:
 }
 
 
+/* Back to a JIT with nothing linked and no definitions (a cache entry that did not link). */
+static void jit_reset(snc_jit *j) {
+  if (j->lljit) {
+    LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
+    if (e) LLVMConsumeError(e);
+    j->lljit = NULL;
+  }
+  for (size_t i = 0; i < j->n_defs; i++) free(j->defs[i].name);
+  free(j->defs);
+  j->defs = NULL;
+  j->n_defs = 0;
+  j->session_msg[0] = 0;
+}
+
+/* The cache's side of snc_jit_new: the key of the module as given and, when the cache holds it,
+ * the objects linked. 1: done (j linked, module still the caller's to dispose); 0: compile (with
+ * *key valid when *keyed); -1: error. *bad: an entry existed but was corrupt, stale or did not link. */
+static int from_cache(snc_jit *j, LLVMModuleRef module, LLVMTargetMachineRef tm, const snc_jit_options *opt,
+                      const allowed_set *a, snc_jit_cache_key *key, int *keyed, int *bad, snc_error *err) {
+  double t0 = now();
+  snc_error why = {{0}};
+  LLVMMemoryBufferRef objs[SNC_JIT_CACHE_MAX_OBJECTS] = {NULL};
+  int n = 0;
+  *keyed = snc_jit_cache_key_of(module, tm, opt->opt_level, key, &why) == 0;
+  int got = *keyed ? snc_jit_cache_load(opt->cache_dir, key, objs, &n, &why) : 0;
+  *bad = got < 0;
+  j->timing.cache = now() - t0;
+  if (got != 1) return 0;
+  if (collect_defs(j, module, err) != 0) {
+    for (int k = 0; k < n; k++) LLVMDisposeMemoryBuffer(objs[k]);
+    return -1;
+  }
+  t0 = now();
+  if (link_objects(j, a, objs, n, &why) == 0) { /* takes the objects */
+    j->timing.link = now() - t0;
+    j->timing.cache_status = SNC_JIT_CACHE_HIT;
+    return 1;
+  }
+  jit_reset(j); /* a whole entry that does not link: compile afresh, and replace it */
+  *bad = 1;
+  return 0;
+}
+
 /* ------------------------------------------------------------------ two-thread code generation */
 
 /* Code generation (instruction selection, register allocation) is most of the compile time, and it
@@ -513,6 +557,19 @@ snc_jit *snc_jit_new(LLVMModuleRef module, const snc_jit_options *opt, snc_error
 
   tm = snc_cg_target_host(err);
   if (!tm) goto fail;
+  snc_jit_cache_key key;
+  int keyed = 0, bad_entry = 0;
+  if (opt->cache_dir && opt->cache_dir[0] && !opt->dump_llvm && !opt->dump_asm) {
+    int hit = from_cache(j, module, tm, opt, allowed, &key, &keyed, &bad_entry, err);
+    if (hit < 0) goto fail;
+    if (hit) {
+      LLVMDisposeModule(module);
+      LLVMDisposeTargetMachine(tm);
+      j->timing.total = j->timing.cache + j->timing.link;
+      free(allowed);
+      return j;
+    }
+  }
   double t0 = now();
   snc_error e2 = {{0}};
   if (want_split(opt) && snc_cg_verify(module, &e2) == 0) {
@@ -573,12 +630,26 @@ snc_jit *snc_jit_new(LLVMModuleRef module, const snc_jit_options *opt, snc_error
   LLVMDisposeTargetMachine(tm);
   tm = NULL;
 
+  unsigned char *entry = NULL; /* the cache entry, written once the objects linked */
+  size_t entry_len = 0;
+  if (keyed && snc_jit_cache_pack(&key, objs, nobj, &entry, &entry_len) != 0) entry = NULL;
   t0 = now();
   int linked = link_objects(j, allowed, objs, nobj, err);
   objs[0] = objs[1] = NULL; /* link_objects took them */
-  if (linked != 0) goto fail;
+  if (linked != 0) {
+    free(entry);
+    goto fail;
+  }
   j->timing.link = now() - t0;
-  j->timing.total = j->timing.optimize + j->timing.codegen + j->timing.link;
+  if (keyed) {
+    t0 = now();
+    snc_error e3 = {{0}};
+    int stored = entry && snc_jit_cache_store(opt->cache_dir, &key, entry, entry_len, &e3) == 0;
+    j->timing.cache_status = !stored ? SNC_JIT_CACHE_UNWRITABLE : bad_entry ? SNC_JIT_CACHE_REBUILT : SNC_JIT_CACHE_STORED;
+    j->timing.cache += now() - t0;
+    free(entry);
+  }
+  j->timing.total = j->timing.optimize + j->timing.codegen + j->timing.link + j->timing.cache;
   j->timing.threads = nobj;
   split_free(&part);
   free(allowed);
