@@ -180,8 +180,9 @@ static int pool_attrs(ex *e, Onnx__NodeProto *p, const snc_attrs *a) {
 /* One forward node as ONNX node(s). */
 static int export_node(ex *e, const snc_node *n) {
   const snc_graph *g = e->g;
-  const char *in[8];
-  for (int k = 0; k < n->ninputs && k < 8; k++) in[k] = g->nodes[n->inputs[k]]->name;
+  const char *in[32];
+  SNC_ASSERT(n->ninputs <= 28); /* add takes at most 16 (the front end's limit) */
+  for (int k = 0; k < n->ninputs; k++) in[k] = g->nodes[n->inputs[k]]->name;
   Onnx__NodeProto *p;
   const snc_attrs *a = &n->attr;
   switch (n->op) {

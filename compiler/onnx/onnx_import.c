@@ -77,6 +77,10 @@ static int declare_input(onx_imp *imp, const Onnx__ValueInfoProto *v, onx_buf *t
       return onx_fail(imp, "input '%.200s': axis %zu must be a fixed size (only the first axis, the batch, may vary)", name, k);
     t.dim[k] = d->dim_value;
   }
+  int64_t per = 1; /* every later size stays far from overflow */
+  for (int k = 1; k < t.rank && per <= ONX_MAX_ELEMS / 4; k++) per *= t.dim[k];
+  if (per > ONX_MAX_ELEMS / 4)
+    return onx_fail(imp, "input '%.200s': more than %lld values per sample", name, (long long)(ONX_MAX_ELEMS / 4));
   if (!(t.layer = onx_layer_name(imp, name, "input"))) return onx_fail(imp, "out of memory");
   onx_printf(text, "  %s: {shape: [", t.layer);
   for (int k = 1; k < t.rank; k++) onx_printf(text, "%s%lld", k > 1 ? ", " : "", (long long)t.dim[k]);

@@ -365,6 +365,7 @@ static int broadcast_const(onx_imp *imp, const onx_tensor *x, const onx_tensor *
   for (int k = 1; k < r; k++)
     if (cd[k] != 1 && cd[k] != x->dim[k]) return onx_fail(imp, "constant %s does not broadcast to %s", ONX_SHAPE(c), ONX_SHAPE(x));
   int64_t n = onx_numel_from(x, 1);
+  if (n > (1 << 20)) return onx_fail(imp, "a broadcast constant of %lld values is too large (at most 2^20)", (long long)n);
   char buf[128]; /* an initializer keeps its name; a folded constant is named after the node */
   snprintf(buf, sizeof buf, "%s%s", c->init ? c->name : imp->node->name ? imp->node->name : "", c->init ? "" : "_c");
   *cname = onx_layer_name(imp, buf, "const");
