@@ -21,6 +21,8 @@ typedef struct snc_fe {
   int naliases, cap_aliases;
   snc_strmap alias_index; /* alias name -> index in aliases (the latest); freed by load_text */
   yaml_node_t *networks; /* the `networks` mapping or NULL */
+  snc_strmap network_index; /* network name -> index of its pair in networks; freed by load_text */
+  int networks_indexed;
   const char *call_stack[16];
   int depth;
   struct { const char *name, *param_prefix; } *instances; /* network instances made so far */

@@ -442,6 +442,7 @@ static snc_graph *load_text(const char *text, size_t len, const char *name, cons
   g = build(&fe, sets, nsets); /* the prescan refused a second document */
   snc_strmap_free(&fe.alias_index);
   snc_strmap_free(&fe.instance_index);
+  snc_strmap_free(&fe.network_index);
   yaml_document_delete(&fe.doc);
   yaml_parser_delete(&parser);
   return g;
