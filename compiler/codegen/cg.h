@@ -119,8 +119,9 @@ LLVMValueRef cg_vlog(snc_cg *cg, LLVMValueRef x);
 LLVMValueRef cg_vtanh(snc_cg *cg, LLVMValueRef x);
 LLVMValueRef cg_vsigmoid(snc_cg *cg, LLVMValueRef x);
 LLVMValueRef cg_vexpm1(snc_cg *cg, LLVMValueRef x);
-/* dropout uniforms of 16 consecutive-batch elements: index i = (b0 + lane) * F + f */
-LLVMValueRef cg_vdropout_uniform(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, LLVMValueRef stream, LLVMValueRef base_i,
-                                 int64_t lane_stride);
+/* dropout's keep mask of 16 consecutive-batch elements, index i = (b0 + lane) * F + f: bit for bit
+   snc_dropout_uniform(...) >= p, without converting the uniform to float */
+LLVMValueRef cg_vdropout_keep(snc_cg *cg, LLVMValueRef seed, LLVMValueRef step, LLVMValueRef stream, LLVMValueRef base_i,
+                              int64_t lane_stride, float p);
 
 #endif

@@ -48,8 +48,7 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
     /* element (row0 + row) * F + f: a batch split over ranks draws the undivided batch's masks */
     LLVMValueRef row = cg_add(cg, b0, cg_arg(cg, SNC_ARG_ROW0));
     LLVMValueRef base = cg_add(cg, cg_mul(cg, row, cg_i64(cg, F)), f);
-    LLVMValueRef u = cg_vdropout_uniform(cg, cg_arg(cg, SNC_ARG_SEED), cg_arg(cg, SNC_ARG_STEP), cg_data(cg, n->attr.stream), base, F);
-    LLVMValueRef keep = LLVMBuildFCmp(cg->b, LLVMRealOGE, u, cg_vf(cg, p), "");
+    LLVMValueRef keep = cg_vdropout_keep(cg, cg_arg(cg, SNC_ARG_SEED), cg_arg(cg, SNC_ARG_STEP), cg_data(cg, n->attr.stream), base, F, p);
     return sel(cg, keep, xmul(cg, x, cg_vf(cg, s)), cg_vf(cg, 0));
   }
   default: SNC_ASSERT(!"not elementwise"); return NULL;
