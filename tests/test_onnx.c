@@ -259,6 +259,13 @@ static void test_npy(void) {
   CU_ASSERT_EQUAL_FATAL(snc_npy_read(path, &a, &err), 0);
   CU_ASSERT(a.ndim == 4 && a.dims[0] == 3 && a.dims[1] == 4 && a.dims[2] == 6 && a.dims[3] == 6);
   snc_npy_free(&a);
+  /* --result picks layers; an unknown one is refused */
+  CU_ASSERT_EQUAL(sh(0, "%s infer %s/good.yaml --checkpoint %s/good.safetensors --input x=%s/x3.npy --result y --output %s/o2",
+                     SNRUN, tmp, tmp, tmp, tmp), 0);
+  snprintf(path, sizeof path, "%s/o2/y.npy", tmp);
+  CU_ASSERT_EQUAL(access(path, F_OK), 0);
+  CU_ASSERT_EQUAL(sh(1, "%s infer %sgood.onnx --input x=%s/x3.npy --result nope --output %s/o3", SNRUN, BAD, tmp, tmp), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(last_log(), "--result nope: model 'good' has no layer 'nope' computed per sample"));
 }
 
 static void register_tests(void) {

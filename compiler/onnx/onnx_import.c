@@ -309,6 +309,15 @@ int snc_onnx_import_mem(const void *data, size_t len, const char *name, const sn
   }
   m->nweights = imp.nw;
   imp.nw = 0;
+  if (!(m->results = calloc(g->n_output + 1, sizeof *m->results))) {
+    onx_fail(&imp, "out of memory");
+    goto done;
+  }
+  for (size_t k = 0; k < g->n_output; k++)
+    if (!(m->results[m->nresults++] = strdup(imp.t[onx_find(&imp, g->output[k]->name)].layer))) {
+      onx_fail(&imp, "out of memory");
+      goto done;
+    }
   m->yaml = all.s, m->yaml_len = all.len;
   all.s = NULL;
   m->opset = imp.opset;
@@ -359,6 +368,8 @@ void snc_onnx_model_free(snc_onnx_model *m) {
   if (!m) return;
   for (int k = 0; k < m->nweights; k++) free((char *)m->weights[k].name), free(m->weights[k].data);
   free(m->weights);
+  for (int k = 0; k < m->nresults; k++) free(m->results[k]);
+  free(m->results);
   free(m->yaml);
   free(m->name);
   memset(m, 0, sizeof *m);

@@ -49,6 +49,8 @@ typedef struct snc_onnx_model {
   snc_onnx_tensor *weights; /* nweights tensors, in graph order */
   int nweights;
   int opset;               /* the file's default-domain opset */
+  char **results;          /* the layers computing the graph's outputs, in the file's order */
+  int nresults;
 } snc_onnx_model;
 
 /* Reads path (at most 1 GiB) and converts it; o may be NULL. On failure m is empty and err names the

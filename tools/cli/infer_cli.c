@@ -27,6 +27,7 @@ static const char *const usage_infer =
     "  --checkpoint CKPT    the weights (snrun train --save, snc import --weights); a .onnx MODEL\n"
     "                       without one uses its initializers\n"
     "  --input NAME=FILE    one per input the results need; labels may be left out\n"
+    "  --result NAME        compute this layer (repeatable) instead of the model's results\n"
     "  --output DIR         created when missing\n"
     "  --backend jit|ref    generated code (default) or the reference executor\n"
     "  --threads N          threads of a step (jit)\n"
@@ -77,6 +78,8 @@ static int check_input(const snc_graph *g, infer_in *in, snc_error *err) {
 int snc_cli_infer(int argc, char **argv) {
   const char *model = NULL, *ckpt = NULL, *outdir = NULL, *backend = "jit";
   infer_in ins[MAX_INPUTS];
+  const char *want[MAX_INPUTS];
+  int nwant = 0;
   snc_override sets[MAX_SETS];
   int nin = 0, nsets = 0, quiet = 0, threads = 0, status = 1;
   snc_error err = {0};
@@ -89,6 +92,10 @@ int snc_cli_infer(int argc, char **argv) {
     else if (!strcmp(a, "--checkpoint") && has) ckpt = argv[++i];
     else if (!strcmp(a, "--output") && has) outdir = argv[++i];
     else if (!strcmp(a, "--backend") && has) backend = argv[++i];
+    else if (!strcmp(a, "--result") && has) {
+      if (nwant == MAX_INPUTS) return fprintf(stderr, "snrun infer: at most %d --result options\n", MAX_INPUTS), 2;
+      want[nwant++] = argv[++i];
+    }
     else if (!strcmp(a, "--threads") && has) threads = atoi(argv[++i]);
     else if (!strcmp(a, "--set") && has) {
       if (nsets == MAX_SETS || snc_override_parse(argv[++i], &sets[nsets], &err))
@@ -121,7 +128,19 @@ int snc_cli_infer(int argc, char **argv) {
   float **outs = NULL;
   if (!(g = snc_onnx_load_any(model, sets, nsets, 0, &m, &err))) goto done;
   if (!(res = calloc((size_t)g->nnodes + 1, sizeof *res))) goto oom;
-  nres = snc_graph_results(g, res, g->nnodes);
+  /* the layers to compute: --result, else the ONNX graph's outputs, else the model's results */
+  int nnamed = nwant ? nwant : m.yaml ? m.nresults : 0;
+  for (int k = 0; k < nnamed; k++) {
+    const char *nm = nwant ? want[k] : m.results[k];
+    int id = snc_graph_find(g, nm);
+    if (id < 0 || id >= g->nforward || g->nodes[id]->op == SNC_OP_PARAM || g->nodes[id]->op == SNC_OP_CONST ||
+        g->nodes[id]->op == SNC_OP_INPUT || !(g->nodes[id]->flags & SNC_NF_BATCHED)) {
+      snc_errorf(&err, "--result %s: model '%s' has no layer '%s' computed per sample", nm, g->name, nm);
+      goto done;
+    }
+    res[nres++] = id;
+  }
+  if (!nnamed) nres = snc_graph_results(g, res, g->nnodes);
   if (!nres) {
     snc_errorf(&err, "%s: model '%s' has no results to compute", g->file, g->name);
     goto done;
