@@ -47,7 +47,7 @@ static int add_result_outputs(snc_graph *g, const int *res, int nres) {
   /* the compiled evaluation exports g->outputs' predictions; results that are not one join them,
      with themselves as "labels" (nothing evaluates accuracies here) */
   snc_output *o = snc_arena_alloc(&g->arena, (size_t)(g->noutputs + nres + 1) * sizeof *o);
-  memcpy(o, g->outputs, (size_t)g->noutputs * sizeof *o);
+  if (g->noutputs) memcpy(o, g->outputs, (size_t)g->noutputs * sizeof *o);
   int n = g->noutputs;
   for (int k = 0; k < nres; k++) {
     int have = 0;
