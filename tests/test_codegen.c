@@ -263,7 +263,7 @@ static void test_models_train(void) {
 
 /* The same steps on 1 and on 2 threads give the same bits: parameters, optimizer state, loss. The
  * first program is compiled in one piece, the second split in two halves compiled on two threads
- * (runtime/jit.c): every kernel must get the same machine code either way. */
+ * (runtime/jit/jit.c): every kernel must get the same machine code either way. */
 static void test_threads_bitwise(void) {
   snc_graph *g = model("models/siamese.yaml", NULL, NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL(g);

@@ -68,7 +68,7 @@ typedef struct snc_cg_options {
   int profile;        /* regions call snc_profile_mark(region, k) on thread 0 after kernel k's barrier */
   int split_step;     /* also P_grad_step (the step without its optimizer updates) and P_apply_step
                          (the updates alone), for data-parallel training that reduces the gradients
-                         between the two (runtime/train.c) */
+                         between the two (runtime/train/train.c) */
   /* Embedded weights (`snc compile --embed-weights`): when set, called once the memory plan is known
      with blob = p->layout.persistent_bytes bytes (zeroed, constants in place) to fill with every
      PARAM's values at p->layout.offset[node]; P_init then copies the blob and ignores its seed.

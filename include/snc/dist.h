@@ -1,4 +1,4 @@
-/* Distributed runs over MPI (runtime/dist.c): `mpirun -np N snrun study|train ...`.
+/* Distributed runs over MPI (runtime/dist/dist.c): `mpirun -np N snrun study|train ...`.
  *
  *   snc_dist_init(&argc, &argv);            // MPI_Init only when started by mpirun; else one process
  *   if (snc_dist_size() > 1 && snc_dist_rank() == 0) ...

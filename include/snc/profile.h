@@ -1,4 +1,4 @@
-/* Kernel profiles of generated code (runtime/profile.c).
+/* Kernel profiles of generated code (runtime/backend/profile.c).
  *
  *   snc_cg_options o = {.profile = 1};   // the program's regions then call snc_profile_mark
  *   ... run steps ...

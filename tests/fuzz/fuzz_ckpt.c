@@ -1,5 +1,5 @@
-/* libFuzzer harness: the safetensors reader (runtime/checkpoint.c) and, on a file it accepts, loading
- * it into a small model (runtime/train_ckpt.c: model name, tensor shapes, metadata). */
+/* libFuzzer harness: the safetensors reader (runtime/data/checkpoint.c) and, on a file it accepts, loading
+ * it into a small model (runtime/train/train_ckpt.c: model name, tensor shapes, metadata). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

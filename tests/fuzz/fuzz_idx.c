@@ -1,4 +1,4 @@
-/* libFuzzer harness: the IDX reader (runtime/idx.c), plain and gzip-compressed input. */
+/* libFuzzer harness: the IDX reader (runtime/data/idx.c), plain and gzip-compressed input. */
 #include <stdint.h>
 
 #include "fuzz_entry.h"
