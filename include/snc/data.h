@@ -24,7 +24,7 @@
 #include "snc/error.h"
 #include "snc/rng.h"
 
-/* ---- IDX files (runtime/data/idx.c) -------------------------------------------------------------- */
+/* ---- IDX files (runtime/data/idx.c) --------------------------------------------------------- */
 
 /* Largest payload accepted, in elements: larger (or overflowing) dimensions are refused
  * before anything is allocated. */
@@ -49,7 +49,7 @@ int snc_idx_write_gz(const char *path, const snc_idx *t, snc_error *err);
 
 void snc_idx_free(snc_idx *t);
 
-/* ---- datasets (runtime/data/dataset.c) ------------------------------------------------------------ */
+/* ---- datasets (runtime/data/dataset.c) ------------------------------------------------------- */
 
 #define SNC_IMG_SIDE 28 /* dataset images are 28x28 */
 #define SNC_PAIR_SIDE 14 /* pooled images are 14x14 */
@@ -72,7 +72,7 @@ int snc_dataset_load(const char *dir, int test_split, snc_dataset *out, snc_erro
 
 void snc_dataset_free(snc_dataset *d);
 
-/* ---- pair sets and digit sets (runtime/data/pairs.c) ---------------------------------------------- */
+/* ---- pair sets and digit sets (runtime/data/pairs.c) ----------------------------------------- */
 
 /* N pairs of 2x2-average-pooled digits, values on the 0..255 scale (mean of four bytes). */
 typedef struct snc_pairs {
