@@ -86,6 +86,7 @@ static int run_reader(const char *reader) {
   fclose(f);
   snprintf(cmd, sizeof cmd, "rm -rf %s %s", copy, out);
   CU_ASSERT_EQUAL(system(cmd), 0);
+  rmdir(SCRATCH); /* when no other reader's test is using it */
   return n;
 }
 

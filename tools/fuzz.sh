@@ -33,7 +33,10 @@ build=${SNC_FUZZ_BUILD_DIR:-build-fuzz}
 cc=${SNC_FUZZ_CC:-clang-19}
 command -v "$cc" >/dev/null || { echo "fuzz: $cc not found (tools/deps.sh --extras installs clang-19)" >&2; exit 1; }
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S . -B "$build" -DSNC_FUZZ=ON -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # OpenMP: the libgomp snc links with gcc (clang-19 finds no OpenMP of its own without libomp-19-dev)
+  gomp=$(gcc -print-file-name=libgomp.so)
+  cmake -S . -B "$build" -DSNC_FUZZ=ON -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DOpenMP_C_FLAGS=-fopenmp=libgomp -DOpenMP_C_LIB_NAMES=gomp -DOpenMP_gomp_LIBRARY="$gomp" >/dev/null
 fi
 nice -n 10 cmake --build "$build" --target "fuzz_$harness" -j"$(nproc)" >/dev/null
 work="$build/corpus/$harness"
