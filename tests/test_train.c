@@ -14,6 +14,8 @@
 #include "snc/autodiff.h"
 #include "snc/checkpoint.h"
 #include "snc/frontend.h"
+#include "snc/jit_backend.h"
+#include "snc/jit_cache.h"
 #include "snc/train.h"
 #include "testutil.h"
 #include "runutil.h"
@@ -71,6 +73,8 @@ static const char *siamese_small(void) {
   return path;
 }
 
+static int g_eval_train; /* run()'s --eval-train */
+
 /* Trains `model` (with overrides); sizes < 0 keep the file's. Returns 0 on success. */
 static int run(const char *model, const snc_override *sets, int nsets, uint64_t seed, int epochs, int ntrain,
                int ntest, const char *save, snc_train_result *r, snc_error *err) {
@@ -86,6 +90,7 @@ static int run(const char *model, const snc_override *sets, int nsets, uint64_t 
     if (epochs > 0) o.epochs = epochs;
     o.quiet = 1;
     o.save_path = save;
+    o.eval_train = g_eval_train;
     rc = snc_train(g, be, &o, r, err);
   }
   if (be) be->free(be);
@@ -178,6 +183,69 @@ static void test_same_seed_same_run(void) {
   snc_train_result_free(&a);
   snc_train_result_free(&b);
   snc_train_result_free(&c);
+}
+
+/* --eval-train end / never: the same training and test curve to the bit, the training set evaluated
+ * only where asked */
+static void test_eval_train(void) {
+  snc_error err = {0};
+  snc_train_result r[3] = {{0}};
+  for (int w = 0; w < 3; w++) {
+    g_eval_train = w; /* SNC_EVAL_TRAIN_EVERY, _END, _NEVER */
+    CU_ASSERT_EQUAL_FATAL(run(siamese_small(), NULL, 0, 3, 3, 100, 50, NULL, &r[w], &err), 0);
+  }
+  g_eval_train = SNC_EVAL_TRAIN_EVERY;
+  for (int w = 1; w < 3; w++)
+    for (int i = 0; i < 3; i++) {
+      CU_ASSERT_EQUAL(memcmp(&r[0].epoch[i].step_loss, &r[w].epoch[i].step_loss, sizeof(double)), 0);
+      CU_ASSERT_EQUAL(memcmp(&r[0].epoch[i].test, &r[w].epoch[i].test, sizeof r[0].epoch[i].test), 0);
+      int asked = w == SNC_EVAL_TRAIN_END && i == 2;
+      CU_ASSERT_EQUAL(r[w].epoch[i].train.noutputs, asked ? 3 : 0);
+      if (asked) CU_ASSERT_EQUAL(memcmp(&r[0].epoch[i].train, &r[w].epoch[i].train, sizeof r[0].epoch[i].train), 0);
+      if (!asked) CU_ASSERT_TRUE(isnan(r[w].epoch[i].train.loss));
+    }
+  CU_ASSERT_EQUAL(r[0].epoch[0].train.noutputs, 3);
+  CU_ASSERT_TRUE(r[0].eval_seconds > r[2].eval_seconds && r[0].eval_seconds < r[0].seconds);
+  CU_ASSERT_TRUE(r[0].data_seconds > 0 && r[0].data_seconds < r[0].seconds);
+  int v = -1;
+  CU_ASSERT_TRUE(snc_eval_train_parse("end", &v) == 0 && v == SNC_EVAL_TRAIN_END);
+  CU_ASSERT_EQUAL(snc_eval_train_parse("sometimes", &v), -1);
+  for (int w = 0; w < 3; w++) snc_train_result_free(&r[w]);
+}
+
+/* The JIT backend from the compiled-module cache trains exactly as the one that compiled: the same
+ * step losses and test results to the bit, without the LLVM pipeline. */
+static void test_jit_cache_same_run(void) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/jit-cache", tmpdir);
+  snc_error err = {0};
+  snc_train_result r[3] = {{0}};
+  int status[3] = {0};
+  for (int k = 0; k < 3; k++) {
+    snc_graph *g = snc_model_load(siamese_small(), NULL, 0, &err);
+    CU_ASSERT_FATAL(g && snc_autodiff(g, 0, &err) == 0);
+    g->data.train_size = 100, g->data.test_size = 50;
+    snc_jit_backend_opts jo = {.threads = 1, .cache_dir = k < 2 ? dir : NULL};
+    snc_backend *be = snc_backend_jit_new(g, &jo, &err);
+    if (!be) fprintf(stderr, "\n%s\n", err.msg);
+    CU_ASSERT_FATAL(be != NULL);
+    status[k] = snc_backend_jit_timing(be)->cache_status;
+    snc_train_opts o = snc_train_defaults(g);
+    o.seed = 5, o.epochs = 2, o.quiet = 1;
+    CU_ASSERT_EQUAL(snc_train(g, be, &o, &r[k], &err), 0);
+    be->free(be);
+    snc_graph_free(g);
+  }
+  CU_ASSERT_EQUAL(status[0], SNC_JIT_CACHE_STORED);
+  CU_ASSERT_EQUAL(status[1], SNC_JIT_CACHE_HIT);
+  CU_ASSERT_EQUAL(status[2], SNC_JIT_CACHE_OFF);
+  for (int k = 1; k < 3; k++)
+    for (int i = 0; i < 2; i++) {
+      CU_ASSERT_EQUAL(memcmp(&r[0].epoch[i].step_loss, &r[k].epoch[i].step_loss, sizeof(double)), 0);
+      CU_ASSERT_EQUAL(memcmp(&r[0].epoch[i].test, &r[k].epoch[i].test, sizeof r[0].epoch[i].test), 0);
+      CU_ASSERT_EQUAL(memcmp(&r[0].epoch[i].train, &r[k].epoch[i].train, sizeof r[0].epoch[i].train), 0);
+    }
+  for (int k = 0; k < 3; k++) snc_train_result_free(&r[k]);
 }
 
 /* ---- bad checkpoints ---------------------------------------------------------------------------- */
@@ -335,7 +403,8 @@ static void register_tests(void) {
   }
   atexit(cleanup_dir);
   SNC_SUITE("train", {"siamese learns", test_siamese_learns}, {"eval matches training", test_eval_matches_training},
-            {"same seed same run", test_same_seed_same_run}, {"digit_cnn learns", test_digit_cnn_learns},
+            {"same seed same run", test_same_seed_same_run}, {"--eval-train end, never", test_eval_train},
+            {"a JIT from the compiled-module cache trains the same", test_jit_cache_same_run}, {"digit_cnn learns", test_digit_cnn_learns},
             {"eval refuses other model", test_eval_refuses_other_model},
             {"eval refuses wrong shape", test_eval_refuses_wrong_shape}, {"labels validated", test_labels_validated},
             {"cli exit codes", test_cli_exit_codes}, {"cli sigint", test_cli_sigint});

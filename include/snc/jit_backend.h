@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "snc/codegen.h"
+#include "snc/jit.h"
 #include "snc/backend.h"
 
 typedef struct snc_jit_backend_opts {
@@ -23,6 +24,7 @@ typedef struct snc_jit_backend_opts {
   /* kernel schedules (snc_cg_options.schedule; e.g. snc_sched_choose of snc/tune.h); NULL: defaults */
   int (*schedule)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);
   void *schedule_user;
+  const char *cache_dir; /* the compiled-module cache (snc/jit_cache.h; snc_jit_cache_default_dir); NULL: none */
 } snc_jit_backend_opts;
 
 snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err);
@@ -33,5 +35,7 @@ snc_backend *snc_backend_jit_from_program(snc_program *p, const snc_jit_backend_
 /* Seconds spent building the module and JIT-compiling it. */
 double snc_backend_jit_compile_seconds(const snc_backend *b);
 const snc_program *snc_backend_jit_program(const snc_backend *b);
+/* The JIT's compile-time breakdown and cache status (snc/jit.h). */
+const snc_jit_timing *snc_backend_jit_timing(const snc_backend *b);
 
 #endif

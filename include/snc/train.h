@@ -115,6 +115,8 @@ typedef struct snc_epoch_stats {
   double step_seconds; /* of which training steps */
 } snc_epoch_stats;
 
+enum { SNC_EVAL_TRAIN_EVERY = 0, SNC_EVAL_TRAIN_END = 1, SNC_EVAL_TRAIN_NEVER = 2 };
+
 typedef struct snc_train_opts {
   const char *data_dir;  /* overrides g->data.dataset; NULL: keep the model's */
   uint64_t seed;         /* the run seed */
@@ -136,7 +138,13 @@ typedef struct snc_train_opts {
                          JIT built with split_step). Only rank 0 writes the checkpoint. */
   int64_t batch;      /* rows per optimizer step; 0: g->batch. Data-parallel runs give each rank a graph of
                          its share (snc_model_load_batch with ceil(batch / ranks)) and the batch here */
+  int eval_train;     /* when the training set is evaluated (eval mode, after the epoch):
+                         SNC_EVAL_TRAIN_EVERY (0, every epoch), _END (after the last), _NEVER; an epoch
+                         without it has train.noutputs 0 and train.loss NaN. The test set: every epoch */
 } snc_train_opts;
+
+/* "every", "end", "never" (--eval-train) to SNC_EVAL_TRAIN_*; -1 for anything else. */
+int snc_eval_train_parse(const char *s, int *v);
 
 /* Options from the model: its seed and epochs, everything else off. */
 snc_train_opts snc_train_defaults(const snc_graph *g);
@@ -149,6 +157,8 @@ typedef struct snc_train_result {
   int best_epoch;
   double seconds;          /* whole run: data, init, training and evaluation */
   double samples_per_sec;  /* training samples per second of training steps */
+  double data_seconds;     /* of seconds: drawing, standardising and checking the data sets */
+  double eval_seconds;     /* of seconds: evaluation of the training and test sets */
   int64_t steps;           /* optimizer steps taken */
   int interrupted;         /* stopped through opts.stop */
   int saved;               /* a checkpoint was written to opts.save_path */

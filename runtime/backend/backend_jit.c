@@ -88,7 +88,7 @@ static snc_backend *from_program(const snc_graph *g, snc_program *p, const snc_j
   j->nthreads = o ? o->threads : 0;
   snc_jit_options jo = snc_jit_default_options();
   jo.opt_level = opt_level;
-  if (o) jo.dump_llvm = o->dump_llvm, jo.dump_asm = o->dump_asm;
+  if (o) jo.dump_llvm = o->dump_llvm, jo.dump_asm = o->dump_asm, jo.cache_dir = o->cache_dir;
   snc_jit_symbol prof = {"snc_profile_mark", (void *)(uintptr_t)snc_profile_mark};
   if (o && o->profile) jo.symbols = &prof, jo.n_symbols = 1;
   LLVMModuleRef m = j->p->module;
@@ -146,6 +146,10 @@ snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts 
 snc_backend *snc_backend_jit_from_program(snc_program *p, const snc_jit_backend_opts *o, snc_error *err) {
   /* a module written optimised is only lowered (O0 runs always-inline and lowering passes) */
   return from_program(p->g, p, o, p->opt_level > 0 ? 0 : 3, err);
+}
+
+const snc_jit_timing *snc_backend_jit_timing(const snc_backend *b) {
+  return snc_jit_timing_of(((const jit_backend *)b)->jit);
 }
 
 double snc_backend_jit_compile_seconds(const snc_backend *b) {

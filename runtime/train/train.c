@@ -49,7 +49,9 @@ static void print_header(FILE *out, const snc_graph *g, const snc_train_opts *o,
 
 static void print_epoch(FILE *out, const snc_graph *g, const snc_epoch_stats *e) {
   double tr = e->train.noutputs ? 100 * e->train.acc[0] : NAN, te = e->test.noutputs ? 100 * e->test.acc[0] : NAN;
-  fprintf(out, "%5d  %10.4f  %8.2f%%  %9.4f  %7.2f%%", e->epoch, e->step_loss, tr, e->test.loss, te);
+  char trs[32] = "        -"; /* the training set not evaluated this epoch (--eval-train) */
+  if (!isnan(tr)) snprintf(trs, sizeof trs, "%8.2f%%", tr);
+  fprintf(out, "%5d  %10.4f  %s  %9.4f  %7.2f%%", e->epoch, e->step_loss, trs, e->test.loss, te);
   for (int k = 1; k < e->test.noutputs; k++) fprintf(out, "  %*.2f%%", col_width(g->outputs[k].name) - 1, 100 * e->test.acc[k]);
   fprintf(out, "  %6.2f s\n", e->seconds);
   fflush(out);
@@ -71,6 +73,13 @@ static int numerics_fail(const snc_graph *g, snc_numerics *nc, snc_backend *be, 
 }
 
 /* ---- the loop ------------------------------------------------------------------------------------- */
+
+int snc_eval_train_parse(const char *s, int *v) {
+  static const char *const names[] = {"every", "end", "never"};
+  for (int i = 0; i < 3; i++)
+    if (s && !strcmp(s, names[i])) return *v = i, 0;
+  return -1;
+}
 
 snc_train_opts snc_train_defaults(const snc_graph *g) {
   snc_train_opts o = {0};
@@ -121,6 +130,7 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   if (share > g->batch)
     return snc_errorf(err, "%s: a step of %lld rows does not fit the compiled batch of %d", g->file, (long long)share, g->batch);
   if (snc_train_data_load(g, o->data_dir, o->seed, NULL, &d, err) != 0) return -1;
+  r->data_seconds = now() - t0;
   r->mean = d.mean;
   r->std = d.std;
   if (d.train.n > UINT32_MAX) {
@@ -201,9 +211,14 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     e->epoch = ep;
     e->step_loss = loss_sum / (double)d.train.n;
     e->step_seconds = now() - te0;
-    snc_train_evaluate(g, be, &d.train, ctx.seed, &e->train, dp != NULL);
+    double tv = now();
+    if (o->eval_train == SNC_EVAL_TRAIN_EVERY || (o->eval_train == SNC_EVAL_TRAIN_END && ep == o->epochs))
+      snc_train_evaluate(g, be, &d.train, ctx.seed, &e->train, dp != NULL);
+    else
+      e->train = (snc_eval_result){.n = 0, .loss = NAN}; /* not asked for (--eval-train) */
     snc_train_evaluate(g, be, &d.test, ctx.seed, &e->test, dp != NULL);
     e->seconds = now() - te0;
+    r->eval_seconds += now() - tv;
     r->nepochs = ep;
     double acc = e->test.noutputs ? e->test.acc[0] : 0;
     if (ep == 1 || acc > r->best_acc) r->best_acc = acc, r->best_epoch = ep;

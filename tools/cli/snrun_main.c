@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "onnx_cli.h"
@@ -70,6 +71,10 @@ static const char *const usage_train =
     "  --tune             first time each kernel's candidate schedules on this machine (a few seconds)\n"
     "                     and keep the fastest in the tuning cache (jit; docs/jit.md, \"Schedules\")\n"
     "  --no-tune          ignore the tuning cache: every kernel on its default schedule\n"
+    "  --no-cache         compile afresh: neither read nor write the compiled-module cache (jit; by\n"
+    "                     default $SNC_CACHE_DIR, else $XDG_CACHE_HOME/snc or ~/.cache/snc)\n"
+    "  --eval-train WHEN  evaluate the training set every epoch (default), at the end, or never\n"
+    "                     (every|end|never; the test set is evaluated every epoch)\n"
     "  --check-numerics   stop at the first NaN or Inf in the loss, a gradient or a parameter and name\n"
     "                     the epoch, the step and the first tensor that went bad (exit status 1)\n"
     "  -q, --quiet        print only the summary\n"
@@ -151,8 +156,17 @@ typedef struct {
   int dump_graph, dump_llvm, dump_asm, profile;
   int check_numerics; /* train --check-numerics */
   int tune, no_tune;  /* train --tune, --no-tune */
+  int no_cache;       /* train --no-cache */
+  int eval_train;     /* train --eval-train: SNC_EVAL_TRAIN_* */
+  double t_start;     /* when run() began: the "whole" time of train */
   uint64_t seed;
 } cli;
+
+static double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static volatile sig_atomic_t stop_flag;
 static void on_sigint(int sig) {
@@ -176,7 +190,7 @@ static int parse(int argc, char **argv, cli *c) {
   const char *usage = train ? usage_train : pairs ? usage_pairs : usage_eval;
   for (int i = 0; i < argc; i++) {
     char *a = argv[i], *val = NULL;
-    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", "--out", NULL};
+    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", "--out", "--eval-train", NULL};
     const char *opt = NULL;
     for (int k = 0; opts[k]; k++) {
       size_t l = strlen(opts[k]);
@@ -193,7 +207,8 @@ static int parse(int argc, char **argv, cli *c) {
         break;
       }
     }
-    if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save") || !strcmp(opt, "--threads")))
+    if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save") || !strcmp(opt, "--threads") ||
+                          !strcmp(opt, "--eval-train")))
       opt = NULL; /* train-only options are unknown to eval */
     if (opt && train && !strcmp(opt, "--checkpoint")) opt = NULL;
     if (opt && !pairs && !strcmp(opt, "--out")) opt = NULL;
@@ -210,7 +225,7 @@ static int parse(int argc, char **argv, cli *c) {
       int *flag = !train ? NULL : !strcmp(a, "--dump-graph") ? &c->dump_graph : !strcmp(a, "--dump-llvm") ? &c->dump_llvm
                                 : !strcmp(a, "--dump-asm") ? &c->dump_asm : !strcmp(a, "--profile") ? &c->profile
                                 : !strcmp(a, "--check-numerics") ? &c->check_numerics : !strcmp(a, "--tune") ? &c->tune
-                                : !strcmp(a, "--no-tune") ? &c->no_tune : NULL;
+                                : !strcmp(a, "--no-tune") ? &c->no_tune : !strcmp(a, "--no-cache") ? &c->no_cache : NULL;
       if (flag) {
         *flag = 1;
         continue;
@@ -255,6 +270,9 @@ static int parse(int argc, char **argv, cli *c) {
       if (strcmp(val, "ref") && strcmp(val, "jit"))
         return fprintf(stderr, "snrun %s: unknown backend '%s' (known: jit, ref)\n", c->cmd, val), 2;
       c->backend = val;
+    } else if (!strcmp(opt, "--eval-train")) {
+      if (snc_eval_train_parse(val, &c->eval_train) != 0)
+        return fprintf(stderr, "snrun %s: --eval-train takes every, end or never, got '%s'\n", c->cmd, val), 2;
     } else if (!strcmp(opt, "--threads")) {
       uint64_t t;
       if (parse_u64(val, &t) || t < 1 || t > 1024)
@@ -331,6 +349,8 @@ static int cmd_train(cli *c) {
     snc_jit_backend_opts jo = {.threads = c->threads, .profile = c->profile, .dump_graph = c->dump_graph ? stdout : NULL,
                                .dump_llvm = c->dump_llvm ? stdout : NULL, .dump_asm = c->dump_asm ? stdout : NULL,
                                .split_step = dp};
+    char cdir[4096];
+    if (!c->no_cache) jo.cache_dir = snc_jit_cache_default_dir(cdir, sizeof cdir);
     /* kernel schedules: this machine's tuning cache (docs/jit.md, "Schedules"), searched first with --tune */
     char dir[4096];
     if (!(sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !c->no_tune, &err))) goto done;
@@ -361,6 +381,7 @@ static int cmd_train(cli *c) {
   o.check_numerics = c->check_numerics;
   o.data_parallel = dp;
   o.batch = batch;
+  o.eval_train = c->eval_train;
   if (dp && rank == 0 && !c->quiet)
     printf("data-parallel over %d MPI ranks (%s), %d thread%s each; every batch of %lld split over the ranks "
            "(code built for %d rows)\n", snc_dist_size(), snc_dist_library(), c->threads, c->threads == 1 ? "" : "s",
@@ -376,9 +397,13 @@ static int cmd_train(cli *c) {
            r.nepochs, r.seconds);
   double steps = 0;
   for (int e = 0; e < r.nepochs; e++) steps += r.epoch[e].step_seconds;
-  if (c->quiet < 2)
-    printf("time: training steps %.3f s, compile %.3f s (backend %s, %d thread%s)\n", steps,
-         jit ? snc_backend_jit_compile_seconds(be) : 0.0, c->backend, c->threads, c->threads == 1 ? "" : "s");
+  if (c->quiet < 2) { /* the parts of the whole command (bench/train_bench.sh reads this line) */
+    const char *cached = jit == 1 ? snc_jit_cache_status_name(snc_backend_jit_timing(be)->cache_status) : "";
+    printf("time: training steps %.3f s, compile %.3f s%s%s%s, evaluation %.3f s, data %.3f s, whole %.3f s "
+           "(backend %s, %d thread%s)\n", steps, jit ? snc_backend_jit_compile_seconds(be) : 0.0, *cached ? " (" : "",
+           cached, *cached ? ")" : "", r.eval_seconds, r.data_seconds, now_seconds() - c->t_start, c->backend, c->threads,
+           c->threads == 1 ? "" : "s");
+  }
   if (c->profile) snc_profile_print(snc_backend_jit_program(be), stdout, 25);
   status = 0;
   if (stop_flag || r.interrupted) {
@@ -520,7 +545,7 @@ static int run(int argc, char **argv, const char *cmd) {
     fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study, pairs, infer; see snrun --help)\n", cmd);
     return 2;
   }
-  cli c = {.cmd = cmd, .backend = "jit"};
+  cli c = {.cmd = cmd, .backend = "jit", .t_start = now_seconds()};
   int st = parse(argc - 2, argv + 2, &c);
   if (st >= 0) return st;
   if (strcmp(cmd, "train") && snc_dist_size() > 1) {
