@@ -213,6 +213,51 @@ static void test_study_outputs(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "--resume"));
 }
 
+/* --eval-train: by default no round evaluates its training set (empty CSV fields, JSON nulls);
+ * --eval-train end adds the last epoch's, --no-cache compiles afresh; the table is the same to the bit */
+static void test_eval_train(void) {
+  char out[3][512], path[600];
+  double mean[3][2];
+  for (int v = 0; v < 3; v++) {
+    snprintf(out[v], sizeof out[v], "%s/study_eval_%d", tmpdir, v);
+    snc_study_opts o = snc_study_defaults();
+    CU_ASSERT_EQUAL(o.eval_train, SNC_EVAL_TRAIN_NEVER);
+    o.model = model, o.rounds = 2, o.jobs = 2, o.quiet = 1, o.plots = 0, o.out = out[v];
+    o.grid[o.ngrid++] = "aux_loss=false,true";
+    if (v == 1) o.eval_train = SNC_EVAL_TRAIN_END;
+    if (v == 2) o.no_cache = 1;
+    snc_error err = {0};
+    fflush(stdout);
+    CU_ASSERT_EQUAL_FATAL(snc_study_run(&o, &err), 0);
+    snprintf(path, sizeof path, "%s/results.csv", out[v]);
+    char *csv = slurp(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
+    /* "none",false,1,<seed>,<epoch>,<step_loss>,<train_loss>,<train_acc...>,<test_loss>,...: 2 epochs per round */
+    int empty = 0, full = 0;
+    for (char *line = strchr(csv, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+      char *f = line + 1;
+      for (int comma = 0; comma < 6 && f; comma++) f = strchr(f + 1, ',');
+      if (f && f[1] == ',') empty++; /* train_loss (and the accuracies after it) empty */
+      else if (f && f[1] != ',') full++;
+    }
+    CU_ASSERT_EQUAL(empty, v == 1 ? 4 : 8); /* 2 settings x 2 rounds x 2 epochs */
+    CU_ASSERT_EQUAL(full, v == 1 ? 4 : 0);
+    free(csv);
+    snprintf(path, sizeof path, "%s/results.json", out[v]);
+    char *js = slurp(path);
+    cJSON *root = cJSON_Parse(js);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    cJSON *table = cJSON_GetObjectItem(root, "table");
+    for (int k = 0; k < 2; k++) mean[v][k] = cJSON_GetObjectItem(cJSON_GetArrayItem(table, k), "mean")->valuedouble;
+    cJSON *ep = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(root, "results"), 0), "epochs"), 0);
+    CU_ASSERT_TRUE(cJSON_IsNull(cJSON_GetObjectItem(ep, "train_loss")));
+    cJSON_Delete(root);
+    free(js);
+  }
+  CU_ASSERT_EQUAL(memcmp(mean[0], mean[1], sizeof mean[0]), 0);
+  CU_ASSERT_EQUAL(memcmp(mean[0], mean[2], sizeof mean[0]), 0);
+}
+
 /* ---- kill -9 and resume ------------------------------------------------------------------------------ */
 
 static void test_kill_and_resume(void) {
@@ -353,7 +398,7 @@ static void register_tests(void) {
   FILE *f = fopen(model, "w");
   if (!f || fputs(tiny_yaml, f) < 0 || fclose(f) != 0) exit(1);
   /* the in-process study forks its workers before this process has run any compiled code */
-  SNC_SUITE("study", {"statistics and round seeds", test_stats}, {"results.csv and results.json", test_study_outputs},
+  SNC_SUITE("study", {"statistics and round seeds", test_stats}, {"results.csv and results.json", test_study_outputs}, {"--eval-train, --no-cache", test_eval_train},
             {"kill -9 and resume", test_kill_and_resume}, {"without gnuplot", test_no_gnuplot},
             {"reused backend starts afresh", test_backend_reuse});
 }

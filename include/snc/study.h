@@ -48,6 +48,10 @@ typedef struct snc_study_opts {
   int quiet;                                /* only the table */
   int progress;                             /* -1: when stdout is a terminal; 0 plain lines; 1 bar */
   int plots;                                /* run gnuplot (default 1) */
+  int eval_train;                           /* SNC_EVAL_TRAIN_* (snc/train.h): when a round evaluates the
+                                               training set; default never (the table and the curves use
+                                               the test set, evaluated every epoch); may change on resume */
+  int no_cache;                             /* 1: the workers compile without the compiled-module cache */
   volatile sig_atomic_t *stop;              /* 1: finish running rounds and stop; 2: stop now */
 } snc_study_opts;
 

@@ -12,13 +12,23 @@
 
 #include "snc/autodiff.h"
 #include "snc/dist.h"
+#include "snc/jit_cache.h"
 #include "study_internal.h"
 
 snc_study_opts snc_study_defaults(void) {
   snc_study_opts o = {0};
   o.progress = -1;
   o.plots = 1;
+  o.eval_train = SNC_EVAL_TRAIN_NEVER;
   return o;
+}
+
+/* What the workers do that is not a parameter of the study: --eval-train, the compiled-module cache
+ * (shared by every worker, so a setting is compiled once per machine). */
+static void run_options(st_study *s, const snc_study_opts *o) {
+  s->eval_train = o->eval_train;
+  s->cache[0] = 0;
+  if (!o->no_cache && !snc_jit_cache_default_dir(s->cache, sizeof s->cache)) s->cache[0] = 0;
 }
 
 void snc_study_stat_of(const double *x, int n, snc_study_stat *s) {
@@ -340,6 +350,7 @@ static int serve_study(const snc_study_opts *o) {
   if (st_header_parse(text, s) != 0) fail = "the study's parameters from rank 0 are malformed";
   else if (split_sets(s, &err) != 0 || build_settings(s, &err) != 0) fail = err.msg;
   s->threads = o->threads ? o->threads : snc_dist_local_threads();
+  run_options(s, o);
   st_remote_worker(s, fail);
   free(text);
   free_study(s);
@@ -413,6 +424,7 @@ int snc_study_run(const snc_study_opts *o, snc_error *err) {
   if (st_journal_open(s, err) != 0 || prepare_subdirs(s, err) != 0) goto done;
   if (!sent) send_study(s, 0), sent = 1;
 
+  run_options(s, o);
   int total = s->nsettings * s->rounds, todo = total - s->resumed_done, cores = ncores();
   s->remote = snc_dist_size() - 1;
   if (s->remote) { /* one worker here beside rank 0's scheduler, one per other rank */

@@ -65,6 +65,8 @@ typedef struct st_study {
   char dir[ST_PATH];
   int journal_fd, lock_fd;
   int jobs, threads;
+  int eval_train;             /* SNC_EVAL_TRAIN_*: not a parameter (the table does not depend on it) */
+  char cache[ST_PATH];        /* the compiled-module cache the workers share; "" none */
   int remote;                 /* MPI ranks working for rank 0 (mpirun), each one more worker */
   int ncompiles;
   double compile_seconds, wall;

@@ -115,8 +115,9 @@ static char *csv_text(const st_study *s, size_t *len) {
         const st_epoch *x = &q->ep[e];
         fprintf(f, "\"%s\"", t->label);
         for (int i = 0; i < s->ngrid; i++) fprintf(f, ",%s", s->gval[i][t->vi[i]]);
-        fprintf(f, ",%d,%" PRIu64 ",%d,%.9g,%.9g", r + 1, q->seed, x->epoch, x->step_loss, x->train_loss);
-        for (int j = 0; j < s->noutputs; j++) fprintf(f, ",%.9g", x->train_acc[j]);
+        fprintf(f, ",%d,%" PRIu64 ",%d,%.9g,", r + 1, q->seed, x->epoch, x->step_loss);
+        if (!isnan(x->train_loss)) fprintf(f, "%.9g", x->train_loss); /* empty: not evaluated (--eval-train) */
+        for (int j = 0; j < s->noutputs; j++) fprintf(f, isnan(x->train_acc[j]) ? "," : ",%.9g", x->train_acc[j]);
         fprintf(f, ",%.9g", x->test_loss);
         for (int j = 0; j < s->noutputs; j++) fprintf(f, ",%.9g", x->test_acc[j]);
         fprintf(f, ",%.4f,%.4f\n", x->seconds, x->step_seconds);

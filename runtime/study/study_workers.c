@@ -84,7 +84,7 @@ static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, snc_error 
   const st_setting *t = &s->settings[k];
   if (!(w->g = snc_model_load(s->model, t->ov, t->nov, err)) || snc_autodiff(w->g, 0, err) != 0) return -1;
   if (!strcmp(s->backend, "jit")) {
-    snc_jit_backend_opts jo = {.threads = s->threads};
+    snc_jit_backend_opts jo = {.threads = s->threads, .cache_dir = s->cache[0] ? s->cache : NULL};
     w->be = snc_backend_jit_new(w->g, &jo, err);
   } else {
     w->be = snc_backend_new(s->backend, w->g, err);
@@ -106,6 +106,7 @@ static char *ws_round(st_study *s, wstate *w, int r, const char *ckpt, snc_error
   o.data_dir = s->data[0] ? s->data : NULL;
   o.backend_name = s->backend;
   o.quiet = 1;
+  o.eval_train = s->eval_train;
   snc_train_result res = {0};
   if (snc_train(w->g, w->be, &o, &res, err) != 0) return NULL;
   snc_run_info info = {x->seed, res.nepochs, res.steps, w->g->data.standardize, res.mean, res.std};
@@ -126,7 +127,8 @@ static char *ws_round(st_study *s, wstate *w, int r, const char *ckpt, snc_error
     b->test_loss = a->test.loss;
     b->seconds = a->seconds;
     b->step_seconds = a->step_seconds;
-    for (int j = 0; j < s->noutputs; j++) b->train_acc[j] = a->train.acc[j], b->test_acc[j] = a->test.acc[j];
+    for (int j = 0; j < s->noutputs; j++) /* NaN: the training set not evaluated (--eval-train) */
+      b->train_acc[j] = a->train.noutputs ? a->train.acc[j] : NAN, b->test_acc[j] = a->test.acc[j];
   }
   char *line = st_round_line(s, &rr);
   free(rr.ep);
@@ -270,7 +272,8 @@ static int pick(sched *c, worker *w, int *k, int *r) {
     for (int j = 0; j < s->nsettings; j++) {
       if (!c->left[j]) continue;
       int taken = 0;
-      for (int i = 0; i < c->nw && !pass; i++) taken |= c->w[i].alive && &c->w[i] != w && c->w[i].compiled == j;
+      for (int i = 0; i < c->nw && !pass; i++) /* compiled, or being compiled for its current round */
+        taken |= c->w[i].alive && &c->w[i] != w && (c->w[i].compiled == j || (c->w[i].busy && c->w[i].task_k == j));
       if (!taken && (best < 0 || c->left[j] > c->left[best])) best = j;
     }
   if (best < 0) return 0;

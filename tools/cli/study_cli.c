@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "snc/study.h"
+#include "snc/train.h" /* snc_eval_train_parse */
 
 static volatile sig_atomic_t stop_level;
 
@@ -32,7 +33,7 @@ int snc_study_main(int argc, char **argv, const char *usage) {
   for (int i = 0; i < argc; i++) {
     char *a = argv[i], *val = NULL;
     static const char *const opts[] = {"--grid", "--set", "--rounds", "--seed", "--epochs", "--data", "--out",
-                                       "--resume", "--jobs", "--threads", "--backend", NULL};
+                                       "--resume", "--jobs", "--threads", "--backend", "--eval-train", NULL};
     const char *opt = NULL;
     for (int k = 0; opts[k]; k++) {
       size_t l = strlen(opts[k]);
@@ -53,6 +54,8 @@ int snc_study_main(int argc, char **argv, const char *usage) {
         o.quiet = 1;
       } else if (!strcmp(a, "--no-plots")) {
         o.plots = 0;
+      } else if (!strcmp(a, "--no-cache")) {
+        o.no_cache = 1;
       } else if (!strcmp(a, "--no-progress")) {
         no_progress = 1;
       } else if (a[0] == '-' && a[1]) {
@@ -101,6 +104,9 @@ int snc_study_main(int argc, char **argv, const char *usage) {
       if (strcmp(val, "jit") && strcmp(val, "ref"))
         return fprintf(stderr, "snrun study: unknown backend '%s' (known: jit, ref)\n", val), 2;
       o.backend = val;
+    } else if (!strcmp(opt, "--eval-train")) {
+      if (snc_eval_train_parse(val, &o.eval_train) != 0)
+        return fprintf(stderr, "snrun study: --eval-train takes every, end or never, got '%s'\n", val), 2;
     } else if (!strcmp(opt, "--data")) {
       o.data = val;
     } else if (!strcmp(opt, "--out")) {
