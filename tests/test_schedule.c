@@ -118,16 +118,16 @@ static void test_candidates_same_bits(void) {
 }
 
 static void test_text_form(void) {
-  snc_cg_schedule s = {SNC_SCHED_TILE, 6, 4, 2, 1}, t;
+  snc_cg_schedule s = {SNC_SCHED_TILE, 6, 4, 2, 1, 48}, t;
   char buf[64];
   snc_cg_schedule_format(&s, buf, sizeof buf);
-  CU_ASSERT_STRING_EQUAL(buf, "tile r6 p4 v2 o1");
+  CU_ASSERT_STRING_EQUAL(buf, "tile r6 p4 v2 o1 u48");
   CU_ASSERT_EQUAL(snc_cg_schedule_parse(buf, &t), 0);
   CU_ASSERT(snc_cg_schedule_equal(&s, &t));
-  CU_ASSERT_EQUAL(snc_cg_schedule_parse("dw r3 p1 v1 o0]", &t), 0); /* as in kernel names */
+  CU_ASSERT_EQUAL(snc_cg_schedule_parse("dw r3 p1 v1 o0 u1]", &t), 0); /* as in kernel names */
   CU_ASSERT_EQUAL(t.kind, SNC_SCHED_DW);
-  static const char *bad[] = {"", "tile", "tile r6 p4 v1", "tiles r6 p4 v1 o0", "tile r0 p4 v1 o0", "tile r6 p4 v1 o2",
-                              "gather r3 p1 v7 o0x", "tile r-1 p4 v1 o0"};
+  static const char *bad[] = {"", "tile", "tile r6 p4 v1", "tile r6 p4 v1 o0", "tiles r6 p4 v1 o0 u1", "tile r0 p4 v1 o0 u1",
+                              "tile r6 p4 v1 o2 u1", "gather r3 p1 v7 o0 u1x", "tile r-1 p4 v1 o0 u1", "tile r6 p4 v1 o0 u0"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CU_ASSERT_EQUAL(snc_cg_schedule_parse(bad[i], &t), -1);
 }
 
@@ -138,12 +138,12 @@ static void test_cache(void) {
   snprintf(sub, sizeof sub, "%s/a/b", dir); /* created on save */
   snc_error err = {0};
   unsetenv("SNC_SCHEDULE");
-  snc_cg_schedule c[3] = {{SNC_SCHED_TILE, 6, 4, 1, 0}, {SNC_SCHED_TILE, 6, 4, 1, 1}, {SNC_SCHED_TILE, 5, 4, 1, 0}};
+  snc_cg_schedule c[3] = {{SNC_SCHED_TILE, 6, 4, 1, 0, 24}, {SNC_SCHED_TILE, 6, 4, 1, 1, 24}, {SNC_SCHED_TILE, 5, 4, 1, 0, 20}};
   snc_sched_table *t = snc_sched_open(sub, 1, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(t);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 0); /* untuned: the default */
   CU_ASSERT_EQUAL(snc_sched_record(t, "shape A", &c[2], 1.0, 1.2), 0);
-  snc_cg_schedule other = {SNC_SCHED_TILE, 2, 2, 1, 0};
+  snc_cg_schedule other = {SNC_SCHED_TILE, 2, 2, 1, 0, 4};
   CU_ASSERT_EQUAL(snc_sched_record(t, "shape B", &other, 1.0, 1.2), 0);
   CU_ASSERT_EQUAL(snc_sched_save(t, &err), 0);
   char path[4300];
@@ -160,21 +160,21 @@ static void test_cache(void) {
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 0);
   snc_sched_free(t);
   /* overrides: by name, by shape, "*" where valid; a bad one is ignored */
-  setenv("SNC_SCHEDULE", "conv2d.x=tile r6 p4 v1 o1;shape C=tile r5 p4 v1 o0;junk;conv2d.y=tile r9 p9 v9 o0", 1);
+  setenv("SNC_SCHEDULE", "conv2d.x=tile r6 p4 v1 o1 u24;shape C=tile r5 p4 v1 o0 u20;junk;conv2d.y=tile r9 p9 v9 o0 u1", 1);
   t = snc_sched_open(sub, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.x", "shape A", c, 3), 1);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.z", "shape C", c, 3), 2);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.y", "shape D", c, 3), 0);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 2); /* no override: the cache */
   snc_sched_free(t);
-  setenv("SNC_SCHEDULE", "*=tile r6 p4 v1 o1", 1);
+  setenv("SNC_SCHEDULE", "*=tile r6 p4 v1 o1 u24", 1);
   t = snc_sched_open(sub, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 1);
   snc_sched_free(t);
   unsetenv("SNC_SCHEDULE");
   /* a file of another machine under this name, or damaged lines: never read / skipped */
   FILE *f = fopen(path, "w");
-  fprintf(f, "# snc schedules 0: another cpu\nshape A\ttile r5 p4 v1 o0\t1\t1\n");
+  fprintf(f, "# snc schedules 0: another cpu\nshape A\ttile r5 p4 v1 o0 u20\t1\t1\n");
   fclose(f);
   t = snc_sched_open(sub, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 0);

@@ -112,6 +112,8 @@ int cg_out_node(snc_cg *cg, int head);
    batch (broadcast, mul's mask operand) loaded at f and splat */
 LLVMValueRef cg_operand(snc_cg *cg, int node, LLVMValueRef f, LLVMValueRef b0);
 LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0);
+/* the same for n values at once, node by node (independent chains side by side, for the scheduler) */
+void cg_epilogue_n(snc_cg *cg, int head, LLVMValueRef *v, const LLVMValueRef *f, const LLVMValueRef *b0, int n);
 
 /* vector math (cg_math.c): polynomial approximations, |error| about 1e-7 relative */
 LLVMValueRef cg_vexp(snc_cg *cg, LLVMValueRef x);

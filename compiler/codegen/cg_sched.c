@@ -10,25 +10,25 @@ static const char *const kinds[] = {"none", "tile", "gather", "dw"};
 
 int snc_cg_schedule_format(const snc_cg_schedule *s, char *buf, size_t n) {
   int k = s->kind >= 0 && s->kind <= SNC_SCHED_DW ? s->kind : 0;
-  return snprintf(buf, n, "%s r%d p%d v%d o%d", kinds[k], s->r, s->p, s->v, s->order);
+  return snprintf(buf, n, "%s r%d p%d v%d o%d u%d", kinds[k], s->r, s->p, s->v, s->order, s->u);
 }
 
 int snc_cg_schedule_parse(const char *text, snc_cg_schedule *s) {
   char kind[16];
-  int r, p, v, o, used = 0;
-  if (!text || sscanf(text, " %15s r%d p%d v%d o%d%n", kind, &r, &p, &v, &o, &used) != 5) return -1;
+  int r, p, v, o, u, used = 0;
+  if (!text || sscanf(text, " %15s r%d p%d v%d o%d u%d%n", kind, &r, &p, &v, &o, &u, &used) != 6) return -1;
   if (text[used] && !strchr(" \t\n]", text[used])) return -1; /* ']': the form in kernel names */
   for (int k = 1; k <= SNC_SCHED_DW; k++)
     if (!strcmp(kind, kinds[k])) {
-      if (r < 1 || p < 1 || v < 1 || r > 64 || p > 64 || v > 64 || (o != 0 && o != 1)) return -1;
-      *s = (snc_cg_schedule){.kind = k, .r = r, .p = p, .v = v, .order = o};
+      if (r < 1 || p < 1 || v < 1 || u < 1 || r > 64 || p > 64 || v > 64 || u > 64 || (o != 0 && o != 1)) return -1;
+      *s = (snc_cg_schedule){.kind = k, .r = r, .p = p, .v = v, .order = o, .u = u};
       return 0;
     }
   return -1;
 }
 
 int snc_cg_schedule_equal(const snc_cg_schedule *a, const snc_cg_schedule *b) {
-  return a->kind == b->kind && a->r == b->r && a->p == b->p && a->v == b->v && a->order == b->order;
+  return a->kind == b->kind && a->r == b->r && a->p == b->p && a->v == b->v && a->order == b->order && a->u == b->u;
 }
 
 int cg_sched_add(snc_cg_schedule *c, int n, int max, snc_cg_schedule s) {

@@ -125,12 +125,12 @@ void cg_emit_dw(snc_cg *cg, const snc_node *n) {
   if (ro0 > S.d.O) ro0 = (int)S.d.O;
   if (rc0 > S.d.C) rc0 = (int)S.d.C;
   snc_cg_schedule c[16];
-  int nc = cg_sched_add(c, 0, 16, (snc_cg_schedule){SNC_SCHED_DW, ro0, rc0, 1, 0});
-  nc = cg_sched_add(c, nc, 16, (snc_cg_schedule){SNC_SCHED_DW, ro0, rc0, 1, 1});
+  int nc = cg_sched_add(c, 0, 16, (snc_cg_schedule){SNC_SCHED_DW, ro0, rc0, 1, 0, 1});
+  nc = cg_sched_add(c, nc, 16, (snc_cg_schedule){SNC_SCHED_DW, ro0, rc0, 1, 1, 1});
   static const int alt[][2] = {{2, 1}, {1, 2}, {1, 3}, {2, 2}, {2, 4}, {4, 2}, {3, 3}, {6, 4}, {4, 6}, {8, 2}, {2, 8}, {3, 8}};
   for (int k = 0; k < 12; k++) {
     int ro = alt[k][0], rc = alt[k][1];
-    if (ro <= S.d.O && rc <= S.d.C && ro * rc * kk <= 32 && ro <= 8) nc = cg_sched_add(c, nc, 8, (snc_cg_schedule){SNC_SCHED_DW, ro, rc, 1, 0});
+    if (ro <= S.d.O && rc <= S.d.C && ro * rc * kk <= 32 && ro <= 8) nc = cg_sched_add(c, nc, 8, (snc_cg_schedule){SNC_SCHED_DW, ro, rc, 1, 0, 1});
   }
   char dims[128], shape[256];
   snprintf(dims, sizeof dims, "%lldx%lldx%lld>%lldx%lldx%lld k%dx%d s%dx%d p%dx%d", (long long)S.d.C, (long long)S.d.H,

@@ -76,6 +76,19 @@ LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, L
   return v;
 }
 
+void cg_epilogue_n(snc_cg *cg, int head, LLVMValueRef *v, const LLVMValueRef *f, const LLVMValueRef *b0, int n) {
+  int prev = head;
+  for (int k = 0; k < cg->nepi; k++) { /* node by node over the n values: n independent chains side by side */
+    const snc_node *e = cg->g->nodes[cg->epi[k]];
+    for (int u = 0; u < n; u++) {
+      LLVMValueRef in[16];
+      for (int j = 0; j < e->ninputs; j++) in[j] = e->inputs[j] == prev ? v[u] : cg_operand(cg, e->inputs[j], f[u], b0[u]);
+      v[u] = expr(cg, e, in, f[u], b0[u]);
+    }
+    prev = e->id;
+  }
+}
+
 int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   const snc_graph *g = cg->g;
   char name[96];

@@ -48,13 +48,15 @@ int snc_layout_batched(const snc_graph *g, int node);
  *   gather (linear layers, long padded rows): r output channels x v batch vectors (p = 1, order 0)
  *   dw     (weight gradients): r output channels x p input channels of weights (v = 1); order 0:
  *          input-channel blocks innermost, 1: output-channel blocks innermost
- * Text form (snc_cg_schedule_format / _parse): "tile r6 p4 v1 o0". */
+ * Text form (snc_cg_schedule_format / _parse): "tile r6 p4 v1 o0 u24". */
 enum { SNC_SCHED_NONE = 0, SNC_SCHED_TILE, SNC_SCHED_GATHER, SNC_SCHED_DW };
 typedef struct snc_cg_schedule {
   int kind; /* SNC_SCHED_TILE, _GATHER or _DW */
   int r, p, v, order;
+  int u;    /* a fused epilogue (tile, gather): the block's vectors it takes per step, node by node
+               side by side (all of them: straight from the accumulators); 1 without an epilogue */
 } snc_cg_schedule;
-#define SNC_CG_SCHEDULE_VERSION 1 /* bumped when a schedule's meaning or the candidates change */
+#define SNC_CG_SCHEDULE_VERSION 2 /* bumped when a schedule's meaning or the candidates change */
 int snc_cg_schedule_format(const snc_cg_schedule *s, char *buf, size_t n); /* returns the length */
 int snc_cg_schedule_parse(const char *text, snc_cg_schedule *s);           /* 0, or -1 if malformed */
 int snc_cg_schedule_equal(const snc_cg_schedule *a, const snc_cg_schedule *b);

@@ -18,7 +18,7 @@
  *
  * SNC_SCHEDULE overrides the cache: "PATTERN=SCHEDULE[;PATTERN=SCHEDULE...]", PATTERN a kernel
  * name ("conv2d.digit_a.conv2"), a shape key or "*" (every kernel that has SCHEDULE among its
- * candidates), e.g. SNC_SCHEDULE='*=tile r4 p4 v1 o1'. A pattern with an unknown or invalid schedule
+ * candidates), e.g. SNC_SCHEDULE='*=tile r4 p4 v1 o1 u8'. A pattern with an unknown or invalid schedule
  * is reported once on stderr and ignored. No schedule changes results (snc/codegen.h). */
 #ifndef SNC_TUNE_H
 #define SNC_TUNE_H
