@@ -34,6 +34,8 @@ static const struct {
     {"add_broadcast.onnx", "add_broadcast.onnx: node 'add_1' (Add): operands [B,4,6,6] and [B,1,8,8] differ in shape"},
     {"no_outputs_computed.onnx", "no_outputs_computed.onnx: output 'z' is not computed by any node"},
     {"dilated.onnx", "dilated.onnx: node 'conv_0' (Conv): dilations other than 1 are not supported"},
+    {"../../fuzz/regressions/onnx/deep_nesting.onnx", "../../fuzz/regressions/onnx/deep_nesting.onnx: messages nested more "
+                                                      "than 24 deep; not an ONNX model snc reads"},
 };
 
 static void test_bad_corpus(void) {

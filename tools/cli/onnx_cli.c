@@ -140,7 +140,7 @@ int snc_cli_import(int argc, char **argv) {
     goto done;
   }
   if (!quiet && strcmp(out, "-"))
-    printf("%s: model '%s' (opset %d), %d layers, %d weights%s%s\n", out, g->name, m.opset, g->nforward,
+    printf("%s: model '%s' (opset %d), %d graph nodes, %d weight tensors%s%s\n", out, g->name, m.opset, g->nforward,
            m.nweights, weights ? " -> " : "", weights ? weights : "");
   status = 0;
 done:
