@@ -270,12 +270,30 @@ static void test_npy(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(last_log(), "--result nope: model 'good' has no layer 'nope' computed per sample"));
 }
 
+/* Operators PyTorch's exports do not reach (tests/onnx/gen_ops.py: Pad before Conv, GlobalAveragePool,
+ * a size-1 Transpose, Squeeze, Unsqueeze, MatMul + Add, Div, Mul by a broadcast constant, Sub, Slice,
+ * Gather, Concat, MaxPool, Flatten) against numpy's float64 result. Tolerance as test_onnx_torch's
+ * (float32 here, float64 there, sums of at most 18 terms: 1e-7 expected; a wrong axis or padding
+ * moves values by 0.1). */
+static void test_onnx_ops_numpy(void) {
+  CU_ASSERT_EQUAL_FATAL(sh(0, "%s import %s -o %s/ops.yaml --weights %s/ops.safetensors", SNC, SNC_SRC("tests/onnx/ops_onnx.onnx"),
+                           tmp, tmp), 0);
+  CU_ASSERT_EQUAL_FATAL(sh(0, "%s infer %s/ops.yaml --checkpoint %s/ops.safetensors --input x=%s --output %s/ops_out", SNRUN,
+                           tmp, tmp, SNC_SRC("tests/onnx/ops_x.npy"), tmp), 0);
+  char got[512];
+  snprintf(got, sizeof got, "%s/ops_out/sub.npy", tmp);
+  CU_ASSERT(npy_close(got, SNC_SRC("tests/onnx/ops_sub.npy"), 1e-5, 2e-5, 0, "MatMul+Add, Div, Mul, Sub"));
+  snprintf(got, sizeof got, "%s/ops_out/flat.npy", tmp);
+  CU_ASSERT(npy_close(got, SNC_SRC("tests/onnx/ops_flat.npy"), 1e-5, 2e-5, 0, "Pad+Conv, Slice, Gather, Concat, MaxPool"));
+}
+
 static void register_tests(void) {
   make_tmp();
   atexit(remove_tmp);
   SNC_SUITE("onnx", {"bad-ONNX corpus: one message each, nothing written", test_bad_corpus},
             {"ops zoo: export, re-import, same ops, same bits", test_zoo_round_trip},
-            {".npy: round trip, bad files, snrun infer's checks", test_npy});
+            {".npy: round trip, bad files, snrun infer's checks", test_npy},
+            {"ONNX operators against numpy", test_onnx_ops_numpy});
 }
 
 SNC_TEST_MAIN(register_tests)
