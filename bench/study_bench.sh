@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole seed study, snc against PyTorch, side by side: models/siamese.yaml, 4 switch settings x
-# 20 rounds x 25 epochs, every round evaluated on the training and the test set after every epoch
-# (what `snrun study` records). snc runs `snrun study` (worker processes, JIT); PyTorch runs the same
+# 20 rounds x 25 epochs, every round evaluated on the test set after every epoch and on the training
+# set as --eval-train says (what `snrun study` records; default never). snc runs `snrun study` (worker processes, JIT); PyTorch runs the same
 # network (bench/torch_siamese.py's Branch/Siamese/loss) in the same layout: the same number of
 # worker processes with the same threads each. Prints both wall times, the ratio torch/snc and both
 # tables. Run it on an otherwise idle machine; see docs/study.md.
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=20 epochs=25 seed=1 jobs=$(nproc) threads=1 model=models/siamese.yaml skip_torch=0 torch_rounds=
+rounds=20 epochs=25 seed=1 jobs=$(nproc) threads=1 model=models/siamese.yaml skip_torch=0 torch_rounds= eval_train=never
 build=${SNC_BUILD_DIR:-build}
 python=${PYTHON:-/usr/bin/python3}
 
@@ -28,6 +28,7 @@ options:
   --torch-rounds N  PyTorch runs only N rounds per setting and its study time is extrapolated
                   to R rounds (marked as such); PyTorch on this machine's Debian build can take
                   minutes per round
+  --eval-train W  every|end|never: when both evaluate the training set (default never, as snrun study)
   --snc-only      skip PyTorch
   -h, --help      this help
 
@@ -41,6 +42,9 @@ while (($#)); do
       (($# >= 2)) || { echo "study_bench.sh: $1 needs a value" >&2; exit 2; }
       [[ $1 == --seed ]] || posint "$1" "$2"
       v=${1#--}; declare "${v//-/_}=$2"; shift 2 ;;
+    --eval-train)
+      (($# >= 2)) && [[ $2 =~ ^(every|end|never)$ ]] || { echo "study_bench.sh: --eval-train takes every, end or never" >&2; exit 2; }
+      eval_train=$2; shift 2 ;;
     --snc-only) skip_torch=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "study_bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
@@ -62,7 +66,7 @@ echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $rounds ro
 # --- snc --------------------------------------------------------------------------------------------
 t0=$(date +%s.%N)
 "$snrun" study "$model" --rounds "$rounds" --epochs "$epochs" --seed "$seed" --jobs "$jobs" --threads "$threads" \
-  --out "$tmp/snc" --no-plots --no-progress -q > "$tmp/snc.txt"
+  --eval-train "$eval_train" --out "$tmp/snc" --no-plots --no-progress > "$tmp/snc.txt"
 t1=$(date +%s.%N)
 snc_s=$(echo "$t1 - $t0" | bc -l)
 
@@ -77,6 +81,7 @@ import torch.nn.functional as F
 import torch_siamese as ts
 
 worker, jobs, threads, rounds, epochs, seed = (int(a) for a in sys.argv[2:8])
+eval_train = sys.argv[8]
 torch.set_num_threads(threads)
 torch.set_num_interop_threads(threads)
 train_img, train_lab = ts.load_pool(ts.DATA, "train")
@@ -110,14 +115,15 @@ def run(sharing, aux, rseed):
     model = ts.Siamese(sharing=sharing)
     opt = torch.optim.Adam(model.parameters(), lr=ts.LR)
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         perm = torch.randperm(ts.TRAIN_PAIRS)
         for s in range(0, ts.TRAIN_PAIRS, ts.BATCH):
             b = perm[s:s + ts.BATCH]
             opt.zero_grad(set_to_none=True)
             ts.loss_fn(model, x[b], t1h[b], ca[b], cb[b], aux).backward()
             opt.step()
-        evaluate(model, x, t1h, ca, cb, t, aux)           # the training set, as snrun study records it
+        if eval_train == "every" or (eval_train == "end" and epoch == epochs - 1):
+            evaluate(model, x, t1h, ca, cb, t, aux)       # the training set, as snrun study --eval-train
         _, acc = evaluate(model, *test, aux)
     return acc
 
@@ -135,7 +141,7 @@ if ((!skip_torch)); then
   t0=$(date +%s.%N)
   pids=()
   for ((w = 0; w < jobs; w++)); do
-    "$python" "$tmp/torch_study.py" "$PWD/bench" "$w" "$jobs" "$threads" "$torch_rounds" "$epochs" "$seed" > "$tmp/torch.$w" &
+    "$python" "$tmp/torch_study.py" "$PWD/bench" "$w" "$jobs" "$threads" "$torch_rounds" "$epochs" "$seed" "$eval_train" > "$tmp/torch.$w" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
@@ -147,10 +153,10 @@ fi
 # --- report -----------------------------------------------------------------------------------------
 echo
 echo "snc (snrun study):"
-sed -n '/^setting/,/^(mean/p' "$tmp/snc.txt"
+sed -n '/^setting/,/^[0-9]* rounds, /p' "$tmp/snc.txt"
 if [[ -n $torch_s ]]; then
   echo
-  echo "PyTorch (same network, per-epoch evaluation, $jobs x $threads):"
+  echo "PyTorch (same network, the test set evaluated every epoch, the training set: $eval_train; $jobs x $threads):"
   cat "$tmp"/torch.* | awk '
     BEGIN { split("none,aux_loss,weight_sharing,weight_sharing + aux_loss", name, ",") }
     { n[$1]++; s[$1] += $3; q[$1] += $3 * $3; sec[$1] += $4 }
@@ -167,4 +173,5 @@ printf 'study time: snc %.1f s' "$snc_s"
 if [[ -n $torch_s ]]; then
   printf ', PyTorch %.1f s%s, ratio torch/snc %.2f' "$torch_s" "$torch_note" "$(echo "$torch_s / $snc_s" | bc -l)"
 fi
-printf '  (%d rounds x 4 settings x %d epochs, %d jobs x %d threads)\n' "$rounds" "$epochs" "$jobs" "$threads"
+printf '  (%d rounds x 4 settings x %d epochs, %d jobs x %d threads, --eval-train %s; load at the end %s)\n' \
+  "$rounds" "$epochs" "$jobs" "$threads" "$eval_train" "$(cut -d' ' -f1-3 /proc/loadavg)"

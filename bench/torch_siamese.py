@@ -12,8 +12,12 @@ snrun's (same sizes, same distribution).
 Prints machine-readable lines:
     seconds 6.71          training steps only (shuffle + forward + backward + Adam), time.perf_counter
     accuracy 0.931        test accuracy of the comparison after the last epoch (eval mode)
-plus `threads`, `epochs`, `steps`, `final_train_loss` (mean step loss of the last epoch) and `setup_seconds` (data loading and model build).
+plus `threads`, `epochs`, `steps`, `final_train_loss` (mean step loss of the last epoch), `setup_seconds`
+(data loading and model build), `import_seconds` (importing torch) and `eval_seconds` (the evaluation
+after every epoch, as `snrun train` does it: the test set every epoch, the training set as --eval-train
+says, default after the last epoch; eval mode, no gradients, the whole set in one batch).
 """
+T_START = __import__("time").perf_counter()
 import argparse
 import gzip
 import os
@@ -28,6 +32,7 @@ try:
     import torch.nn.functional as F
 except ImportError:
     sys.exit("torch_siamese.py: PyTorch is not installed (python3-torch; tools/deps.sh --extras installs it)")
+T_IMPORT = time.perf_counter()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data", "mnist")
@@ -135,6 +140,8 @@ def main():
     ap.add_argument("--data", default=DATA, help="directory of MNIST-format IDX files (default: bundled)")
     ap.add_argument("--no-aux", action="store_true", help="drop the auxiliary digit losses")
     ap.add_argument("--no-sharing", action="store_true", help="separate parameters for the two branches")
+    ap.add_argument("--eval-train", choices=("every", "end", "never"), default="end",
+                    help="evaluate the training set after every epoch, the last (default) or never, as snrun train")
     args = ap.parse_args()
     if args.threads < 1 or args.epochs < 1:
         ap.error("--threads and --epochs must be at least 1")
@@ -166,11 +173,21 @@ def main():
     setup = time.perf_counter() - t_setup
 
     # the timed part: training steps only (per-epoch shuffle, forward, backward, Adam)
+    def evaluate(xs, targets):
+        model.eval()
+        with torch.no_grad():
+            compare, _, _ = model(xs)
+            a = (compare.argmax(1) == targets).float().mean().item()
+        model.train()
+        return a
+
+    xtr_target = torch.from_numpy(tr_target)
     model.train()
     steps = 0
     loss_sum = 0.0
-    t0 = time.perf_counter()
-    for _ in range(args.epochs):
+    seconds = eval_seconds = 0.0
+    for epoch in range(args.epochs):
+        t0 = time.perf_counter()
         perm = torch.randperm(TRAIN_PAIRS)
         for s in range(0, TRAIN_PAIRS, BATCH):
             b = perm[s:s + BATCH]
@@ -182,17 +199,19 @@ def main():
             loss_sum += loss.item() * len(b)  # the epoch's mean step loss, as snrun keeps it
         last = loss_sum / TRAIN_PAIRS
         loss_sum = 0.0
-    seconds = time.perf_counter() - t0
-
-    model.eval()
-    with torch.no_grad():
-        compare, _, _ = model(xt)
-        acc = (compare.argmax(1) == tt).float().mean().item()
+        t1 = time.perf_counter()
+        seconds += t1 - t0
+        if args.eval_train == "every" or (args.eval_train == "end" and epoch == args.epochs - 1):
+            evaluate(x, xtr_target)
+        acc = evaluate(xt, tt)
+        eval_seconds += time.perf_counter() - t1
 
     print(f"threads {args.threads}")
     print(f"epochs {args.epochs}")
     print(f"steps {steps}")
     print(f"setup_seconds {setup:.3f}")
+    print(f"import_seconds {T_IMPORT - T_START:.3f}")
+    print(f"eval_seconds {eval_seconds:.3f}")
     print(f"final_train_loss {last:.4f}")
     print(f"seconds {seconds:.3f}")
     print(f"accuracy {acc:.4f}")

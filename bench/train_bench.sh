@@ -120,7 +120,18 @@ now() { date +%s.%N; }
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 snc_s="" snc_c="" snc_a="" torch_s="" torch_a="" snc_fallback=0
+snc_w="" snc_e="" snc_d="" torch_w="" torch_e="" torch_d="" torch_i=""
 echo "logs: $logs"
+# the compiled-module cache: one cold compile (--no-cache), then every timed run loads the code from
+# the cache (warm), as a user's second run does; the warm-up run fills the cache
+cold=
+if "$snrun" train --help 2>&1 | grep -q -- "--no-cache"; then
+  "$snrun" train "$model" "${sets[@]}" --backend "$backend" --threads "$threads" --epochs 1 --seed "$seed" --no-cache \
+    >"$logs/snc_cold.txt" 2>&1 || { tail -20 "$logs/snc_cold.txt" >&2; die "snrun failed (log: $logs/snc_cold.txt)"; }
+  cold=$(sed -n 's/^time: .*compile \([0-9.]*\) s.*/\1/p' "$logs/snc_cold.txt")
+  "$snrun" train "$model" "${sets[@]}" --backend "$backend" --threads "$threads" --epochs 1 --seed "$seed" \
+    >"$logs/snc_warmup.txt" 2>&1 || die "snrun failed (log: $logs/snc_warmup.txt)"
+fi
 for ((r = 1; r <= repeat; r++)); do
   # (a) snc
   log=$logs/snc_$r.txt
@@ -133,7 +144,9 @@ for ((r = 1; r <= repeat; r++)); do
   [[ -n $comp ]] || comp=$(sed -n 's/^compiled .*, \([0-9.]*\) s$/\1/p' "$log")
   if [[ -z $steps ]]; then steps=$wall; snc_fallback=1; fi
   acc=$(sed -n 's/.*test accuracy \([0-9.]*\)%.*/\1/p' "$log" | tail -1)
-  snc_s+=" $steps" snc_c+=" ${comp:-}" snc_a+=" ${acc:-}"
+  ev=$(sed -n 's/^time: .*, evaluation \([0-9.]*\) s.*/\1/p' "$log")
+  da=$(sed -n 's/^time: .*, data \([0-9.]*\) s.*/\1/p' "$log")
+  snc_s+=" $steps" snc_c+=" ${comp:-}" snc_a+=" ${acc:-}" snc_w+=" $wall" snc_e+=" ${ev:-}" snc_d+=" ${da:-}"
   printf "run %d/%d  snc   : training steps %8.3f s   compile %-9s test accuracy %s%%   (whole command %.2f s, load %s)\n" \
     "$r" "$repeat" "$steps" "$([[ -n $comp ]] && echo "$comp s" || echo n/a)" "${acc:-?}" "$wall" "$(load)"
   # (b) PyTorch
@@ -144,6 +157,8 @@ for ((r = 1; r <= repeat; r++)); do
   wall=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }')
   steps=$(awk '$1 == "seconds" { print $2 }' "$log")
   acc=$(awk '$1 == "accuracy" { printf "%.2f", 100 * $2 }' "$log")
+  torch_w+=" $wall" torch_e+=" $(awk '$1 == "eval_seconds" { print $2 }' "$log")"
+  torch_d+=" $(awk '$1 == "setup_seconds" { print $2 }' "$log")" torch_i+=" $(awk '$1 == "import_seconds" { print $2 }' "$log")"
   [[ -n $steps && -n $acc ]] || die "no 'seconds'/'accuracy' lines from bench/torch_siamese.py (log: $log)"
   torch_s+=" $steps" torch_a+=" $acc"
   printf "run %d/%d  torch : training steps %8.3f s                     test accuracy %s%%   (whole command %.2f s, load %s)\n" \
@@ -163,7 +178,7 @@ echo "FMA peak ($isa, bench/fma_peak.c): $peak1 GFLOP/s per thread, $peak2 GFLOP
 echo "PyTorch $torch_version (BLAS $torch_blas${libblas:+: $libblas}) via $python; snc: $snrun --backend $backend"
 echo "FLOPs per run: $(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$fwd") forward FLOPs per pair (snc check) x 3 (forward + backward) x $epochs epochs x $pairs pairs = $(awk -v f="$run_flop" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP"
 echo "time: training steps only (forward, backward, optimizer; snc's own 'training steps' figure, PyTorch's perf_counter around its epoch loop);"
-echo "      excluded: data preparation, JIT compile (reported separately), evaluation"
+echo "      excluded: data preparation, JIT compile, evaluation (all in the whole-command table below)"
 if ((snc_fallback)); then
   echo "NOTE: this snrun prints no 'time: training steps' line: snc's seconds are the WHOLE command (data, compile, per-epoch evaluation)"
 fi
@@ -176,4 +191,26 @@ awk -v t="$mt" -v s="$ms" 'BEGIN { w = (t >= s) ? "faster" : "slower"; printf "r
 if [[ $mc == n/a ]]; then echo "snc JIT compile:   n/a (no compile time in snrun's output)"
 else echo "snc JIT compile:   $mc s (median; runs: ${snc_c# })"; fi
 echo "test accuracies:   snc ${snc_a# } %, pytorch ${torch_a# } % (different random pairs and initial weights: same sizes, same distribution)"
+
+# --- the whole command and its parts (what a user waits for) -----------------------------------------
+echo
+echo "whole command (wall of the process, median of $repeat) and its parts, seconds:"
+printf "%-18s %8s %9s %8s %11s %8s %8s  %s\n" "" "whole" "compile" "steps" "evaluation" "data" "other" "whole/steps"
+part() { awk -v w="$1" -v a="$2" -v b="$3" -v c="$4" -v d="$5" 'BEGIN { printf "%.3f", w - a - b - c - d }'; }
+mw=$(median <<<"$snc_w") me=$(median <<<"$snc_e") md=$(median <<<"$snc_d")
+if [[ $me != n/a ]]; then
+  printf "%-18s %8.3f %9.3f %8.3f %11.3f %8.3f %8.3f  %.2f\n" "snc ($backend)" "$mw" "$mc" "$ms" "$me" "$md" \
+    "$(part "$mw" "$mc" "$ms" "$me" "$md")" "$(awk -v w="$mw" -v s="$ms" 'BEGIN { print w / s }')"
+fi
+tw=$(median <<<"$torch_w")
+te=$(median <<<"$torch_e") td=$(median <<<"$torch_d") ti=$(median <<<"$torch_i")
+if [[ $te != n/a ]]; then
+  printf "%-18s %8.3f %9s %8.3f %11.3f %8.3f %8.3f  %.2f\n" "pytorch" "$tw" "-" "$mt" "$te" "$td" \
+    "$(part "$tw" 0 "$mt" "$te" "$td")" "$(awk -v w="$tw" -v s="$mt" 'BEGIN { print w / s }')"
+  echo "  (pytorch: 'data' is its setup (data + model), 'other' includes importing torch, median $ti s)"
+fi
+echo "  evaluation: the test set after every epoch, the training set after the last (snrun train's default,"
+echo "  --eval-train end; PyTorch the same, each set in one batch); snc compile: building the module and"
+echo "  loading its machine code from the compiled-module cache"
+[[ -n $cold ]] && echo "snc JIT compile cold (--no-cache): $cold s; warm (the compiled-module cache): $mc s"
 echo "logs:              $logs"

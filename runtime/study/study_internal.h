@@ -68,7 +68,7 @@ typedef struct st_study {
   int eval_train;             /* SNC_EVAL_TRAIN_*: not a parameter (the table does not depend on it) */
   char cache[ST_PATH];        /* the compiled-module cache the workers share; "" none */
   int remote;                 /* MPI ranks working for rank 0 (mpirun), each one more worker */
-  int ncompiles;
+  int ncompiles, ncached;     /* backends built; of them loaded from the compiled-module cache */
   double compile_seconds, wall;
   int resumed_done;           /* rounds found in the journal at the start */
 } st_study;

@@ -82,9 +82,9 @@ void st_print_table(const st_study *s, FILE *out) {
       char wall[32];
       fmt_wall(s->wall, wall, sizeof wall);
       int nw = s->jobs + s->remote;
-      fprintf(out, "; this run: %s wall, %d worker%s x %d thread%s%s, %d compilation%s (%.1f s)", wall, nw,
-              nw == 1 ? "" : "s", s->threads, s->threads == 1 ? "" : "s", s->remote ? " (MPI)" : "", s->ncompiles,
-              s->ncompiles == 1 ? "" : "s", s->compile_seconds);
+      fprintf(out, "; this run: %s wall, %d worker%s x %d thread%s%s, %d compilation%s (%d from the cache, %.1f s)",
+              wall, nw, nw == 1 ? "" : "s", s->threads, s->threads == 1 ? "" : "s", s->remote ? " (MPI)" : "",
+              s->ncompiles, s->ncompiles == 1 ? "" : "s", s->ncached, s->compile_seconds);
     }
     fprintf(out, "\n");
   }

@@ -20,6 +20,7 @@
 #include "snc/autodiff.h"
 #include "snc/dist.h"
 #include "snc/jit_backend.h"
+#include "snc/jit_cache.h"
 #include "study_internal.h"
 
 typedef struct worker {
@@ -75,9 +76,11 @@ static void ws_free(wstate *w) {
   *w = (wstate){.cur = -1};
 }
 
-/* Compiles setting k unless it is the one compiled; *seconds: the time it took, -1 when nothing was done. */
-static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, snc_error *err) {
+/* Compiles setting k unless it is the one compiled; *seconds: the time it took, -1 when nothing was done;
+ * *cached: the code came from the compiled-module cache. */
+static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, int *cached, snc_error *err) {
   *seconds = -1;
+  *cached = 0;
   if (k == w->cur) return 0;
   ws_free(w);
   double t0 = now();
@@ -86,6 +89,7 @@ static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, snc_error 
   if (!strcmp(s->backend, "jit")) {
     snc_jit_backend_opts jo = {.threads = s->threads, .cache_dir = s->cache[0] ? s->cache : NULL};
     w->be = snc_backend_jit_new(w->g, &jo, err);
+    *cached = w->be && snc_backend_jit_timing(w->be)->cache_status == SNC_JIT_CACHE_HIT;
   } else {
     w->be = snc_backend_new(s->backend, w->g, err);
   }
@@ -144,11 +148,12 @@ static void worker_main(st_study *s, int in, int out) {
   while (fin && fgets(cmd, sizeof cmd, fin)) {
     int k, r;
     double sec;
+    int cached;
     if (sscanf(cmd, "T %d %d", &k, &r) != 2) break; /* "Q" */
-    if (ws_prepare(s, &w, k, &sec, &err) != 0) goto fail;
+    if (ws_prepare(s, &w, k, &sec, &cached, &err) != 0) goto fail;
     if (sec >= 0) {
       char line[64];
-      snprintf(line, sizeof line, "C %d %.6f\n", k, sec);
+      snprintf(line, sizeof line, "C %d %.6f %d\n", k, sec, cached);
       if (st_write_all(out, line, strlen(line))) break;
     }
     char path[ST_PATH + 64];
@@ -213,11 +218,12 @@ int st_remote_worker(st_study *s, const char *fail) {
     }
     free(cmd);
     double sec;
+    int cached;
     char *line = NULL;
-    if (ws_prepare(s, &w, k, &sec, &err) == 0) {
+    if (ws_prepare(s, &w, k, &sec, &cached, &err) == 0) {
       if (sec >= 0) {
         char c[64];
-        snprintf(c, sizeof c, "C %d %.6f\n", k, sec);
+        snprintf(c, sizeof c, "C %d %.6f %d\n", k, sec, cached);
         snc_dist_send(0, c, strlen(c));
       }
       line = ws_round(s, &w, r, tmpl, &err);
@@ -373,11 +379,12 @@ static int finish_round(sched *c, worker *w, const char *line, snc_error *err) {
 
 static int handle_line(sched *c, worker *w, char *line, snc_error *err) {
   if (line[0] == 'C') {
-    int k;
+    int k, cached = 0;
     double sec;
-    if (sscanf(line, "C %d %lf", &k, &sec) == 2) {
+    if (sscanf(line, "C %d %lf %d", &k, &sec, &cached) >= 2) {
       w->compiled = k;
       c->s->ncompiles++;
+      c->s->ncached += cached == 1;
       c->s->compile_seconds += sec;
     }
     return 0;

@@ -52,8 +52,8 @@ static const char *const usage_main =
 static const char *const usage_train =
     "usage: snrun train MODEL.yaml [options]\n"
     "\n"
-    "Trains the model on the data its `data:` section describes and evaluates it on the training\n"
-    "and test sets after every epoch.\n"
+    "Trains the model on the data its `data:` section describes and evaluates it on the test set\n"
+    "after every epoch and on the training set after the last (--eval-train).\n"
     "\n"
     "options:\n"
     "  --set NAME=VALUE   override a switch of the model (repeatable)\n"
@@ -73,8 +73,8 @@ static const char *const usage_train =
     "  --no-tune          ignore the tuning cache: every kernel on its default schedule\n"
     "  --no-cache         compile afresh: neither read nor write the compiled-module cache (jit; by\n"
     "                     default $SNC_CACHE_DIR, else $XDG_CACHE_HOME/snc or ~/.cache/snc)\n"
-    "  --eval-train WHEN  evaluate the training set every epoch (default), at the end, or never\n"
-    "                     (every|end|never; the test set is evaluated every epoch)\n"
+    "  --eval-train WHEN  evaluate the training set (the train acc column) every epoch, at the end\n"
+    "                     (default; '-' in the other epochs) or never; the test set: every epoch\n"
     "  --check-numerics   stop at the first NaN or Inf in the loss, a gradient or a parameter and name\n"
     "                     the epoch, the step and the first tensor that went bad (exit status 1)\n"
     "  -q, --quiet        print only the summary\n"
@@ -548,7 +548,7 @@ static int run(int argc, char **argv, const char *cmd) {
     fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study, pairs, infer; see snrun --help)\n", cmd);
     return 2;
   }
-  cli c = {.cmd = cmd, .backend = "jit", .t_start = now_seconds()};
+  cli c = {.cmd = cmd, .backend = "jit", .t_start = now_seconds(), .eval_train = SNC_EVAL_TRAIN_END};
   int st = parse(argc - 2, argv + 2, &c);
   if (st >= 0) return st;
   if (strcmp(cmd, "train") && snc_dist_size() > 1) {
