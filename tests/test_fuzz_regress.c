@@ -13,6 +13,7 @@
 #include "fuzz/fuzz_file.c"
 #include "fuzz/fuzz_idx.c"
 #include "fuzz/fuzz_journal.c"
+#include "fuzz/fuzz_npy.c"
 #include "fuzz/fuzz_onnx.c"
 #include "fuzz/fuzz_yaml.c"
 #include "testutil.h"
@@ -101,8 +102,14 @@ static void test_onnx(void) {
   CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/onnx/shape_path.onnx", snc_fuzz_onnx), 0);
 }
 
+static void test_npy(void) {
+  run("npy", snc_fuzz_npy);
+  CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/npy/f32_4d.npy", snc_fuzz_npy), 0);
+  CU_ASSERT_EQUAL(feed("tests/fuzz/corpus/npy/i32_vec.npy", snc_fuzz_npy), 0);
+}
+
 static void register_tests(void) {
   SNC_SUITE("fuzz_regressions", {"yaml", test_yaml}, {"idx", test_idx}, {"ckpt", test_ckpt},
-            {"journal", test_journal}, {"onnx", test_onnx});
+            {"journal", test_journal}, {"onnx", test_onnx}, {"npy", test_npy});
 }
 SNC_TEST_MAIN(register_tests)

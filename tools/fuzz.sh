@@ -5,6 +5,7 @@
 #   tools/fuzz.sh ckpt 600        # the checkpoint (safetensors) reader and loader
 #   tools/fuzz.sh journal 600     # the study journal (snrun study --resume)
 #   tools/fuzz.sh onnx 600        # the ONNX importer (snc import) and the front end on its text
+#   tools/fuzz.sh npy 600         # the .npy reader (snrun infer)
 #   tools/fuzz.sh all 600         # each of them in turn
 # Builds build-fuzz (clang-19, -DSNC_FUZZ=ON; SNC_FUZZ_BUILD_DIR to change it) when needed. Starts
 # from the committed seeds (tests/fuzz/corpus/<harness>) plus what earlier runs found
@@ -18,7 +19,7 @@ harness=${1:-}
 secs=${2:-60}
 shift $(( $# < 2 ? $# : 2 ))
 if [[ "$harness" == all ]]; then
-  for h in yaml idx ckpt journal onnx; do bash "$0" "$h" "$secs" "$@"; done
+  for h in yaml idx ckpt journal onnx npy; do bash "$0" "$h" "$secs" "$@"; done
   exit 0
 fi
 case "$harness" in
@@ -27,7 +28,8 @@ case "$harness" in
   ckpt) max_len=4096 ;;
   journal) max_len=16384 ;;
   onnx) max_len=16384 ;;
-  *) echo "usage: tools/fuzz.sh yaml|idx|ckpt|journal|onnx|all SECONDS [libFuzzer options]" >&2; exit 2 ;;
+  npy) max_len=4096 ;;
+  *) echo "usage: tools/fuzz.sh yaml|idx|ckpt|journal|onnx|npy|all SECONDS [libFuzzer options]" >&2; exit 2 ;;
 esac
 build=${SNC_FUZZ_BUILD_DIR:-build-fuzz}
 cc=${SNC_FUZZ_CC:-clang-19}

@@ -12,6 +12,7 @@ int snc_fuzz_idx(const uint8_t *data, size_t size);
 int snc_fuzz_ckpt(const uint8_t *data, size_t size);
 int snc_fuzz_journal(const uint8_t *data, size_t size);
 int snc_fuzz_onnx(const uint8_t *data, size_t size);
+int snc_fuzz_npy(const uint8_t *data, size_t size); /* 1 when its two readers disagree */
 
 /* Writes data to an anonymous in-memory file (memfd) and returns its path "/proc/self/fd/N", reused
  * from call to call; NULL when no memfd can be made. fuzz_file.c. */
