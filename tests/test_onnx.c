@@ -232,7 +232,7 @@ static void test_npy(void) {
   npy_file("be.npy", "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8);
   expect_npy_error("be.npy", "dtype '>f4'; expected float32");
   npy_file("extra.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 12);
-  expect_npy_error("extra.npy", "4 bytes after the data of shape (2,)");
+  expect_npy_error("extra.npy", "12 bytes of data for shape (2,) (8 expected)");
   npy_file("noshape.npy", "{'descr': '<f4', 'fortran_order': False, }", 0);
   expect_npy_error("noshape.npy", "the header lacks 'shape'");
   npy_file("huge.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }", 0);

@@ -150,6 +150,17 @@ int snc_npy_read(const char *path, snc_npy *a, snc_error *err) {
   size_t got = fread(head, 1, 12 + SNC_NPY_MAX_HEADER, f), off;
   if (read_prefix(head, got, path, a, &off, err)) goto done;
   size_t want = (size_t)a->n * 4, have = got - off;
+  /* the file's size first: a header may claim any shape, so nothing is allocated for data absent */
+  long end = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (end < 0 || fseek(f, (long)got, SEEK_SET) != 0) {
+    snc_errorf(err, "%s: cannot seek: %s", path, strerror(errno));
+    goto done;
+  }
+  if ((size_t)end - off != want) {
+    snc_errorf(err, "%s: %s%zu bytes of data for shape %s (%zu expected)", path, (size_t)end - off < want ? "truncated: " : "",
+               (size_t)end - off, snc_npy_shape_str(a->ndim, a->dims, (char[128]){0}, 128), want);
+    goto done;
+  }
   if (!(a->data = malloc(want ? want : 1))) {
     snc_errorf(err, "%s: out of memory for %lld elements", path, (long long)a->n);
     goto done;
