@@ -17,7 +17,7 @@ if [[ "${1:-}" == "--test-extras" ]]; then # what CI adds for the ONNX tests aga
   pkgs+=(python3-torch python3-numpy)
 fi
 if [[ "${1:-}" == "--extras" ]]; then
-  pkgs+=(python3-torch python3-numpy hyperfine clang-19) # clang-19: tools/fuzz.sh
+  pkgs+=(python3-torch python3-numpy hyperfine clang-19 libclang-rt-19-dev) # tools/fuzz.sh: clang-19 + its libFuzzer/ASan runtimes
 fi
 
 missing=()
