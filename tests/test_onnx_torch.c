@@ -114,6 +114,11 @@ static void test_import_train_compile_export(void) {
                            SNRUN, tmp, tmp, tmp, tmp), 0);
   snprintf(a, sizeof a, "%s/dct_out/logits.npy", tmp);
   CU_ASSERT(npy_close(b, a, 0, 0, 1, "linked C program vs snrun infer"));
+  /* the .onnx file itself: snrun train and eval (the digits template applies: [1,14,14] in, 10 out), snc check */
+  CU_ASSERT_EQUAL(sh(0, "%s train %s/digit_cnn.onnx --epochs 1 --save %s/direct.safetensors -q", SNRUN, tmp, tmp), 0);
+  CU_ASSERT_EQUAL(sh(0, "%s eval %s/digit_cnn.onnx --checkpoint %s/direct.safetensors", SNRUN, tmp, tmp), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(last_log(), "1000 test samples"));
+  CU_ASSERT_EQUAL(sh(0, "%s check %s/digit_cnn.onnx -q", SNC, tmp), 0);
   /* 4. export back: the checker, then the re-import computes the same bits */
   CU_ASSERT_EQUAL_FATAL(sh(0, "%s export %s/dct.yaml --checkpoint %s/dct.safetensors -o %s/back.onnx", SNC, tmp, tmp, tmp), 0);
   CU_ASSERT_EQUAL(sh(0, "%s %s check %s/back.onnx", py(), PY_SCRIPT, tmp), 0);
