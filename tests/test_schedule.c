@@ -1,7 +1,7 @@
 /* Kernel schedules (snc/codegen.h, snc/tune.h): every candidate schedule of every kernel gives the
  * default's bits (two training steps of a net with tile, gather and dw kernels of several shapes,
  * padded and strided, a batch that is not a multiple of the vectors); the text form; the tuning
- * cache (save, reload, another machine's file ignored, damaged lines); SNC_SCHEDULE. */
+ * cache (save, reload, another machine's file ignored, damaged lines); SNC_SCHEDULE; the search. */
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -195,9 +195,47 @@ static void test_cache(void) {
   CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* the search on the small net: every shape recorded, the file written, and read back */
+static void test_tune(void) {
+  snc_error err = {0};
+  snc_graph *g = snc_model_load_text(model, strlen(model), "sched.yaml", NULL, 0, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  CU_ASSERT_EQUAL_FATAL(snc_autodiff(g, 0, &err), 0);
+  char dir[] = "/tmp/snc_tune_XXXXXX";
+  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+  unsetenv("SNC_SCHEDULE");
+  snc_sched_table *t = snc_sched_open(dir, 1, &err);
+  int rc = snc_sched_tune(g, t, 1, NULL, &err);
+  if (rc) printf("\n  %s\n", err.msg);
+  CU_ASSERT_EQUAL(rc, 0);
+  char path[4300];
+  snprintf(path, sizeof path, "%s", snc_sched_path(t));
+  snc_sched_free(t);
+  FILE *f = fopen(path, "r");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  char line[4096];
+  int lines = 0;
+  while (fgets(line, sizeof line, f)) lines++;
+  fclose(f);
+  CU_ASSERT(lines >= 1 + 8); /* the key line, then one line per scheduled shape */
+  t = snc_sched_open(dir, 1, &err); /* a build from the cache: every shape found there */
+  snc_jit_backend_opts o = {.threads = 1, .schedule = snc_sched_choose, .schedule_user = t};
+  snc_backend *be = snc_backend_jit_new(g, &o, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(be);
+  int fc, fo, ns;
+  snc_sched_counts(t, &fc, &fo, &ns);
+  CU_ASSERT(ns == lines - 1 && fc == ns && fo == 0);
+  be->free(be);
+  snc_sched_free(t);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+  snc_graph_free(g);
+}
+
 static void register_tests(void) {
   SNC_SUITE("schedule", {"every candidate gives the default's bits", test_candidates_same_bits},
-            {"text form", test_text_form}, {"tuning cache and SNC_SCHEDULE", test_cache});
+            {"text form", test_text_form}, {"tuning cache and SNC_SCHEDULE", test_cache}, {"the search", test_tune});
 }
 
 SNC_TEST_MAIN(register_tests)

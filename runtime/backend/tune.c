@@ -119,6 +119,7 @@ oom:
   snc_errorf(err, "%s: out of memory while tuning", g->file);
 done:
   snc_sched_set_trial(t, -1);
+  snc_profile_reset(); /* the run that follows profiles its own steps only */
   for (int k = 0; k < ntrials; k++) be[k]->free(be[k]);
   free(shapes);
   free(calls);
