@@ -75,6 +75,7 @@ const char *snc_fe_suggest(const char *word, const char *const *cands, int ncand
   int best_d = (int)strlen(word) / 3 + 1;
   if (best_d > 3) best_d = 3;
   for (int i = 0; i < ncands; i++) {
+    if (!cands[i]) continue; /* a key that is not a plain name (fuzz_yaml found a list as a network's name) */
     int d = edit_distance(word, cands[i]);
     if (d <= best_d && (!best || d < edit_distance(word, best))) best = cands[i];
   }
