@@ -87,8 +87,11 @@ int snc_sched_record(snc_sched_table *t, const char *shape, const snc_cg_schedul
 static void load(snc_sched_table *t) {
   FILE *f = fopen(t->path, "r");
   if (!f) return;
-  char line[2048];
-  if (!fgets(line, sizeof line, f) || strncmp(line, "# ", 2) || strcmp(line + 2, t->key) != '\n') {
+  char line[8192]; /* the key holds LLVM's whole feature list (about 900 characters on x86) */
+  /* strcmp's value is only its sign (the sanitizers' strcmp returns -1, 0, 1): strip the newline first */
+  int header = fgets(line, sizeof line, f) && !strncmp(line, "# ", 2) && strchr(line, '\n');
+  if (header) line[strcspn(line, "\n")] = 0;
+  if (!header || strcmp(line + 2, t->key) != 0) {
     fclose(f); /* another machine's or version's file under a colliding name: never read */
     return;
   }
