@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "snc/codegen.h"
-#include "snc/exec.h"
+#include "snc/backend.h"
 #include "snc/jit.h"
 #include "snc/program.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "snc/autodiff.h"
-#include "snc/exec.h"
+#include "snc/backend.h"
 #include "snc/rng.h"
 
 /* Fills every input: floats uniform in [-1, 1); int32 labels uniform in [0, attr.classes) (2 when

@@ -11,10 +11,8 @@
 
 #include "snc/autodiff.h"
 #include "snc/checkpoint.h"
-#include "snc/compiled.h"
-#include "snc/exec.h"
+#include "snc/backend.h"
 #include "snc/frontend.h"
-#include "snc/jit_backend.h"
 #include "snc/train.h"
 #include "testutil.h"
 

@@ -32,7 +32,7 @@
 
 #include "snc/autodiff.h"
 #include "snc/checkpoint.h"
-#include "snc/exec.h"
+#include "snc/backend.h"
 #include "snc/frontend.h"
 #include "testutil.h"
 

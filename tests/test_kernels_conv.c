@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ops/op.h"
-#include "snc/exec.h"
+#include "snc/backend.h"
 #include "testutil.h"
 
 static const snc_loc L = {"t.yaml", 1, 1};

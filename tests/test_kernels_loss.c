@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "snc/exec.h"
+#include "snc/backend.h"
 #include "snc/ir.h"
 #include "testutil.h"
 

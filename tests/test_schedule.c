@@ -8,7 +8,7 @@
 
 #include "snc/autodiff.h"
 #include "snc/frontend.h"
-#include "snc/jit_backend.h"
+#include "snc/backend.h"
 #include "snc/tune.h"
 #include "testutil.h"
 

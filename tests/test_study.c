@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "snc/autodiff.h"
-#include "snc/jit_backend.h"
+#include "snc/backend.h"
 #include "snc/study.h"
 #include "snc/train.h"
 #include "testutil.h"

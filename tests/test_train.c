@@ -14,7 +14,7 @@
 #include "snc/autodiff.h"
 #include "snc/checkpoint.h"
 #include "snc/frontend.h"
-#include "snc/jit_backend.h"
+#include "snc/backend.h"
 #include "snc/jit_cache.h"
 #include "snc/train.h"
 #include "testutil.h"

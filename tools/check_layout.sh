@@ -19,7 +19,7 @@ declare -A part_of_header=(
   [codegen.h]=compiler [target.h]=compiler [program.h]=compiler [onnx.h]=compiler [schedule.h]=compiler
   [data.h]=data [checkpoint.h]=data [npy.h]=data
   [jit.h]=jit [jit_cache.h]=jit
-  [backend.h]=backend [exec.h]=backend [jit_backend.h]=backend [compiled.h]=backend [profile.h]=backend
+  [backend.h]=backend
   [tune.h]=backend
   [dist.h]=dist
   [train.h]=train

@@ -1,6 +1,6 @@
-/* Backends: what executes a graph (runtime/backend/). One interface, two implementations: the
- * reference executor (plain C, snc/exec.h) and the generated code under the JIT (snc/jit_backend.h);
- * plus modules read back from bitcode (snc/compiled.h) and kernel profiles (snc/profile.h).
+/* Backends: what executes a graph, the one header of runtime/backend/. One interface (snc_backend),
+ * two implementations: the reference executor, plain C kernels from the op table, and the generated
+ * code under the JIT; plus modules read back from bitcode and kernel profiles.
  *
  *   snc_backend *be = snc_backend_new("jit", g, &err);   // or "ref"; g must outlive be
  *   memcpy(be->buf(be, input_node), batch, bytes);
@@ -8,14 +8,58 @@
  *   be->run(be, SNC_RUN_STEP, &ctx);                     // forward, backward, updates
  *   be->free(be);                                        // frees its buffers and code, not g
  *
- * The training loop (snc/train.h) and the study drive backends; nothing here knows of them. */
+ * The training loop (snc/train.h) and the study drive backends; nothing here knows of them. Each
+ * section below opens with its own usage. */
 #ifndef SNC_BACKEND_H
 #define SNC_BACKEND_H
 #include <stdint.h>
+#include <stdio.h>
 
-#include "snc/exec.h"
+#include "snc/codegen.h"
 #include "snc/ir.h"
+#include "snc/jit.h"
 #include "snc/kernel.h"
+#include "snc/rng.h" /* snc_name_hash */
+
+/* ---- the reference executor (runtime/backend/exec.c) ----------------------------------------- */
+/* The reference executor: runs a graph node by node with the plain-C kernels of the op table.
+ * It is the oracle every test of generated code compares against; it is written for clarity, with
+ * one buffer per node, not for speed.
+ *
+ *   snc_exec *ex = snc_exec_new(g, &err);          // g: after snc_autodiff to train, or forward only
+ *   snc_exec_init_params(ex, seed);                 // parameters from their init specs, state zeroed
+ *   memcpy(snc_exec_buf(ex, input_id), batch, bytes);
+ *   snc_kctx ctx = {.nb = 100, .seed = 1, .step = 1, .training = 1, .lr_scale = 1};
+ *   snc_exec_run(ex, SNC_RUN_STEP, &ctx);           // forward, backward, optimizer updates
+ *   float loss = *(float *)snc_exec_buf(ex, g->loss);
+ *   snc_exec_free(ex);                              // frees the buffers; g stays the caller's
+ *
+ * The executor keeps a pointer to g, which must outlive it. */
+
+typedef struct snc_exec snc_exec;
+
+typedef enum {
+  SNC_RUN_FORWARD, /* nodes [0, g->nforward): evaluation (ctx->training 0) or a training forward */
+  SNC_RUN_STEP,    /* every node: forward, backward and updates */
+  SNC_RUN_GRAD,    /* the step up to its updates (snc_graph_first_update): forward and backward */
+  SNC_RUN_APPLY,   /* the updates alone, from the gradients in place (data-parallel training) */
+} snc_run_kind;
+
+snc_exec *snc_exec_new(const snc_graph *g, snc_error *err);
+void snc_exec_free(snc_exec *ex);
+void *snc_exec_buf(snc_exec *ex, int node);
+/* Draws every parameter from its init spec (each from its own stream derived from seed and the
+ * parameter's name, so sharing and graph order do not change the draws); zeroes optimizer state;
+ * constants hold their values. */
+void snc_exec_init_params(snc_exec *ex, uint64_t seed);
+void snc_exec_run(snc_exec *ex, snc_run_kind kind, const snc_kctx *ctx);
+/* Runs one node (tests use it to check single kernels). */
+void snc_exec_node(snc_exec *ex, int node, const snc_kctx *ctx);
+
+/* Fills n floats from an init spec with the given stream (PyTorch's distributions, snc's RNG). */
+void snc_init_fill(float *dst, int64_t n, snc_init init, uint64_t seed);
+
+/* ---- the interface and the factory (runtime/backend/backend.c) ------------------------------- */
 
 /* A backend holds one buffer per node the runtime reads or writes (inputs, parameters and state,
  * losses, outputs and their targets) and runs the forward graph or the whole training step. */
@@ -32,5 +76,77 @@ struct snc_backend {
 snc_backend *snc_backend_ref_new(const snc_graph *g, snc_error *err);
 /* A backend by name ("ref"); an unknown name is an error listing the known ones. */
 snc_backend *snc_backend_new(const char *name, const snc_graph *g, snc_error *err);
+
+/* ---- generated code under the JIT (runtime/backend/backend_jit.c) ---------------------------- */
+/* The JIT as a training backend (runtime/backend_jit.c): the graph compiled by the code generator
+ * and run through ORC; the same interface as the reference executor (include/snc/backend.h).
+ *
+ *   snc_jit_backend_opts o = {.threads = 2};
+ *   snc_backend *be = snc_backend_jit_new(g, &o, &err);   // g after snc_autodiff; g must outlive be
+ *   ... snc_train(g, be, &opts, &result, &err) ...
+ *   be->free(be);                                         // frees the code, the arena and staging
+ */
+
+typedef struct snc_jit_backend_opts {
+  int threads;      /* OpenMP threads per step; 0: the runtime's default (OMP_NUM_THREADS) */
+  FILE *dump_graph; /* kernels and memory plan */
+  FILE *dump_llvm;  /* LLVM IR before and after optimisation */
+  FILE *dump_asm;   /* host assembly */
+  int profile;      /* time every kernel (the profiles below) */
+  int split_step;   /* also SNC_RUN_GRAD and SNC_RUN_APPLY (data-parallel training) */
+  /* kernel schedules (snc_cg_options.schedule; e.g. snc_sched_choose of snc/tune.h); NULL: defaults */
+  int (*schedule)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);
+  void *schedule_user;
+  const char *cache_dir; /* the compiled-module cache (snc/jit_cache.h; snc_jit_cache_default_dir); NULL: none */
+} snc_jit_backend_opts;
+
+snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err);
+/* The backend around an existing program, e.g. one read by snc_program_load_bitcode (`snrun` on a
+ * module written by `snc compile --emit=bc`): p is taken (freed with the backend, also on failure);
+ * p->g must outlive the backend. dump_graph and profile are ignored (the code is already built). */
+snc_backend *snc_backend_jit_from_program(snc_program *p, const snc_jit_backend_opts *o, snc_error *err);
+/* Seconds spent building the module and JIT-compiling it. */
+double snc_backend_jit_compile_seconds(const snc_backend *b);
+const snc_program *snc_backend_jit_program(const snc_backend *b);
+/* The JIT's compile-time breakdown and cache status (snc/jit.h). */
+const snc_jit_timing *snc_backend_jit_timing(const snc_backend *b);
+
+/* ---- modules written by snc compile --emit=bc (runtime/backend/compiled.c) ------------------- */
+/* `snrun` on modules written by `snc compile --emit=bc` (compile once, run many).
+ *
+ *   snc_graph *g = NULL;
+ *   snc_backend *be = snc_compiled_backend("siamese.bc", 2, &g, &err);  // no YAML file, no codegen
+ *   if (!be) { fprintf(stderr, "%s\n", err.msg); return 1; }
+ *   ... snc_train(g, be, &opts, &r, &err) / snc_checkpoint_load + snc_evaluate ...
+ *   be->free(be);                     // frees the code and the arena
+ *   snc_graph_free(g);                // the graph rebuilt from the module's metadata: the caller's
+ *
+ * Errors name the file. */
+
+/* Does path start with LLVM bitcode's magic bytes? (0 when it does not or cannot be read) */
+int snc_is_bitcode(const char *path);
+
+/* A JIT backend on the module in a bitcode file (snc_program_load_bitcode): *g receives the graph
+ * rebuilt from the module's model text, which the caller frees after the backend. threads: OpenMP
+ * threads per step (0: the runtime's default). */
+snc_backend *snc_compiled_backend(const char *path, int threads, snc_graph **g, snc_error *err);
+
+/* ---- kernel profiles of generated code (runtime/backend/profile.c) --------------------------- */
+/* Kernel profiles of generated code (runtime/backend/profile.c).
+ *
+ *   snc_cg_options o = {.profile = 1};   // the program's regions then call snc_profile_mark
+ *   ... run steps ...
+ *   snc_profile_print(program, stderr, 20);   // the 20 most expensive kernels, per region
+ *
+ * The counters are process-wide (one profiled program at a time). */
+
+void snc_profile_mark(int32_t region, int32_t k);
+void snc_profile_reset(void);
+void snc_profile_print(const snc_program *p, FILE *out, int top);
+/* Seconds per kernel call k < n of a region (0 train, 1 eval), summed since the last reset, into t;
+   returns how many times the region ran. */
+long snc_profile_times(int region, double *t, int n);
+/* 1: time thread 0's CPU time from now on (as SNC_PROFILE_CLOCK=thread), 0: wall time */
+void snc_profile_set_thread_clock(int on);
 
 #endif

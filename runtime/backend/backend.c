@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "snc/backend.h"
-#include "snc/jit_backend.h"
 
 typedef struct {
   snc_backend base; /* first: a snc_backend* is a ref_backend* */

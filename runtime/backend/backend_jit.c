@@ -6,9 +6,8 @@
 
 #include "snc/codegen.h"
 #include "snc/jit.h"
-#include "snc/profile.h"
+#include "snc/backend.h"
 #include "snc/program.h"
-#include "snc/jit_backend.h"
 
 typedef struct jit_backend {
   snc_backend base;

@@ -1,10 +1,9 @@
-/* snrun on written modules (include/snc/compiled.h). */
-#include "snc/compiled.h"
+/* snrun on written modules (include/snc/backend.h). */
+#include "snc/backend.h"
 
 #include <stdio.h>
 
 #include "snc/codegen.h"
-#include "snc/jit_backend.h"
 
 int snc_is_bitcode(const char *path) {
   unsigned char m[4] = {0};

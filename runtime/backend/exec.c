@@ -1,5 +1,5 @@
-/* The reference executor; see include/snc/exec.h. */
-#include "snc/exec.h"
+/* The reference executor; see include/snc/backend.h. */
+#include "snc/backend.h"
 
 #include <string.h>
 

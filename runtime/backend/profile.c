@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "snc/profile.h"
+#include "snc/backend.h"
 
 #define MAXK 4096
 static double acc[2][MAXK], last[2];

@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "snc/jit_backend.h"
+#include "snc/backend.h"
 #include "snc/tune.h"
-#include "snc/profile.h"
 
 void snc_sched_set_trial(snc_sched_table *t, int trial); /* sched_cache.c */
 int snc_sched_max_candidates(const snc_sched_table *t);

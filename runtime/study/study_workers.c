@@ -19,7 +19,7 @@
 
 #include "snc/autodiff.h"
 #include "snc/dist.h"
-#include "snc/jit_backend.h"
+#include "snc/backend.h"
 #include "snc/jit_cache.h"
 #include "study_internal.h"
 

@@ -1,7 +1,7 @@
 /* The training loop: epochs, steps, per-epoch evaluation, the lines `snrun train` prints. Batches and
  * evaluation are in train_eval.c, checkpoints in train_ckpt.c (train_internal.h). */
 #include "snc/dist.h"
-#include "snc/jit_backend.h"
+#include "snc/backend.h"
 #include "snc/train.h"
 #include "numerics.h"
 #include "train_dist.h"

@@ -9,7 +9,7 @@
 
 #include "onnx_cli.h"
 #include "snc/checkpoint.h"
-#include "snc/jit_backend.h"
+#include "snc/backend.h"
 #include "snc/npy.h"
 #include "snc/train.h"
 

@@ -10,12 +10,10 @@
 #include "onnx_cli.h"
 #include "snc/autodiff.h"
 #include "snc/checkpoint.h"
-#include "snc/compiled.h"
+#include "snc/backend.h"
 #include "snc/dist.h"
 #include "snc/frontend.h"
-#include "snc/jit_backend.h"
 #include "snc/jit_cache.h"
-#include "snc/profile.h"
 #include "snc/study.h" /* study */
 #include "snc/train.h"
 #include "snc/tune.h"
