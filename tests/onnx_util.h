@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "snc/frontend.h"
-#include "snc/npy.h"
+#include "snc/data.h"
 #include "snc/onnx.h"
 
 #define SNC SNC_BINARY_DIR "/snc"

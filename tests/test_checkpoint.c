@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------------------------- helpers */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "snc/autodiff.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/backend.h"
 #include "snc/frontend.h"
 #include "snc/train.h"

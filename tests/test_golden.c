@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "snc/autodiff.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/backend.h"
 #include "snc/frontend.h"
 #include "testutil.h"

@@ -1,4 +1,4 @@
-/* The compiled-module cache (include/snc/jit_cache.h): store and hit, keys, corrupt, truncated and
+/* The compiled-module cache (include/snc/jit.h): store and hit, keys, corrupt, truncated and
  * stale entries rebuilt and never trusted, workers sharing one cache, an unwritable cache, the
  * default directory, and the siamese module compiled on two threads read back. */
 #include <dirent.h>
@@ -15,7 +15,6 @@
 #include "snc/codegen.h"
 #include "snc/frontend.h"
 #include "snc/jit.h"
-#include "snc/jit_cache.h"
 #include "snc/target.h"
 #include "testutil.h"
 

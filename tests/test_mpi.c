@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "snc/autodiff.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/train.h"
 #include "runutil.h"
 #include "testutil.h"

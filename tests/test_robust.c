@@ -13,7 +13,7 @@
 #include <llvm-c/Core.h>
 
 #include "snc/autodiff.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/jit.h"
 #include "snc/target.h"
 #include "snc/train.h"

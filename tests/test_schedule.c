@@ -1,4 +1,4 @@
-/* Kernel schedules (snc/codegen.h, snc/tune.h): every candidate schedule of every kernel gives the
+/* Kernel schedules (snc/codegen.h, snc/backend.h): every candidate schedule of every kernel gives the
  * default's bits (two training steps of a net with tile, gather and dw kernels of several shapes,
  * padded and strided, a batch that is not a multiple of the vectors); the text form; the tuning
  * cache (save, reload, another machine's file ignored, damaged lines); SNC_SCHEDULE; the search. */
@@ -9,7 +9,6 @@
 #include "snc/autodiff.h"
 #include "snc/frontend.h"
 #include "snc/backend.h"
-#include "snc/tune.h"
 #include "testutil.h"
 
 static const char *model =

@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "snc/autodiff.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/frontend.h"
 #include "snc/backend.h"
-#include "snc/jit_cache.h"
+#include "snc/jit.h"
 #include "snc/train.h"
 #include "testutil.h"
 #include "runutil.h"

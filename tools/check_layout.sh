@@ -16,11 +16,10 @@ declare -A level_of_part=([compiler]=0 [data]=1 [jit]=2 [backend]=3 [dist]=4 [tr
 declare -A part_of_header=(
   [arena.h]=compiler [error.h]=compiler [file.h]=compiler [rng.h]=compiler [ir.h]=compiler
   [ops.def]=compiler [kernel.h]=compiler [frontend.h]=compiler [autodiff.h]=compiler
-  [codegen.h]=compiler [target.h]=compiler [program.h]=compiler [onnx.h]=compiler [schedule.h]=compiler
-  [data.h]=data [checkpoint.h]=data [npy.h]=data
-  [jit.h]=jit [jit_cache.h]=jit
+  [codegen.h]=compiler [target.h]=compiler [program.h]=compiler [onnx.h]=compiler
+  [data.h]=data
+  [jit.h]=jit
   [backend.h]=backend
-  [tune.h]=backend
   [dist.h]=dist
   [train.h]=train
   [study.h]=study

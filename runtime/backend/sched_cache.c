@@ -1,5 +1,5 @@
 /* The schedule table: this machine's tuning cache, the SNC_SCHEDULE override and the chooser the
- * code generator calls per kernel (include/snc/tune.h). */
+ * code generator calls per kernel (include/snc/backend.h). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include <llvm-c/TargetMachine.h>
 
 #include "snc/file.h"
-#include "snc/tune.h"
+#include "snc/backend.h"
 
 typedef struct entry {
   char *shape;

@@ -1,11 +1,10 @@
-/* The schedule search (include/snc/tune.h): one build of the training step per candidate index,
+/* The schedule search (include/snc/backend.h): one build of the training step per candidate index,
  * all run in turns so that a change of the machine's speed (other processes, clock) hits every
  * candidate alike, per-kernel times from the profiler, the median round per candidate. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "snc/backend.h"
-#include "snc/tune.h"
 
 void snc_sched_set_trial(snc_sched_table *t, int trial); /* sched_cache.c */
 int snc_sched_max_candidates(const snc_sched_table *t);

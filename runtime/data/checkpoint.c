@@ -1,5 +1,5 @@
-/* Safetensors checkpoints: atomic writer and a validating reader; see include/snc/checkpoint.h. */
-#include "snc/checkpoint.h"
+/* Safetensors checkpoints: atomic writer and a validating reader; see include/snc/data.h. */
+#include "snc/data.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* NumPy .npy reader and writer (include/snc/npy.h). The header is a Python dict literal; the
+/* NumPy .npy reader and writer (include/snc/data.h). The header is a Python dict literal; the
  * reader parses exactly the three keys NumPy writes and never trusts a length or a count. */
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "snc/file.h"
-#include "snc/npy.h"
+#include "snc/data.h"
 
 char *snc_npy_shape_str(int ndim, const int64_t *dims, char *buf, size_t len) {
   size_t n = (size_t)snprintf(buf, len, "(");

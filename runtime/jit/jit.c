@@ -19,7 +19,6 @@
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 
-#include "snc/jit_cache.h"
 #include "snc/target.h"
 
 /* The OpenMP runtime ABI the generated code calls (libgomp, linked into snc_runtime). */

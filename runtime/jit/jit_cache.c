@@ -1,8 +1,8 @@
-/* The compiled-module cache (include/snc/jit_cache.h): key, entry format, validation, atomic store. */
+/* The compiled-module cache (include/snc/jit.h): key, entry format, validation, atomic store. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* dl_iterate_phdr */
 #endif
-#include "snc/jit_cache.h"
+#include "snc/jit.h"
 
 #include <dirent.h>
 #include <elf.h>

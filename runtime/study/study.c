@@ -12,7 +12,7 @@
 
 #include "snc/autodiff.h"
 #include "snc/dist.h"
-#include "snc/jit_cache.h"
+#include "snc/jit.h"
 #include "study_internal.h"
 
 snc_study_opts snc_study_defaults(void) {

@@ -20,7 +20,7 @@
 #include "snc/autodiff.h"
 #include "snc/dist.h"
 #include "snc/backend.h"
-#include "snc/jit_cache.h"
+#include "snc/jit.h"
 #include "study_internal.h"
 
 typedef struct worker {

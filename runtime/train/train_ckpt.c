@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/train.h"
 
 #define MAX_SETS 64

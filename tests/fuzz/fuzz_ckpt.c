@@ -7,7 +7,7 @@
 
 #include "fuzz_entry.h"
 #include "snc/autodiff.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/train.h"
 
 /* Parameters "h.weight" [10,4], "h.bias" [10] and Adam's state: what fuzz inputs aim at. */

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fuzz_entry.h"
-#include "snc/npy.h"
+#include "snc/data.h"
 
 int snc_fuzz_npy(const uint8_t *data, size_t size) {
   snc_error err = {0};

@@ -8,9 +8,8 @@
 #include <sys/stat.h>
 
 #include "onnx_cli.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/backend.h"
-#include "snc/npy.h"
 #include "snc/train.h"
 
 #define MAX_INPUTS 16

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "onnx_cli.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/file.h"
 #include "snc/frontend.h"
 #include "snc/rng.h"

@@ -9,14 +9,13 @@
 
 #include "onnx_cli.h"
 #include "snc/autodiff.h"
-#include "snc/checkpoint.h"
+#include "snc/data.h"
 #include "snc/backend.h"
 #include "snc/dist.h"
 #include "snc/frontend.h"
-#include "snc/jit_cache.h"
+#include "snc/jit.h"
 #include "snc/study.h" /* study */
 #include "snc/train.h"
-#include "snc/tune.h"
 
 #define MAX_SETS 64
 
