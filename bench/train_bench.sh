@@ -117,10 +117,12 @@ peak2=$(awk '$1 == "peak_gflops_2threads" { print $2 }' "$logs/fma_peak.txt")
 isa=$(awk '$1 == "isa" { print $2 }' "$logs/fma_peak.txt")
 
 now() { date +%s.%N; }
+part() { awk -v w="$1" -v a="$2" -v b="$3" -v c="$4" -v d="$5" 'BEGIN { printf "%.3f", w - a - b - c - d }'; }
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 snc_s="" snc_c="" snc_a="" torch_s="" torch_a="" snc_fallback=0
 snc_w="" snc_e="" snc_d="" torch_w="" torch_e="" torch_d="" torch_i=""
+snc_o="" snc_r="" torch_o="" torch_r="" # per run: the rest of the whole command, and whole / steps
 echo "logs: $logs"
 # the compiled-module cache: one cold compile (--no-cache), then every timed run loads the code from
 # the cache (warm), as a user's second run does; the warm-up run fills the cache
@@ -147,6 +149,9 @@ for ((r = 1; r <= repeat; r++)); do
   ev=$(sed -n 's/^time: .*, evaluation \([0-9.]*\) s.*/\1/p' "$log")
   da=$(sed -n 's/^time: .*, data \([0-9.]*\) s.*/\1/p' "$log")
   snc_s+=" $steps" snc_c+=" ${comp:-}" snc_a+=" ${acc:-}" snc_w+=" $wall" snc_e+=" ${ev:-}" snc_d+=" ${da:-}"
+  if [[ -n $ev && -n $da && -n $comp ]]; then
+    snc_o+=" $(part "$wall" "$comp" "$steps" "$ev" "$da")" snc_r+=" $(awk -v w="$wall" -v s="$steps" 'BEGIN { print w / s }')"
+  fi
   printf "run %d/%d  snc   : training steps %8.3f s   compile %-9s test accuracy %s%%   (whole command %.2f s, load %s)\n" \
     "$r" "$repeat" "$steps" "$([[ -n $comp ]] && echo "$comp s" || echo n/a)" "${acc:-?}" "$wall" "$(load)"
   # (b) PyTorch
@@ -161,6 +166,10 @@ for ((r = 1; r <= repeat; r++)); do
   torch_d+=" $(awk '$1 == "setup_seconds" { print $2 }' "$log")" torch_i+=" $(awk '$1 == "import_seconds" { print $2 }' "$log")"
   [[ -n $steps && -n $acc ]] || die "no 'seconds'/'accuracy' lines from bench/torch_siamese.py (log: $log)"
   torch_s+=" $steps" torch_a+=" $acc"
+  te1=$(awk '$1 == "eval_seconds" { print $2 }' "$log") td1=$(awk '$1 == "setup_seconds" { print $2 }' "$log")
+  if [[ -n $te1 && -n $td1 ]]; then
+    torch_o+=" $(part "$wall" 0 "$steps" "$te1" "$td1")" torch_r+=" $(awk -v w="$wall" -v s="$steps" 'BEGIN { print w / s }')"
+  fi
   printf "run %d/%d  torch : training steps %8.3f s                     test accuracy %s%%   (whole command %.2f s, load %s)\n" \
     "$r" "$repeat" "$steps" "$acc" "$wall" "$(load)"
 done
@@ -194,19 +203,19 @@ echo "test accuracies:   snc ${snc_a# } %, pytorch ${torch_a# } % (different ran
 
 # --- the whole command and its parts (what a user waits for) -----------------------------------------
 echo
-echo "whole command (wall of the process, median of $repeat) and its parts, seconds:"
+echo "whole command (wall of the process) and its parts, seconds: each column the median of its $repeat runs"
+echo "(so the parts need not add up to the whole; 'other' and whole/steps are per-run figures, then the median)"
 printf "%-18s %8s %9s %8s %11s %8s %8s  %s\n" "" "whole" "compile" "steps" "evaluation" "data" "other" "whole/steps"
-part() { awk -v w="$1" -v a="$2" -v b="$3" -v c="$4" -v d="$5" 'BEGIN { printf "%.3f", w - a - b - c - d }'; }
 mw=$(median <<<"$snc_w") me=$(median <<<"$snc_e") md=$(median <<<"$snc_d")
 if [[ $me != n/a ]]; then
   printf "%-18s %8.3f %9.3f %8.3f %11.3f %8.3f %8.3f  %.2f\n" "snc ($backend)" "$mw" "$mc" "$ms" "$me" "$md" \
-    "$(part "$mw" "$mc" "$ms" "$me" "$md")" "$(awk -v w="$mw" -v s="$ms" 'BEGIN { print w / s }')"
+    "$(median <<<"$snc_o")" "$(median <<<"$snc_r")"
 fi
 tw=$(median <<<"$torch_w")
 te=$(median <<<"$torch_e") td=$(median <<<"$torch_d") ti=$(median <<<"$torch_i")
 if [[ $te != n/a ]]; then
   printf "%-18s %8.3f %9s %8.3f %11.3f %8.3f %8.3f  %.2f\n" "pytorch" "$tw" "-" "$mt" "$te" "$td" \
-    "$(part "$tw" 0 "$mt" "$te" "$td")" "$(awk -v w="$tw" -v s="$mt" 'BEGIN { print w / s }')"
+    "$(median <<<"$torch_o")" "$(median <<<"$torch_r")"
   echo "  (pytorch: 'data' is its setup (data + model), 'other' includes importing torch, median $ti s)"
 fi
 echo "  evaluation: the test set after every epoch, the training set after the last (snrun train's default,"

@@ -404,6 +404,12 @@ static int cmd_train(cli *c) {
            cached, *cached ? ")" : "", r.eval_seconds, r.data_seconds, now_seconds() - c->t_start, c->backend, c->threads,
            c->threads == 1 ? "" : "s");
   }
+  if (c->profile && jit == 1) { /* where the compile time went (docs/jit.md) */
+    const snc_jit_timing *t = snc_backend_jit_timing(be);
+    printf("compile: graph to LLVM IR %.3f s, optimisation %.3f s, machine code %.3f s, linking %.3f s, cache %.3f s "
+           "(%d thread%s)\n", snc_backend_jit_program(be)->build_seconds, t->optimize, t->codegen, t->link, t->cache,
+           t->threads, t->threads == 1 ? "" : "s");
+  }
   if (c->profile) snc_profile_print(snc_backend_jit_program(be), stdout, 25);
   status = 0;
   if (stop_flag || r.interrupted) {
