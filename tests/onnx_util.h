@@ -4,13 +4,12 @@
 #define SNC_TEST_ONNX_UTIL_H
 #include <CUnit/Basic.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "runutil.h"
 #include "snc/frontend.h"
 #include "snc/data.h"
 #include "snc/onnx.h"
@@ -35,28 +34,8 @@ static void remove_tmp(void) {
 }
 
 /* Runs a shell command (formatted), stdout and stderr into <tmp>/log; prints the log when the status
- * is not `expect`; returns the exit status. */
-static int sh(int expect, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sh(int expect, const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  CU_ASSERT_FATAL(n > 0 && n < (int)sizeof cmd - 64);
-  snprintf(cmd + n, sizeof cmd - (size_t)n, " > %s/log 2>&1", tmp);
-  int st = system(cmd);
-  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  if (rc != expect) {
-    char path[512], line[512];
-    snprintf(path, sizeof path, "%s/log", tmp);
-    FILE *f = fopen(path, "r");
-    printf("\n  $ %s -> %d (expected %d)\n", cmd, rc, expect);
-    for (int k = 0; f && k < 20 && fgets(line, sizeof line, f); k++) printf("  | %s", line);
-    if (f) fclose(f);
-  }
-  return rc;
-}
+ * is not `expect`; returns the exit status (runutil.h). */
+#define sh(expect, ...) sh_in(tmp, (expect), __VA_ARGS__)
 
 /* The log of the last command (static buffer). */
 static const char *last_log(void) {

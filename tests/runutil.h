@@ -1,28 +1,60 @@
-/* Helpers shared by the CUnit tests that train or run snrun: whole files, counted lines, results.csv
- * without its timing columns, a short training run's loss. */
+/* Helpers shared by the CUnit tests that train or run the tools: whole files, shell commands with
+ * their output in a log, counted lines, results.csv without its timing columns, a short training
+ * run's loss. */
 #ifndef SNC_RUNUTIL_H
 #define SNC_RUNUTIL_H
 #include <CUnit/Basic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "snc/autodiff.h"
 #include "snc/frontend.h"
 #include "snc/train.h"
 
-/* The whole file, NUL-terminated (malloc'd), or NULL when it cannot be opened. */
-static inline char *slurp(const char *path) {
+/* The whole file, NUL-terminated (malloc'd), its length in *len when len is not NULL; NULL when it
+ * cannot be opened. */
+static inline char *slurp_len(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   fseek(f, 0, SEEK_SET);
   char *s = malloc((size_t)n + 1);
-  if (fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-  s[n] = 0;
+  if (s && fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
   fclose(f);
+  if (s) s[n] = 0;
+  if (len) *len = (size_t)n;
   return s;
+}
+
+static inline char *slurp(const char *path) { return slurp_len(path, NULL); }
+
+/* Runs a shell command (formatted), its stdout and stderr into <dir>/log, and returns its exit status
+ * (128 when it did not exit). When the status is not `expect` (expect < 0: any status is), prints
+ * the command, its status and the first lines of the log. */
+static inline int sh_in(const char *dir, int expect, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static inline int sh_in(const char *dir, int expect, const char *fmt, ...) {
+  char cmd[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  CU_ASSERT_FATAL(n > 0 && n < (int)sizeof cmd - 64);
+  snprintf(cmd + n, sizeof cmd - (size_t)n, " > %s/log 2>&1", dir);
+  int st = system(cmd);
+  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  if (expect >= 0 && rc != expect) {
+    char path[512], line[512];
+    snprintf(path, sizeof path, "%s/log", dir);
+    FILE *f = fopen(path, "r");
+    printf("\n  $ %s -> %d (expected %d)\n", cmd, rc, expect);
+    for (int k = 0; f && k < 20 && fgets(line, sizeof line, f); k++) printf("  | %s", line);
+    if (f) fclose(f);
+  }
+  return rc;
 }
 
 static inline int count_lines(const char *text, const char *prefix) {

@@ -3,10 +3,8 @@
  * same module builder, same host target machine) and with snrun (accuracy, checkpoints).
  * Also: P_init in the module gives exactly the reference executor's initial values. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "snc/autodiff.h"
@@ -14,6 +12,7 @@
 #include "snc/backend.h"
 #include "snc/frontend.h"
 #include "snc/train.h"
+#include "runutil.h"
 #include "testutil.h"
 
 #define SNC SNC_BINARY_DIR "/snc"
@@ -23,51 +22,21 @@
 static char tmp[256];
 static int refusing; /* commands expected to fail: do not print their output */
 
-/* runs a shell command (formatted); its stdout and stderr go to <tmp>/log; returns the exit status */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-  char cmd[8192];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
-  va_end(ap);
-  CU_ASSERT_FATAL(n > 0 && n < (int)sizeof cmd - 64);
-  snprintf(cmd + n, sizeof cmd - (size_t)n, " > %s/log 2>&1", tmp);
-  int st = system(cmd);
-  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  if (rc && !refusing) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/log", tmp);
-    FILE *f = fopen(path, "r");
-    char line[512];
-    printf("\n  $ %s -> %d\n", cmd, rc);
-    for (int k = 0; f && k < 12 && fgets(line, sizeof line, f); k++) printf("  | %s", line);
-    if (f) fclose(f);
-  }
-  return rc;
-}
+/* runs a shell command (formatted); its stdout and stderr go to <tmp>/log; returns the exit status
+ * and, unless refusing, prints the log when it is not 0 (runutil.h) */
+#define sh(...) sh_in(tmp, refusing ? -1 : 0, __VA_ARGS__)
 
 /* the whole of <tmp>/name (NUL-terminated, caller frees), NULL when absent */
-static char *slurp(const char *name, size_t *len) {
+static char *tmp_slurp(const char *name, size_t *len) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s", tmp, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-  fclose(f);
-  if (b) b[n] = 0;
-  if (len) *len = (size_t)n;
-  return b;
+  return slurp_len(path, len);
 }
 
 /* the last line of <tmp>/log that starts with prefix (static buffer) */
 static const char *log_line(const char *prefix) {
   static char out[512];
-  char *all = slurp("log", NULL);
+  char *all = tmp_slurp("log", NULL);
   out[0] = 0;
   for (char *l = all ? strtok(all, "\n") : NULL; l; l = strtok(NULL, "\n"))
     if (!strncmp(l, prefix, strlen(prefix))) snprintf(out, sizeof out, "%s", l);
@@ -132,7 +101,7 @@ static void test_header_and_two_models(void) {
   CU_ASSERT_EQUAL_FATAL(sh(SNC " compile " SNC_SOURCE_DIR "/models/siamese.yaml -q -o %s/siamese.o", tmp), 0);
   CU_ASSERT_EQUAL_FATAL(sh(SNC " compile " SNC_SOURCE_DIR "/models/mlp.yaml -q -o %s/mlp.o", tmp), 0);
   size_t len;
-  char *h = slurp("siamese.h", &len);
+  char *h = tmp_slurp("siamese.h", &len);
   CU_ASSERT_PTR_NOT_NULL_FATAL(h);
   CU_ASSERT(!strncmp(h, "/* siamese.h:", 13));                          /* opens with the usage */
   CU_ASSERT_PTR_NOT_NULL(strstr(h, "siamese_eval(arena, &a);"));
@@ -168,7 +137,7 @@ static void test_header_and_two_models(void) {
 
 static int elf_machine(const char *name) {
   size_t len;
-  unsigned char *b = (unsigned char *)slurp(name, &len);
+  unsigned char *b = (unsigned char *)tmp_slurp(name, &len);
   int m = b && len > 20 && !memcmp(b, "\177ELF", 4) ? b[18] | b[19] << 8 : -1;
   free(b);
   return m;
@@ -234,7 +203,7 @@ static int write_variant(const char *src, const char *dst, int mode) {
   snc_ckpt *c = snc_ckpt_read(path, &err);
   if (!c) return -1;
   size_t len;
-  char *raw = slurp(src, &len);
+  char *raw = tmp_slurp(src, &len);
   uint64_t hl = 0;
   for (int k = 7; k >= 0; k--) hl = hl << 8 | (unsigned char)raw[k];
   const char *data = raw + 8 + hl;
@@ -369,7 +338,7 @@ static void test_compare_digits(void) {
   float ms[2] = {info.mean, info.std};
   CU_ASSERT_EQUAL_FATAL(snc_train_data_load(g, NULL, info.seed, ms, &d, &err), 0);
   size_t len;
-  float *dump = (float *)slurp("dump.bin", &len);
+  float *dump = (float *)tmp_slurp("dump.bin", &len);
   int64_t n = d.test.n;
   CU_ASSERT_EQUAL_FATAL(len, (size_t)n * 22 * 4);
   const char *names[3] = {"compare", "prob_a", "prob_b"};

@@ -7,13 +7,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_util.h"
 #include "onnx_cli.h"
 #include "snc/data.h"
 #include "snc/backend.h"
 #include "snc/train.h"
 
 #define MAX_INPUTS 16
-#define MAX_SETS 64
 
 static const char *const usage_infer =
     "usage: snrun infer MODEL [--checkpoint CKPT] --input NAME=FILE.npy ... --output DIR [options]\n"
@@ -79,7 +79,7 @@ int snc_cli_infer(int argc, char **argv) {
   infer_in ins[MAX_INPUTS];
   const char *want[MAX_INPUTS];
   int nwant = 0;
-  snc_override sets[MAX_SETS];
+  snc_override sets[SNC_CLI_MAX_SETS];
   int nin = 0, nsets = 0, quiet = 0, threads = 0, status = 1;
   snc_error err = {0};
   memset(ins, 0, sizeof ins);
@@ -97,9 +97,7 @@ int snc_cli_infer(int argc, char **argv) {
     }
     else if (!strcmp(a, "--threads") && has) threads = atoi(argv[++i]);
     else if (!strcmp(a, "--set") && has) {
-      if (nsets == MAX_SETS || snc_override_parse(argv[++i], &sets[nsets], &err))
-        return fprintf(stderr, "snrun infer: %s\n", nsets == MAX_SETS ? "too many --set options" : err.msg), 2;
-      nsets++;
+      if (snc_cli_add_set("snrun infer", argv[++i], sets, &nsets, SNC_CLI_MAX_SETS)) return 2;
     } else if (!strcmp(a, "--input") && has) {
       char *eq = strchr(argv[++i], '=');
       if (!eq || eq == argv[i] || !eq[1]) return fprintf(stderr, "snrun infer: --input takes NAME=FILE.npy, not '%s'\n", argv[i]), 2;
@@ -107,12 +105,8 @@ int snc_cli_infer(int argc, char **argv) {
       *eq = 0;
       ins[nin].name = argv[i], ins[nin].file = eq + 1, ins[nin].node = -1;
       nin++;
-    } else if (a[0] == '-' && a[1]) {
-      return fprintf(stderr, "snrun infer: unknown option or missing value '%s' (see snrun infer --help)\n", a), 2;
-    } else if (model) {
-      return fprintf(stderr, "snrun infer: one model at a time ('%s' and '%s')\n", model, a), 2;
-    } else {
-      model = a;
+    } else if (snc_cli_model_arg("snrun infer", a, &model)) {
+      return 2;
     }
   }
   if (!model || !outdir) return fprintf(stderr, "snrun infer: %s", usage_infer), 2;
@@ -200,13 +194,9 @@ int snc_cli_infer(int argc, char **argv) {
   else be = snc_backend_jit_new(g, &(snc_jit_backend_opts){.threads = threads}, &err);
   if (!be) goto done;
   be->init_params(be, 0); /* state and constants; the weights come next */
-  if (ckpt) {
-    snc_run_info info;
-    if (snc_checkpoint_load(ckpt, g, be, &info, &err)) goto done;
-  } else if (m.yaml) {
-    if (snc_cli_onnx_weights(g, be, &m, &err)) goto done;
-  } else {
-    snc_errorf(&err, "snrun infer: %s needs --checkpoint (trained weights)", model);
+  int none = snc_cli_load_weights(ckpt, g, be, &m, &err);
+  if (none) {
+    if (none > 0) snc_errorf(&err, "snrun infer: %s needs --checkpoint (trained weights)", model);
     goto done;
   }
   if (!(outs = calloc((size_t)nres, sizeof *outs))) goto oom;

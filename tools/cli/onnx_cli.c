@@ -4,14 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_util.h"
 #include "onnx_cli.h"
 #include "snc/data.h"
 #include "snc/file.h"
 #include "snc/frontend.h"
 #include "snc/rng.h"
 #include "snc/train.h"
-
-#define MAX_SETS 64
 
 static const snc_onnx_tensor *find_weight(const snc_onnx_model *m, const char *name) {
   for (int k = 0; k < m->nweights; k++)
@@ -33,7 +32,9 @@ static const snc_onnx_tensor *weight_for(const snc_graph *g, const snc_node *p, 
   return w;
 }
 
-int snc_cli_onnx_weights(const snc_graph *g, snc_backend *be, const snc_onnx_model *m, snc_error *err) {
+/* Copies the import's weights into every PARAM node of g (the forward graph: parameters and batch
+ * norm statistics), checking names and shapes. */
+static int onnx_weights(const snc_graph *g, snc_backend *be, const snc_onnx_model *m, snc_error *err) {
   for (int i = 0; i < g->nforward; i++) {
     const snc_node *p = g->nodes[i];
     if (p->op != SNC_OP_PARAM) continue;
@@ -75,6 +76,15 @@ int snc_cli_onnx_checkpoint(const char *path, const snc_graph *g, const snc_onnx
   return rc;
 }
 
+int snc_cli_load_weights(const char *ckpt, const snc_graph *g, snc_backend *be, const snc_onnx_model *m, snc_error *err) {
+  if (ckpt) {
+    snc_run_info info;
+    return snc_checkpoint_load(ckpt, g, be, &info, err) ? -1 : 0;
+  }
+  if (m->yaml) return onnx_weights(g, be, m, err) ? -1 : 0;
+  return 1;
+}
+
 /* ---- snc import ----------------------------------------------------------------------------------- */
 
 static const char *const usage_import =
@@ -94,14 +104,6 @@ static const char *const usage_import =
     "\n"
     "exit status: 0 success, 1 the file has an error, 2 wrong usage\n";
 
-static int parse_int(const char *s, int lo, int hi, int *v) {
-  char *end;
-  long x = strtol(s, &end, 10);
-  if (!*s || *end || x < lo || x > hi) return -1;
-  *v = (int)x;
-  return 0;
-}
-
 int snc_cli_import(int argc, char **argv) {
   const char *in = NULL, *out = NULL, *weights = NULL;
   snc_onnx_options o = {0};
@@ -115,14 +117,10 @@ int snc_cli_import(int argc, char **argv) {
     else if (!strcmp(a, "--weights") && has) weights = argv[++i];
     else if (!strcmp(a, "--train") && has) o.train = argv[++i];
     else if (!strcmp(a, "--batch") && has) {
-      if (parse_int(argv[++i], 1, 1 << 20, &o.batch))
+      if (snc_cli_parse_int(argv[++i], 1, 1 << 20, &o.batch))
         return fprintf(stderr, "snc import: --batch takes a number from 1 to %d, not '%s'\n", 1 << 20, argv[i]), 2;
-    } else if (a[0] == '-' && a[1]) {
-      return fprintf(stderr, "snc import: unknown option or missing value '%s' (see snc import --help)\n", a), 2;
-    } else if (in) {
-      return fprintf(stderr, "snc import: one model at a time ('%s' and '%s')\n", in, a), 2;
-    } else {
-      in = a;
+    } else if (snc_cli_model_arg("snc import", a, &in)) {
+      return 2;
     }
   }
   if (!in || !out) return fprintf(stderr, "snc import: %s", usage_import), 2;
@@ -171,7 +169,7 @@ static const char *const usage_export =
 
 int snc_cli_export(int argc, char **argv) {
   const char *model = NULL, *out = NULL, *ckpt = NULL;
-  snc_override sets[MAX_SETS];
+  snc_override sets[SNC_CLI_MAX_SETS];
   int nsets = 0, quiet = 0, have_seed = 0;
   unsigned long long seed = 0;
   snc_error err = {0};
@@ -188,15 +186,9 @@ int snc_cli_export(int argc, char **argv) {
       if (!*argv[i] || *end || *argv[i] == '-') return fprintf(stderr, "snc export: --seed takes a number, not '%s'\n", argv[i]), 2;
       have_seed = 1;
     } else if (!strcmp(a, "--set") && has) {
-      if (nsets == MAX_SETS) return fprintf(stderr, "snc export: too many --set options\n"), 2;
-      if (snc_override_parse(argv[++i], &sets[nsets], &err)) return fprintf(stderr, "snc export: %s\n", err.msg), 2;
-      nsets++;
-    } else if (a[0] == '-' && a[1]) {
-      return fprintf(stderr, "snc export: unknown option or missing value '%s' (see snc export --help)\n", a), 2;
-    } else if (model) {
-      return fprintf(stderr, "snc export: one model at a time ('%s' and '%s')\n", model, a), 2;
-    } else {
-      model = a;
+      if (snc_cli_add_set("snc export", argv[++i], sets, &nsets, SNC_CLI_MAX_SETS)) return 2;
+    } else if (snc_cli_model_arg("snc export", a, &model)) {
+      return 2;
     }
   }
   if (!model || !out) return fprintf(stderr, "snc export: %s", usage_export), 2;
@@ -207,14 +199,9 @@ int snc_cli_export(int argc, char **argv) {
   int status = 1, nv = 0;
   if (!(g = snc_onnx_load_any(model, sets, nsets, 0, &m, &err))) goto done;
   if (!(be = snc_backend_ref_new(g, &err))) goto done;
-  if (ckpt) {
-    snc_run_info info;
-    if (snc_checkpoint_load(ckpt, g, be, &info, &err)) goto done;
-  } else if (m.yaml) {
-    if (snc_cli_onnx_weights(g, be, &m, &err)) goto done;
-  } else {
-    be->init_params(be, snc_seed_derive(have_seed ? seed : g->train.seed, SNC_SEED_INIT));
-  }
+  int none = snc_cli_load_weights(ckpt, g, be, &m, &err);
+  if (none < 0) goto done;
+  if (none) be->init_params(be, snc_seed_derive(have_seed ? seed : g->train.seed, SNC_SEED_INIT));
   if (!(vals = calloc((size_t)g->nnodes + 1, sizeof *vals))) {
     snc_errorf(&err, "snc export: out of memory");
     goto done;

@@ -11,9 +11,8 @@
 #include "snc/ir.h"
 #include "snc/target.h"
 #include "snc/train.h"
+#include "cli_util.h"
 #include "onnx_cli.h"
-
-#define SNC_MAX_SETS 64
 
 static void usage(FILE *out) {
   fputs("usage: snc <command> [options]\n"
@@ -43,7 +42,7 @@ static void usage(FILE *out) {
 
 static int cmd_check(int argc, char **argv) {
   const char *path = NULL;
-  snc_override sets[SNC_MAX_SETS];
+  snc_override sets[SNC_CLI_MAX_SETS];
   int nsets = 0, quiet = 0;
   snc_error err = {0};
   for (int i = 0; i < argc; i++) {
@@ -51,9 +50,7 @@ static int cmd_check(int argc, char **argv) {
     if (!strcmp(a, "--set") || !strncmp(a, "--set=", 6)) {
       char *v = a[5] == '=' ? argv[i] + 6 : (i + 1 < argc ? argv[++i] : NULL);
       if (!v) return fprintf(stderr, "snc check: --set needs NAME=VALUE\n"), 2;
-      if (nsets == SNC_MAX_SETS) return fprintf(stderr, "snc check: too many --set options\n"), 2;
-      if (snc_override_parse(v, &sets[nsets], &err)) return fprintf(stderr, "snc check: %s\n", err.msg), 2;
-      nsets++;
+      if (snc_cli_add_set("snc check", v, sets, &nsets, SNC_CLI_MAX_SETS)) return 2;
     } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
       quiet = 1;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -112,8 +109,8 @@ static const char *const usage_compile =
 
 typedef struct compile_cli {
   const char *model, *out, *emit, *header, *weights, *triple, *cpu, *features;
-  const char *sets_text[SNC_MAX_SETS];
-  snc_override sets[SNC_MAX_SETS];
+  const char *sets_text[SNC_CLI_MAX_SETS];
+  snc_override sets[SNC_CLI_MAX_SETS];
   int nsets, no_header, opt, dump_graph, dump_llvm, quiet;
 } compile_cli;
 
@@ -200,7 +197,7 @@ static int parse_compile(int argc, char **argv, compile_cli *c) {
     if (!*val) return fprintf(stderr, "snc compile: %s needs a non-empty value\n", opt), 2;
     if (!strcmp(opt, "--set")) {
       snc_error err = {0};
-      if (c->nsets == SNC_MAX_SETS) return fprintf(stderr, "snc compile: too many --set options\n"), 2;
+      if (c->nsets == SNC_CLI_MAX_SETS) return fprintf(stderr, "snc compile: too many --set options\n"), 2;
       c->sets_text[c->nsets] = strdup(val);
       if (snc_override_parse(val, &c->sets[c->nsets], &err)) return fprintf(stderr, "snc compile: %s\n", err.msg), 2;
       c->nsets++;
