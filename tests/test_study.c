@@ -214,11 +214,12 @@ static void test_study_outputs(void) {
 }
 
 /* --eval-train: by default no round evaluates its training set (empty CSV fields, JSON nulls);
- * --eval-train end adds the last epoch's, --no-cache compiles afresh; the table is the same to the bit */
+ * --eval-train end adds the last epoch's, --no-cache compiles afresh, --eval-batch 0 evaluates on the
+ * training build instead of the wider evaluation build; the table is the same to the bit */
 static void test_eval_train(void) {
-  char out[3][512], path[600];
-  double mean[3][2];
-  for (int v = 0; v < 3; v++) {
+  char out[4][512], path[600];
+  double mean[4][2];
+  for (int v = 0; v < 4; v++) {
     snprintf(out[v], sizeof out[v], "%s/study_eval_%d", tmpdir, v);
     snc_study_opts o = snc_study_defaults();
     CU_ASSERT_EQUAL(o.eval_train, SNC_EVAL_TRAIN_NEVER);
@@ -226,6 +227,8 @@ static void test_eval_train(void) {
     o.grid[o.ngrid++] = "aux_loss=false,true";
     if (v == 1) o.eval_train = SNC_EVAL_TRAIN_END;
     if (v == 2) o.no_cache = 1;
+    CU_ASSERT_EQUAL(o.eval_batch, -1);
+    if (v == 3) o.eval_batch = 0;
     snc_error err = {0};
     fflush(stdout);
     CU_ASSERT_EQUAL_FATAL(snc_study_run(&o, &err), 0);
@@ -256,6 +259,7 @@ static void test_eval_train(void) {
   }
   CU_ASSERT_EQUAL(memcmp(mean[0], mean[1], sizeof mean[0]), 0);
   CU_ASSERT_EQUAL(memcmp(mean[0], mean[2], sizeof mean[0]), 0);
+  CU_ASSERT_EQUAL(memcmp(mean[0], mean[3], sizeof mean[0]), 0);
 }
 
 /* ---- kill -9 and resume ------------------------------------------------------------------------------ */

@@ -248,6 +248,95 @@ static void test_jit_cache_same_run(void) {
   for (int k = 0; k < 3; k++) snc_train_result_free(&r[k]);
 }
 
+/* Trains `model` on the JIT (1 thread, 100 training and 50 test samples, 2 epochs, seed 5), evaluating
+ * on an evaluation build of eval_batch rows when eval_batch > 0. Returns snc_train's status. */
+static int run_eval_build(const char *model, const snc_override *sets, int nsets, int eval_batch, snc_train_result *r,
+                          snc_error *err) {
+  snc_graph *g = snc_model_load(model, sets, nsets, err), *eg = NULL;
+  CU_ASSERT_FATAL(g && snc_autodiff(g, 0, err) == 0);
+  g->data.train_size = 100, g->data.test_size = 50;
+  snc_jit_backend_opts jo = {.threads = 1};
+  snc_backend *be = snc_backend_jit_new(g, &jo, err), *ebe = NULL;
+  CU_ASSERT_FATAL(be != NULL);
+  if (eval_batch > 0) CU_ASSERT_EQUAL_FATAL(snc_eval_build_new(model, sets, nsets, eval_batch, &jo, &eg, &ebe, err), 0);
+  snc_train_opts o = snc_train_defaults(g);
+  o.seed = 5, o.epochs = 2, o.quiet = 1, o.eval_train = SNC_EVAL_TRAIN_EVERY;
+  o.eval_graph = eg, o.eval_backend = ebe;
+  int rc = snc_train(g, be, &o, r, err);
+  if (ebe) ebe->free(ebe);
+  snc_graph_free(eg);
+  be->free(be);
+  snc_graph_free(g);
+  return rc;
+}
+
+/* Evaluation on the forward graph built for more rows (snc_eval_build_new) gives the training build's
+ * results: the training untouched to the bit, the same accuracies on both sets, the losses equal up
+ * to the summation order of the wider kernels. With and without weight sharing (other parameter
+ * names), and on siamese_plus, whose batch norm running statistics must be carried over too. */
+static void test_eval_build_same_results(void) {
+  snc_error err = {0};
+  snc_override unshared = {"weight_sharing", "false"};
+  snc_override plus[] = {{"batch", "16"}};
+  struct { const char *model; const snc_override *sets; int nsets, eval_batch; } cases[] = {
+      {siamese_small(), NULL, 0, 128}, {siamese_small(), &unshared, 1, 64}, {SNC_SRC("models/siamese_plus.yaml"), plus, 1, 48}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    snc_train_result a = {0}, b = {0};
+    CU_ASSERT_EQUAL_FATAL(run_eval_build(cases[c].model, cases[c].sets, cases[c].nsets, 0, &a, &err), 0);
+    int rc = run_eval_build(cases[c].model, cases[c].sets, cases[c].nsets, cases[c].eval_batch, &b, &err);
+    if (rc) fprintf(stderr, "\n%s\n", err.msg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    for (int i = 0; i < 2; i++) {
+      CU_ASSERT_EQUAL(memcmp(&a.epoch[i].step_loss, &b.epoch[i].step_loss, sizeof(double)), 0);
+      const snc_eval_result *x[2] = {&a.epoch[i].test, &a.epoch[i].train}, *y[2] = {&b.epoch[i].test, &b.epoch[i].train};
+      for (int s = 0; s < 2; s++) {
+        CU_ASSERT_EQUAL(x[s]->n, y[s]->n);
+        CU_ASSERT_EQUAL(x[s]->noutputs, y[s]->noutputs);
+        CU_ASSERT_TRUE(x[s]->noutputs >= 1);
+        for (int k = 0; k < x[s]->noutputs; k++) CU_ASSERT_EQUAL(x[s]->acc[k], y[s]->acc[k]);
+        CU_ASSERT_TRUE(fabs(x[s]->loss - y[s]->loss) <= 1e-5 * fabs(x[s]->loss));
+      }
+    }
+    /* the state is carried over before every evaluation, not once: epoch 2 scores the trained weights */
+    CU_ASSERT_TRUE(b.epoch[0].test.loss != b.epoch[1].test.loss);
+    snc_train_result_free(&a);
+    snc_train_result_free(&b);
+  }
+}
+
+/* snc_eval_batch_auto: a build only where it saves lanes; an evaluation build of another model is refused
+ * by name before any work, and data-parallel training refuses one. */
+static void test_eval_build_refused(void) {
+  snc_error err = {0};
+  snc_graph *g = snc_model_load(siamese_small(), NULL, 0, &err), *eg = NULL;
+  CU_ASSERT_FATAL(g && snc_autodiff(g, 0, &err) == 0);
+  snc_jit_backend_opts jo = {.threads = 1};
+  snc_backend *be = snc_backend_jit_new(g, &jo, &err), *ebe = NULL;
+  CU_ASSERT_FATAL(be != NULL);
+  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, snc_backend_jit_program(be)), SNC_EVAL_BATCH); /* 25 rows, 32 lanes */
+  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, NULL), 0);                                    /* the reference executor */
+  int test_size = g->data.test_size;
+  g->data.test_size = 20; /* one call of the training build evaluates it */
+  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, snc_backend_jit_program(be)), 0);
+  g->data.test_size = test_size;
+  CU_ASSERT_EQUAL_FATAL(snc_eval_build_new(SNC_SRC("models/digit_cnn.yaml"), NULL, 0, 128, &jo, &eg, &ebe, &err), 0);
+  snc_train_opts o = snc_train_defaults(g);
+  o.epochs = 1, o.quiet = 1, o.eval_graph = eg, o.eval_backend = ebe;
+  snc_train_result r = {0};
+  CU_ASSERT_EQUAL(snc_train(g, be, &o, &r, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no counterpart"));
+  CU_ASSERT_EQUAL(r.nepochs, 0);
+  snc_train_result_free(&r);
+  o.data_parallel = 1;
+  CU_ASSERT_EQUAL(snc_train(g, be, &o, &r, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "data-parallel"));
+  snc_train_result_free(&r);
+  ebe->free(ebe);
+  snc_graph_free(eg);
+  be->free(be);
+  snc_graph_free(g);
+}
+
 /* ---- bad checkpoints ---------------------------------------------------------------------------- */
 
 static char digit_ckpt[512];
@@ -346,6 +435,9 @@ static void test_cli_exit_codes(void) {
   CU_ASSERT_EQUAL(sh("train models/siamese.yaml --seed"), 2);
   CU_ASSERT_EQUAL(sh("train models/siamese.yaml --backend gpu"), 2);
   CU_ASSERT_EQUAL(sh("train models/siamese.yaml --set weight_sharing"), 2);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --eval-batch lots"), 2);
+  CU_ASSERT_EQUAL(sh("train models/siamese.yaml --eval-batch 65537"), 2);
+  CU_ASSERT_EQUAL(sh("eval models/siamese.yaml --checkpoint x --eval-batch 128"), 2);
   CU_ASSERT_EQUAL(sh("eval models/siamese.yaml"), 2);
   CU_ASSERT_EQUAL(sh("eval models/siamese.yaml --checkpoint x --epochs 3"), 2);
   CU_ASSERT_EQUAL(sh("--version"), 0);
@@ -404,7 +496,9 @@ static void register_tests(void) {
   atexit(cleanup_dir);
   SNC_SUITE("train", {"siamese learns", test_siamese_learns}, {"eval matches training", test_eval_matches_training},
             {"same seed same run", test_same_seed_same_run}, {"--eval-train end, never", test_eval_train},
-            {"a JIT from the compiled-module cache trains the same", test_jit_cache_same_run}, {"digit_cnn learns", test_digit_cnn_learns},
+            {"a JIT from the compiled-module cache trains the same", test_jit_cache_same_run},
+            {"an evaluation build gives the same results", test_eval_build_same_results},
+            {"an evaluation build of another model is refused", test_eval_build_refused}, {"digit_cnn learns", test_digit_cnn_learns},
             {"eval refuses other model", test_eval_refuses_other_model},
             {"eval refuses wrong shape", test_eval_refuses_wrong_shape}, {"labels validated", test_labels_validated},
             {"cli exit codes", test_cli_exit_codes}, {"cli sigint", test_cli_sigint});

@@ -146,6 +146,9 @@ snc_backend *snc_compiled_backend(const char *path, int threads, snc_graph **g, 
 void snc_profile_mark(int32_t region, int32_t k);
 void snc_profile_reset(void);
 void snc_profile_print(const snc_program *p, FILE *out, int top);
+/* One region of it (0 the training step, 1 the evaluation): when the evaluation ran on another build
+   (snc_eval_build_new), its region 1 is printed from that build's program. */
+void snc_profile_print_region(const snc_program *p, int region, FILE *out, int top);
 /* Seconds per kernel call k < n of a region (0 train, 1 eval), summed since the last reset, into t;
    returns how many times the region ran. */
 long snc_profile_times(int region, double *t, int n);

@@ -51,6 +51,8 @@ typedef struct snc_study_opts {
   int eval_train;                           /* SNC_EVAL_TRAIN_* (snc/train.h): when a round evaluates the
                                                training set; default never (the table and the curves use
                                                the test set, evaluated every epoch); may change on resume */
+  int eval_batch;                           /* rows of the evaluation build (snc/train.h, snrun train
+                                               --eval-batch): 0 none, -1 automatic (the default) */
   int no_cache;                             /* 1: the workers compile without the compiled-module cache */
   volatile sig_atomic_t *stop;              /* 1: finish running rounds and stop; 2: stop now */
 } snc_study_opts;

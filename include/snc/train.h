@@ -141,10 +141,40 @@ typedef struct snc_train_opts {
   int eval_train;     /* when the training set is evaluated (eval mode, after the epoch):
                          SNC_EVAL_TRAIN_EVERY (0, every epoch), _END (after the last), _NEVER; an epoch
                          without it has train.noutputs 0 and train.loss NaN. The test set: every epoch */
+  /* Evaluation on another build of the model (snc_eval_build_new: its forward graph for more rows, so
+     fewer padded lanes and calls): when both are set, every evaluation runs on them after the
+     forward state (parameters and running statistics, matched by name) is copied over from be.
+     NULL: evaluation on (g, be). Not with data_parallel. */
+  const snc_graph *eval_graph;
+  snc_backend *eval_backend;
 } snc_train_opts;
 
 /* "every", "end", "never" (--eval-train) to SNC_EVAL_TRAIN_*; -1 for anything else. */
 int snc_eval_train_parse(const char *s, int *v);
+
+/* ---- evaluation on a wider build (runtime/train/train_eval.c) ---------------------------------
+ * A model trained in batches of 25 runs its kernels on 32 lanes (the batch padded to the vector
+ * width): 22% of every evaluation wasted, and 40 calls for 1000 samples. Evaluation needs no
+ * gradients, so the forward graph alone is built again for SNC_EVAL_BATCH rows and evaluates
+ * in its place (snc_train_opts.eval_graph / eval_backend):
+ *
+ *   int eb = snc_eval_batch_auto(g, snc_backend_jit_program(be)); // 0: the training build is as good
+ *   if (eb && snc_eval_build_new(path, sets, nsets, eb, &jit_opts, &eg, &ebe, &err) != 0) ...
+ *   o.eval_graph = eg, o.eval_backend = ebe;
+ *   ... snc_train ...; ebe->free(ebe); snc_graph_free(eg);
+ *
+ * Per sample the evaluation computes what the training build computes; the kernel schedules of the
+ * wider shapes may sum in another order, so losses can differ at rounding level (docs/snrun.md). */
+#define SNC_EVAL_BATCH 128
+/* The rows of an evaluation build worth making for g, compiled as p (snc_backend_jit_program of the
+ * training backend; NULL for the reference executor, which gains nothing from lanes): SNC_EVAL_BATCH
+ * when p's padded batch is at most half of it and the model's test split is larger than g->batch,
+ * else 0. */
+int snc_eval_batch_auto(const snc_graph *g, const snc_program *p);
+/* Loads `path` (with the same overrides as the training graph) for `batch` rows, forward only, and
+ * builds its JIT backend with jo. *eg and *ebe become the caller's. Returns 0, or -1 with err. */
+int snc_eval_build_new(const char *path, const snc_override *sets, int nsets, int batch, const snc_jit_backend_opts *jo,
+                       snc_graph **eg, snc_backend **ebe, snc_error *err);
 
 /* Options from the model: its seed and epochs, everything else off. */
 snc_train_opts snc_train_defaults(const snc_graph *g);

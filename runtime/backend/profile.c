@@ -58,12 +58,17 @@ static int by_time(const void *a, const void *b) {
 }
 
 void snc_profile_print(const snc_program *p, FILE *out, int top) {
+  for (int r = 0; r < 2; r++) snc_profile_print_region(p, r, out, top);
+}
+
+void snc_profile_print_region(const snc_program *p, int r, FILE *out, int top) {
   static const char *const region[2] = {"training step", "evaluation"};
   const char *e = getenv("SNC_PROFILE_TOP"); /* how many rows (default: the caller's) */
   if (e && atoi(e) > 0) top = atoi(e);
-  for (int r = 0; r < 2; r++) {
+  if (r < 0 || r > 1) return;
+  {
     int n = p->ncalls[r] < MAXK ? p->ncalls[r] : MAXK;
-    if (!calls[r] || !n) continue;
+    if (!calls[r] || !n) return;
     row *rows = malloc((size_t)n * sizeof *rows);
     if (!rows) return;
     double total = 0;
@@ -72,7 +77,8 @@ void snc_profile_print(const snc_program *p, FILE *out, int top) {
       total += acc[r][k];
     }
     qsort(rows, (size_t)n, sizeof *rows, by_time);
-    fprintf(out, "profile of the %s: %ld calls, %.3f ms per call, %d kernels\n", region[r], calls[r], 1e3 * total / (double)calls[r], n);
+    fprintf(out, "profile of the %s: %ld calls, %.3f ms per call, %d kernels, batch %d\n", region[r], calls[r],
+            1e3 * total / (double)calls[r], n, p->g->batch);
     for (int k = 0; k < n && k < top; k++)
       fprintf(out, "  %8.3f ms %5.1f%%  %s\n", 1e3 * rows[k].t / (double)calls[r], 100 * rows[k].t / total, rows[k].name);
     free(rows);

@@ -65,12 +65,14 @@ static void send_error(int out, const char *msg) {
 
 /* What a worker keeps between rounds: the setting it compiled and its backend. */
 typedef struct wstate {
-  snc_graph *g;
-  snc_backend *be;
+  snc_graph *g, *eg;      /* eg: the evaluation build's graph (snc_eval_build_new), or NULL */
+  snc_backend *be, *ebe;
   int cur; /* the setting compiled, -1 none */
 } wstate;
 
 static void ws_free(wstate *w) {
+  if (w->ebe) w->ebe->free(w->ebe);
+  snc_graph_free(w->eg);
   if (w->be) w->be->free(w->be);
   snc_graph_free(w->g);
   *w = (wstate){.cur = -1};
@@ -90,6 +92,10 @@ static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, int *cache
     snc_jit_backend_opts jo = {.threads = s->threads, .cache_dir = s->cache[0] ? s->cache : NULL};
     w->be = snc_backend_jit_new(w->g, &jo, err);
     *cached = w->be && snc_backend_jit_timing(w->be)->cache_status == SNC_JIT_CACHE_HIT;
+    int eb = !w->be ? 0 : s->eval_batch >= 0 ? s->eval_batch : snc_eval_batch_auto(w->g, snc_backend_jit_program(w->be));
+    if (eb > 0 && eb != w->g->batch && snc_eval_build_new(s->model, t->ov, t->nov, eb, &jo, &w->eg, &w->ebe, err) != 0)
+      return -1;
+    if (w->ebe) *cached = *cached && snc_backend_jit_timing(w->ebe)->cache_status == SNC_JIT_CACHE_HIT;
   } else {
     w->be = snc_backend_new(s->backend, w->g, err);
   }
@@ -111,6 +117,7 @@ static char *ws_round(st_study *s, wstate *w, int r, const char *ckpt, snc_error
   o.backend_name = s->backend;
   o.quiet = 1;
   o.eval_train = s->eval_train;
+  o.eval_graph = w->eg, o.eval_backend = w->ebe;
   snc_train_result res = {0};
   if (snc_train(w->g, w->be, &o, &res, err) != 0) return NULL;
   snc_run_info info = {x->seed, res.nepochs, res.steps, w->g->data.standardize, res.mean, res.std};

@@ -129,6 +129,11 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   int64_t share = o->data_parallel ? (B + snc_dist_size() - 1) / snc_dist_size() : B; /* the most one backend runs */
   if (share > g->batch)
     return snc_errorf(err, "%s: a step of %lld rows does not fit the compiled batch of %d", g->file, (long long)share, g->batch);
+  const snc_graph *eg = o->eval_graph ? o->eval_graph : g; /* evaluation: on a wider build when given */
+  snc_backend *ebe = o->eval_graph && o->eval_backend ? o->eval_backend : be;
+  if (eg != g && (o->data_parallel || !o->eval_backend))
+    return snc_errorf(err, "%s: an evaluation build needs its backend and no data-parallel run", g->file);
+  if (eg != g && snc_train_eval_sync(g, be, eg, ebe, err) != 0) return -1; /* checks every parameter's match */
   if (snc_train_data_load(g, o->data_dir, o->seed, NULL, &d, err) != 0) return -1;
   r->data_seconds = now() - t0;
   r->mean = d.mean;
@@ -212,11 +217,12 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
     e->step_loss = loss_sum / (double)d.train.n;
     e->step_seconds = now() - te0;
     double tv = now();
+    if (eg != g) snc_train_eval_sync(g, be, eg, ebe, err); /* matched before the first epoch: cannot fail */
     if (o->eval_train == SNC_EVAL_TRAIN_EVERY || (o->eval_train == SNC_EVAL_TRAIN_END && ep == o->epochs))
-      snc_train_evaluate(g, be, &d.train, ctx.seed, &e->train, dp != NULL);
+      snc_train_evaluate(eg, ebe, &d.train, ctx.seed, &e->train, dp != NULL);
     else
       e->train = (snc_eval_result){.n = 0, .loss = NAN}; /* not asked for (--eval-train) */
-    snc_train_evaluate(g, be, &d.test, ctx.seed, &e->test, dp != NULL);
+    snc_train_evaluate(eg, ebe, &d.test, ctx.seed, &e->test, dp != NULL);
     e->seconds = now() - te0;
     r->eval_seconds += now() - tv;
     r->nepochs = ep;

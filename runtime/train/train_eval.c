@@ -98,3 +98,41 @@ void snc_train_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s,
 void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r) {
   snc_train_evaluate(g, be, s, seed, r, 0);
 }
+
+/* ---- evaluation on a wider build ---------------------------------------------------------------- */
+
+int snc_eval_batch_auto(const snc_graph *g, const snc_program *p) {
+  if (!p || g->batch >= SNC_EVAL_BATCH || 2 * p->layout.bp > SNC_EVAL_BATCH) return 0;
+  if (g->data.test_size > 0 && g->data.test_size <= g->batch) return 0; /* one call of the training build */
+  return SNC_EVAL_BATCH;
+}
+
+int snc_eval_build_new(const char *path, const snc_override *sets, int nsets, int batch, const snc_jit_backend_opts *jo,
+                       snc_graph **eg, snc_backend **ebe, snc_error *err) {
+  *eg = NULL, *ebe = NULL;
+  snc_graph *g = snc_model_load_batch(path, sets, nsets, batch, err);
+  if (!g) return -1;
+  snc_backend *be = snc_backend_jit_new(g, jo, err);
+  if (!be) {
+    snc_graph_free(g);
+    return -1;
+  }
+  be->init_params(be, 0); /* constants; the parameters come from the training build (snc_train_eval_sync) */
+  *eg = g, *ebe = be;
+  return 0;
+}
+
+int snc_train_eval_sync(const snc_graph *g, snc_backend *be, const snc_graph *eg, snc_backend *ebe, snc_error *err) {
+  for (int j = 0; j < eg->nforward; j++) {
+    const snc_node *m = eg->nodes[j];
+    if (m->op != SNC_OP_PARAM) continue;
+    const snc_node *n = NULL;
+    for (int i = 0; i < g->nforward && !n; i++)
+      if (g->nodes[i]->op == SNC_OP_PARAM && !strcmp(g->nodes[i]->name, m->name)) n = g->nodes[i];
+    if (!n || snc_shape_numel(&n->shape) != snc_shape_numel(&m->shape))
+      return snc_errorf(err, "%s: the evaluation build's %s has no counterpart of its shape in the training build",
+                        eg->file, m->name);
+    memcpy(ebe->buf(ebe, j), be->buf(be, n->id), (size_t)snc_shape_numel(&m->shape) * 4);
+  }
+  return 0;
+}

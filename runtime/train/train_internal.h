@@ -22,5 +22,9 @@ void snc_train_load_batch(const snc_graph *g, snc_backend *be, const snc_split *
  * contiguous share of s and every rank receives the sums for the whole split. */
 void snc_train_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint64_t seed, snc_eval_result *r,
                         int dist);
+/* The forward state of (g, be) into an evaluation build (eg, ebe; snc_eval_build_new): every PARAM of
+ * eg (trainable or running statistics) from g's PARAM of the same name. Returns 0, or -1 with err
+ * when one has no counterpart of its size. */
+int snc_train_eval_sync(const snc_graph *g, snc_backend *be, const snc_graph *eg, snc_backend *ebe, snc_error *err);
 
 #endif

@@ -72,6 +72,8 @@ static const char *const usage_train =
     "                     default $SNC_CACHE_DIR, else $XDG_CACHE_HOME/snc or ~/.cache/snc)\n"
     "  --eval-train WHEN  evaluate the training set (the train acc column) every epoch, at the end\n"
     "                     (default; '-' in the other epochs) or never; the test set: every epoch\n"
+    "  --eval-batch N     evaluate on the forward graph built for N rows (fewer padded lanes; jit);\n"
+    "                     0: on the training build; default: 128 when the batch is 64 or less\n"
     "  --check-numerics   stop at the first NaN or Inf in the loss, a gradient or a parameter and name\n"
     "                     the epoch, the step and the first tensor that went bad (exit status 1)\n"
     "  -q, --quiet        print only the summary\n"
@@ -140,6 +142,8 @@ static const char *const usage_study =
     "  --no-plots         do not run gnuplot\n"
     "  --eval-train WHEN  evaluate the training set every epoch, at the end or never (default; the\n"
     "                     table and the curves use the test set, evaluated every epoch)\n"
+    "  --eval-batch N     evaluate on the forward graph built for N rows (as snrun train; 0: on the\n"
+    "                     training build; default: 128 when the batch is 64 or less)\n"
     "  --no-cache         workers compile without the compiled-module cache they otherwise share\n"
     "  --no-progress      plain lines instead of a progress bar on a terminal\n"
     "  -q, --quiet        print only the table\n"
@@ -158,6 +162,7 @@ typedef struct {
   int tune, no_tune;  /* train --tune, --no-tune */
   int no_cache;       /* train --no-cache */
   int eval_train;     /* train --eval-train: SNC_EVAL_TRAIN_* */
+  int eval_batch;     /* train --eval-batch: rows of the evaluation build, 0 none, -1 automatic */
   double t_start;     /* when run() began: the "whole" time of train */
   uint64_t seed;
 } cli;
@@ -190,7 +195,8 @@ static int parse(int argc, char **argv, cli *c) {
   const char *usage = train ? usage_train : pairs ? usage_pairs : usage_eval;
   for (int i = 0; i < argc; i++) {
     char *a = argv[i], *val = NULL;
-    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", "--out", "--eval-train", NULL};
+    const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", "--out", "--eval-train",
+                          "--eval-batch", NULL};
     const char *opt = NULL;
     for (int k = 0; opts[k]; k++) {
       size_t l = strlen(opts[k]);
@@ -208,7 +214,7 @@ static int parse(int argc, char **argv, cli *c) {
       }
     }
     if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save") || !strcmp(opt, "--threads") ||
-                          !strcmp(opt, "--eval-train")))
+                          !strcmp(opt, "--eval-train") || !strcmp(opt, "--eval-batch")))
       opt = NULL; /* train-only options are unknown to eval */
     if (opt && train && !strcmp(opt, "--checkpoint")) opt = NULL;
     if (opt && !pairs && !strcmp(opt, "--out")) opt = NULL;
@@ -273,6 +279,11 @@ static int parse(int argc, char **argv, cli *c) {
     } else if (!strcmp(opt, "--eval-train")) {
       if (snc_eval_train_parse(val, &c->eval_train) != 0)
         return fprintf(stderr, "snrun %s: --eval-train takes every, end or never, got '%s'\n", c->cmd, val), 2;
+    } else if (!strcmp(opt, "--eval-batch")) {
+      uint64_t b;
+      if (parse_u64(val, &b) || b > 65536)
+        return fprintf(stderr, "snrun %s: --eval-batch takes an integer from 0 to 65536, got '%s'\n", c->cmd, val), 2;
+      c->eval_batch = (int)b;
     } else if (!strcmp(opt, "--threads")) {
       uint64_t t;
       if (parse_u64(val, &t) || t < 1 || t > 1024)
@@ -303,10 +314,10 @@ static int parse(int argc, char **argv, cli *c) {
 static int cmd_train(cli *c) {
   snc_error err = {0};
   snc_train_result r = {0};
-  snc_backend *be = NULL;
+  snc_backend *be = NULL, *ebe = NULL; /* ebe: the evaluation build, on eg */
   snc_sched_table *sched = NULL;
   int status = 1;
-  snc_graph *g = NULL;
+  snc_graph *g = NULL, *eg = NULL;
   int jit = !strcmp(c->backend, "jit");
   int dp = snc_dist_size() > 1, rank = snc_dist_rank(); /* data-parallel under mpirun */
   int64_t batch = 0;                                    /* dp: the model's batch, split over the ranks */
@@ -366,6 +377,16 @@ static int cmd_train(cli *c) {
       printf("compiled %s: %d kernels, arena %.1f MiB (%.1f MiB without reuse), %.3f s\n", g->name,
              snc_backend_jit_program(be)->nkernels, snc_backend_jit_program(be)->layout.arena_bytes / 1048576.0,
              snc_backend_jit_program(be)->layout.unplanned_bytes / 1048576.0, snc_backend_jit_compile_seconds(be));
+    /* evaluation on the forward graph built for more rows (snc/train.h, "evaluation on a wider build") */
+    int eb = c->eval_batch >= 0 ? c->eval_batch : snc_eval_batch_auto(g, snc_backend_jit_program(be));
+    if (eb > 0 && eb != g->batch && !dp) {
+      jo.split_step = 0;
+      if (snc_eval_build_new(c->model, c->sets, c->nsets, eb, &jo, &eg, &ebe, &err) != 0) goto done;
+      if (!c->quiet)
+        printf("compiled %s for evaluation in batches of %d: %d kernels, arena %.1f MiB, %.3f s\n", g->name, eb,
+               snc_backend_jit_program(ebe)->nkernels, snc_backend_jit_program(ebe)->layout.arena_bytes / 1048576.0,
+               snc_backend_jit_compile_seconds(ebe));
+    }
   } else if (!jit && !(be = snc_backend_new(c->backend, g, &err))) {
     goto done;
   }
@@ -382,6 +403,7 @@ static int cmd_train(cli *c) {
   o.data_parallel = dp;
   o.batch = batch;
   o.eval_train = c->eval_train;
+  o.eval_graph = eg, o.eval_backend = ebe;
   if (dp && rank == 0 && !c->quiet)
     printf("data-parallel over %d MPI ranks (%s), %d thread%s each; every batch of %lld split over the ranks "
            "(code built for %d rows)\n", snc_dist_size(), snc_dist_library(), c->threads, c->threads == 1 ? "" : "s",
@@ -399,18 +421,24 @@ static int cmd_train(cli *c) {
   for (int e = 0; e < r.nepochs; e++) steps += r.epoch[e].step_seconds;
   if (c->quiet < 2) { /* the parts of the whole command (bench/train_bench.sh reads this line) */
     const char *cached = jit == 1 ? snc_jit_cache_status_name(snc_backend_jit_timing(be)->cache_status) : "";
+    double compile = (jit ? snc_backend_jit_compile_seconds(be) : 0.0) + (ebe ? snc_backend_jit_compile_seconds(ebe) : 0.0);
     printf("time: training steps %.3f s, compile %.3f s%s%s%s, evaluation %.3f s, data %.3f s, whole %.3f s "
-           "(backend %s, %d thread%s)\n", steps, jit ? snc_backend_jit_compile_seconds(be) : 0.0, *cached ? " (" : "",
+           "(backend %s, %d thread%s)\n", steps, compile, *cached ? " (" : "",
            cached, *cached ? ")" : "", r.eval_seconds, r.data_seconds, now_seconds() - c->t_start, c->backend, c->threads,
            c->threads == 1 ? "" : "s");
   }
-  if (c->profile && jit == 1) { /* where the compile time went (docs/jit.md) */
-    const snc_jit_timing *t = snc_backend_jit_timing(be);
-    printf("compile: graph to LLVM IR %.3f s, optimisation %.3f s, machine code %.3f s, linking %.3f s, cache %.3f s "
-           "(%d thread%s)\n", snc_backend_jit_program(be)->build_seconds, t->optimize, t->codegen, t->link, t->cache,
-           t->threads, t->threads == 1 ? "" : "s");
+  for (int k = 0; k < 2 && c->profile && jit == 1; k++) { /* where the compile time went (docs/jit.md) */
+    snc_backend *b = k ? ebe : be;
+    if (!b) continue;
+    const snc_jit_timing *t = snc_backend_jit_timing(b);
+    printf("compile%s: graph to LLVM IR %.3f s, optimisation %.3f s, machine code %.3f s, linking %.3f s, cache "
+           "%.3f s (%d thread%s)\n", k ? " (evaluation build)" : "", snc_backend_jit_program(b)->build_seconds,
+           t->optimize, t->codegen, t->link, t->cache, t->threads, t->threads == 1 ? "" : "s");
   }
-  if (c->profile) snc_profile_print(snc_backend_jit_program(be), stdout, 25);
+  if (c->profile) {
+    snc_profile_print_region(snc_backend_jit_program(be), 0, stdout, 25);
+    snc_profile_print_region(snc_backend_jit_program(ebe ? ebe : be), 1, stdout, 25);
+  }
   status = 0;
   if (stop_flag || r.interrupted) {
     if (c->quiet == 2) /* another rank: rank 0 says it */
@@ -427,6 +455,8 @@ done:
   if (status == 1 && rank > 0) fprintf(stderr, "[rank %d] %s\n", rank, err.msg);
   else if (status == 1) fprintf(stderr, "%s\n", err.msg);
   snc_train_result_free(&r);
+  if (ebe) ebe->free(ebe);
+  snc_graph_free(eg);
   if (be) be->free(be);
   snc_sched_free(sched);
   snc_graph_free(g);
@@ -551,7 +581,8 @@ static int run(int argc, char **argv, const char *cmd) {
     fprintf(stderr, "snrun: unknown command '%s' (commands: train, eval, study, pairs, infer; see snrun --help)\n", cmd);
     return 2;
   }
-  cli c = {.cmd = cmd, .backend = "jit", .t_start = now_seconds(), .eval_train = SNC_EVAL_TRAIN_END};
+  cli c = {.cmd = cmd, .backend = "jit", .t_start = now_seconds(), .eval_train = SNC_EVAL_TRAIN_END,
+           .eval_batch = -1};
   int st = parse(argc - 2, argv + 2, &c);
   if (st >= 0) return st;
   if (strcmp(cmd, "train") && snc_dist_size() > 1) {

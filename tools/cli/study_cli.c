@@ -33,7 +33,8 @@ int snc_study_main(int argc, char **argv, const char *usage) {
   for (int i = 0; i < argc; i++) {
     char *a = argv[i], *val = NULL;
     static const char *const opts[] = {"--grid", "--set", "--rounds", "--seed", "--epochs", "--data", "--out",
-                                       "--resume", "--jobs", "--threads", "--backend", "--eval-train", NULL};
+                                       "--resume", "--jobs", "--threads", "--backend", "--eval-train",
+                                       "--eval-batch", NULL};
     const char *opt = NULL;
     for (int k = 0; opts[k]; k++) {
       size_t l = strlen(opts[k]);
@@ -107,6 +108,10 @@ int snc_study_main(int argc, char **argv, const char *usage) {
     } else if (!strcmp(opt, "--eval-train")) {
       if (snc_eval_train_parse(val, &o.eval_train) != 0)
         return fprintf(stderr, "snrun study: --eval-train takes every, end or never, got '%s'\n", val), 2;
+    } else if (!strcmp(opt, "--eval-batch")) {
+      if (parse_int(val, 0, 65536, &v))
+        return fprintf(stderr, "snrun study: --eval-batch takes an integer from 0 to 65536, got '%s'\n", val), 2;
+      o.eval_batch = (int)v;
     } else if (!strcmp(opt, "--data")) {
       o.data = val;
     } else if (!strcmp(opt, "--out")) {
