@@ -4,7 +4,7 @@
 # Extra arguments go to `snrun study` (e.g. --rounds 5, --out DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/build.sh
+SNC_BUILD_TARGETS="snc snrun" bash tools/build.sh # the tools only; tools/test.sh builds the tests
 build=${SNC_BUILD_DIR:-build}
 "$build"/snc check models/siamese.yaml | tail -n 12
 echo
