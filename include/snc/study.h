@@ -54,6 +54,8 @@ typedef struct snc_study_opts {
   int eval_batch;                           /* rows of the evaluation build (snc/train.h, snrun train
                                                --eval-batch): 0 none, -1 automatic (the default) */
   int no_cache;                             /* 1: the workers compile without the compiled-module cache */
+  int no_tune;                              /* 1: the workers ignore the tuning cache (snrun train --tune):
+                                               every kernel on its default schedule */
   volatile sig_atomic_t *stop;              /* 1: finish running rounds and stop; 2: stop now */
 } snc_study_opts;
 

@@ -24,11 +24,12 @@ snc_study_opts snc_study_defaults(void) {
   return o;
 }
 
-/* What the workers do that is not a parameter of the study: --eval-train, --eval-batch, the compiled-module cache
+/* What the workers do that is not a parameter of the study: --eval-train, --eval-batch, --no-tune, the compiled-module cache
  * (shared by every worker, so a setting is compiled once per machine). */
 static void run_options(st_study *s, const snc_study_opts *o) {
   s->eval_train = o->eval_train;
   s->eval_batch = o->eval_batch;
+  s->no_tune = o->no_tune;
   s->cache[0] = 0;
   if (!o->no_cache && !snc_jit_cache_default_dir(s->cache, sizeof s->cache)) s->cache[0] = 0;
 }

@@ -67,6 +67,7 @@ typedef struct st_study {
   int jobs, threads;
   int eval_train;             /* SNC_EVAL_TRAIN_*: not a parameter (the table does not depend on it) */
   int eval_batch;             /* rows of the evaluation build: 0 none, -1 automatic; not a parameter either */
+  int no_tune;                /* 1: kernels on their default schedules, the tuning cache ignored */
   char cache[ST_PATH];        /* the compiled-module cache the workers share; "" none */
   int remote;                 /* MPI ranks working for rank 0 (mpirun), each one more worker */
   int ncompiles, ncached;     /* backends built; of them loaded from the compiled-module cache */

@@ -67,10 +67,12 @@ static void send_error(int out, const char *msg) {
 typedef struct wstate {
   snc_graph *g, *eg;      /* eg: the evaluation build's graph (snc_eval_build_new), or NULL */
   snc_backend *be, *ebe;
+  snc_sched_table *sched; /* this machine's tuning cache (snrun train --tune), as snrun train reads it */
   int cur; /* the setting compiled, -1 none */
 } wstate;
 
 static void ws_free(wstate *w) {
+  snc_sched_free(w->sched);
   if (w->ebe) w->ebe->free(w->ebe);
   snc_graph_free(w->eg);
   if (w->be) w->be->free(w->be);
@@ -90,6 +92,9 @@ static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, int *cache
   if (!(w->g = snc_model_load(s->model, t->ov, t->nov, err)) || snc_autodiff(w->g, 0, err) != 0) return -1;
   if (!strcmp(s->backend, "jit")) {
     snc_jit_backend_opts jo = {.threads = s->threads, .cache_dir = s->cache[0] ? s->cache : NULL};
+    char dir[4096];
+    if (!(w->sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !s->no_tune, err))) return -1;
+    jo.schedule = snc_sched_choose, jo.schedule_user = w->sched;
     w->be = snc_backend_jit_new(w->g, &jo, err);
     *cached = w->be && snc_backend_jit_timing(w->be)->cache_status == SNC_JIT_CACHE_HIT;
     int eb = !w->be ? 0 : s->eval_batch >= 0 ? s->eval_batch : snc_eval_batch_auto(w->g, snc_backend_jit_program(w->be));

@@ -145,6 +145,8 @@ static const char *const usage_study =
     "  --eval-batch N     evaluate on the forward graph built for N rows (as snrun train; 0: on the\n"
     "                     training build; default: 128 when the batch is 64 or less)\n"
     "  --no-cache         workers compile without the compiled-module cache they otherwise share\n"
+    "  --no-tune          ignore this machine's tuning cache (written by snrun train --tune): every\n"
+    "                     kernel on its default schedule\n"
     "  --no-progress      plain lines instead of a progress bar on a terminal\n"
     "  -q, --quiet        print only the table\n"
     "  -h, --help         show this help\n"

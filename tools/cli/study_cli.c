@@ -57,6 +57,8 @@ int snc_study_main(int argc, char **argv, const char *usage) {
         o.plots = 0;
       } else if (!strcmp(a, "--no-cache")) {
         o.no_cache = 1;
+      } else if (!strcmp(a, "--no-tune")) {
+        o.no_tune = 1;
       } else if (!strcmp(a, "--no-progress")) {
         no_progress = 1;
       } else if (a[0] == '-' && a[1]) {
