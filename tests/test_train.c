@@ -133,7 +133,7 @@ static void test_eval_matches_training(void) {
   snc_error err = {0};
   snc_eval_result r;
   CU_ASSERT_EQUAL_FATAL(main_run.nepochs, SMALL_EPOCHS);
-  int rc = snc_eval_checkpoint(siamese_small(), NULL, 0, main_ckpt, NULL, NULL, &r, NULL, &err);
+  int rc = snc_eval_checkpoint(siamese_small(), NULL, 0, main_ckpt, NULL, NULL, NULL, &r, NULL, &err);
   if (rc) fprintf(stderr, "\n%s\n", err.msg);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   const snc_eval_result *t = &main_run.epoch[LAST].test;
@@ -141,6 +141,18 @@ static void test_eval_matches_training(void) {
   CU_ASSERT_EQUAL(r.noutputs, 3);
   for (int k = 0; k < 3; k++) CU_ASSERT_DOUBLE_EQUAL(r.acc[k], t->acc[k], 0);
   CU_ASSERT_DOUBLE_EQUAL(r.loss, t->loss, 0);
+  /* on the JIT (snrun eval's default), with the compiled-module cache: the same accuracies, the loss up
+     to the generated code's summation order; the second build loads the machine code */
+  char cache[600];
+  snprintf(cache, sizeof cache, "%s/eval-cache", tmpdir);
+  for (int k = 0; k < 2; k++) {
+    snc_eval_result j;
+    snc_jit_backend_opts jo = {.threads = 1, .cache_dir = cache};
+    CU_ASSERT_EQUAL_FATAL(snc_eval_checkpoint(siamese_small(), NULL, 0, main_ckpt, NULL, NULL, &jo, &j, NULL, &err), 0);
+    CU_ASSERT_EQUAL(j.n, t->n);
+    for (int o = 0; o < 3; o++) CU_ASSERT_DOUBLE_EQUAL(j.acc[o], t->acc[o], 0);
+    CU_ASSERT_TRUE(fabs(j.loss - t->loss) <= 1e-5 * fabs(t->loss));
+  }
   /* the metadata a user needs */
   snc_ckpt *c = snc_ckpt_read(main_ckpt, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(c);
@@ -158,7 +170,7 @@ static void test_eval_matches_training(void) {
   snc_ckpt_free(c);
   /* the checkpoint's switches apply by default; --set weight_sharing=false asks for other tensors */
   snc_override s = {"weight_sharing", "false"};
-  rc = snc_eval_checkpoint(siamese_small(), &s, 1, main_ckpt, NULL, NULL, &r, NULL, &err);
+  rc = snc_eval_checkpoint(siamese_small(), &s, 1, main_ckpt, NULL, NULL, NULL, &r, NULL, &err);
   CU_ASSERT_EQUAL(rc, -1);
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "digit_b.conv1.weight"));
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "weight_sharing=true"));
@@ -358,7 +370,7 @@ static void test_digit_cnn_learns(void) {
 static void test_eval_refuses_other_model(void) {
   snc_error err = {0};
   snc_eval_result r;
-  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, digit_ckpt, NULL, NULL, &r, NULL, &err), -1);
+  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, digit_ckpt, NULL, NULL, NULL, &r, NULL, &err), -1);
   printf("\n  %s", err.msg);
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, digit_ckpt));
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "model 'digit_cnn'"));
@@ -375,7 +387,7 @@ static void test_eval_refuses_wrong_shape(void) {
                          {"digit_a.conv1.bias", SNC_CKPT_F32, 1, {32}, b}};
   const char *meta[] = {"model", "siamese", "switches", "weight_sharing=true,aux_loss=true", "seed", "1", NULL};
   CU_ASSERT_EQUAL_FATAL(snc_ckpt_write(path, t, 2, meta, &err), 0);
-  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, path, NULL, NULL, &r, NULL, &err), -1);
+  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, path, NULL, NULL, NULL, &r, NULL, &err), -1);
   printf("\n  %s", err.msg);
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, path));
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "digit_a.conv1.weight"));
@@ -386,11 +398,11 @@ static void test_eval_refuses_wrong_shape(void) {
   static float w32[32 * 9];
   t[0].data = w32;
   CU_ASSERT_EQUAL_FATAL(snc_ckpt_write(path, t, 2, meta, &err), 0);
-  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, path, NULL, NULL, &r, NULL, &err), -1);
+  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, path, NULL, NULL, NULL, &r, NULL, &err), -1);
   printf("\n  %s", err.msg);
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "digit_a.conv2.weight"));
   /* not a checkpoint at all */
-  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, SNC_SRC("models/siamese.yaml"), NULL, NULL, &r, NULL,
+  CU_ASSERT_EQUAL(snc_eval_checkpoint(siamese_small(), NULL, 0, SNC_SRC("models/siamese.yaml"), NULL, NULL, NULL, &r, NULL,
                                       &err), -1);
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "models/siamese.yaml"));
 }

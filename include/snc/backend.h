@@ -118,7 +118,7 @@ const snc_jit_timing *snc_backend_jit_timing(const snc_backend *b);
 /* `snrun` on modules written by `snc compile --emit=bc` (compile once, run many).
  *
  *   snc_graph *g = NULL;
- *   snc_backend *be = snc_compiled_backend("siamese.bc", 2, &g, &err);  // no YAML file, no codegen
+ *   snc_backend *be = snc_compiled_backend("siamese.bc", 2, dir, &g, &err);  // no YAML file, no codegen
  *   if (!be) { fprintf(stderr, "%s\n", err.msg); return 1; }
  *   ... snc_train(g, be, &opts, &r, &err) / snc_checkpoint_load + snc_evaluate ...
  *   be->free(be);                     // frees the code and the arena
@@ -131,8 +131,9 @@ int snc_is_bitcode(const char *path);
 
 /* A JIT backend on the module in a bitcode file (snc_program_load_bitcode): *g receives the graph
  * rebuilt from the module's model text, which the caller frees after the backend. threads: OpenMP
- * threads per step (0: the runtime's default). */
-snc_backend *snc_compiled_backend(const char *path, int threads, snc_graph **g, snc_error *err);
+ * threads per step (0: the runtime's default). cache_dir: the compiled-module cache (snc/jit.h), which
+ * keeps the module's machine code so that the next run skips code generation; NULL: none. */
+snc_backend *snc_compiled_backend(const char *path, int threads, const char *cache_dir, snc_graph **g, snc_error *err);
 
 /* ---- kernel profiles of generated code (runtime/backend/profile.c) --------------------------- */
 /* Kernel profiles of generated code (runtime/backend/profile.c).

@@ -14,7 +14,7 @@
  *   snc_graph_free(g);
  *
  *   snc_eval_result e;                                        // `snrun eval`
- *   snc_eval_checkpoint("models/siamese.yaml", NULL, 0, "run/siamese.safetensors", NULL, NULL, &e, &err);
+ *   snc_eval_checkpoint("models/siamese.yaml", NULL, 0, "run/siamese.safetensors", NULL, NULL, NULL, &e, NULL, &err);
  *
  * Seeds: every random choice of a run derives from the run seed with snc_seed_derive and one purpose
  * per use (SNC_SEED_*): the training draw, the test draw, parameter init, dropout, shuffling.
@@ -271,10 +271,11 @@ int snc_checkpoint_load(const char *path, const snc_graph *g, snc_backend *be, s
 
 /* `snrun eval`: loads the model with the checkpoint's switch values (an explicit --set wins), its
  * parameters, and evaluates the test set drawn with the checkpoint's seed (or *seed when given) and
- * its stored standardisation. data_dir NULL: the model's dataset. On success *g_out (may be NULL)
- * receives the loaded graph (the caller frees it). */
+ * its stored standardisation. data_dir NULL: the model's dataset. jit: on the JIT built with these
+ * options (the compiled-module cache makes that a load); NULL: on the reference executor. On success
+ * *g_out (may be NULL) receives the loaded graph (the caller frees it). */
 int snc_eval_checkpoint(const char *model, const snc_override *sets, int nsets, const char *ckpt,
-                        const char *data_dir, const uint64_t *seed, snc_eval_result *r, snc_graph **g_out,
-                        snc_error *err);
+                        const char *data_dir, const uint64_t *seed, const snc_jit_backend_opts *jit,
+                        snc_eval_result *r, snc_graph **g_out, snc_error *err);
 
 #endif

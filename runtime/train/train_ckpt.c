@@ -135,8 +135,8 @@ static int eval_sets(const snc_ckpt *c, const snc_graph *g, const snc_override *
 }
 
 int snc_eval_checkpoint(const char *model, const snc_override *sets, int nsets, const char *ckpt,
-                        const char *data_dir, const uint64_t *seed, snc_eval_result *r, snc_graph **g_out,
-                        snc_error *err) {
+                        const char *data_dir, const uint64_t *seed, const snc_jit_backend_opts *jit,
+                        snc_eval_result *r, snc_graph **g_out, snc_error *err) {
   snc_graph *g = NULL;
   snc_backend *be = NULL;
   snc_train_data d = {0};
@@ -152,7 +152,8 @@ int snc_eval_checkpoint(const char *model, const snc_override *sets, int nsets, 
   int n = eval_sets(c, g, sets, nsets, store, sizeof store, all);
   snc_graph_free(g); /* again, with the checkpoint's switches */
   if (!(g = snc_model_load(model, all, n, err))) goto cleanup;
-  if (!(be = snc_backend_ref_new(g, err)) || load_from(c, g, be, &info, err)) goto cleanup;
+  if (!(be = jit ? snc_backend_jit_new(g, jit, err) : snc_backend_ref_new(g, err)) || load_from(c, g, be, &info, err))
+    goto cleanup;
   g->data.standardize = info.standardized; /* the network was trained on data prepared this way */
   float ms[2] = {info.mean, info.std};
   if (snc_train_data_load(g, data_dir, seed ? *seed : info.seed, ms, &d, err) != 0) goto cleanup;

@@ -111,7 +111,9 @@ static const char *const usage_eval =
     "  --set NAME=VALUE   override a switch of the model (repeatable)\n"
     "  --seed N           draw the test set with this seed instead of the checkpoint's\n"
     "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
-    "  --backend NAME     ref (default; evaluation is short)\n"
+    "  --backend NAME     jit (compiled code, default: its machine code comes from the compiled-module\n"
+    "                     cache after the first run) or ref (the reference executor)\n"
+    "  --no-cache         compile afresh: neither read nor write the compiled-module cache (jit)\n"
     "  -h, --help         show this help\n";
 
 /* ---- study (runtime/study*.c, docs/study.md) ---- */
@@ -234,6 +236,7 @@ static int parse(int argc, char **argv, cli *c) {
                                 : !strcmp(a, "--dump-asm") ? &c->dump_asm : !strcmp(a, "--profile") ? &c->profile
                                 : !strcmp(a, "--check-numerics") ? &c->check_numerics : !strcmp(a, "--tune") ? &c->tune
                                 : !strcmp(a, "--no-tune") ? &c->no_tune : !strcmp(a, "--no-cache") ? &c->no_cache : NULL;
+      if (!flag && !pairs && !strcmp(a, "--no-cache")) flag = &c->no_cache; /* eval too */
       if (flag) {
         *flag = 1;
         continue;
@@ -339,7 +342,10 @@ static int cmd_train(cli *c) {
       status = 2;
       goto done;
     }
-    if (!(be = snc_compiled_backend(c->model, c->threads, &g, &err))) goto done;
+    char cdir[4096];
+    if (!(be = snc_compiled_backend(c->model, c->threads, c->no_cache ? NULL : snc_jit_cache_default_dir(cdir, sizeof cdir),
+                                    &g, &err)))
+      goto done;
     if (!c->quiet) printf("loaded %s: model %s from %s, compiled by snc compile\n", c->model, g->name, g->file);
     jit = 2;
   } else if (dp) { /* each rank's code is built for its share of the model's batch */
@@ -469,7 +475,9 @@ done:
 static int eval_compiled(cli *c, snc_eval_result *r, snc_graph **g, snc_error *err) {
   snc_train_data d = {0};
   snc_run_info info;
-  snc_backend *be = snc_compiled_backend(c->model, c->threads, g, err);
+  char cdir[4096];
+  snc_backend *be = snc_compiled_backend(c->model, c->threads, c->no_cache ? NULL : snc_jit_cache_default_dir(cdir, sizeof cdir),
+                                         g, err);
   int rc = -1;
   if (!be || snc_checkpoint_load(c->checkpoint, *g, be, &info, err)) goto cleanup;
   (*g)->data.standardize = info.standardized;
@@ -488,9 +496,20 @@ static int cmd_eval(cli *c) {
   snc_error err = {0};
   snc_eval_result r;
   snc_graph *g = NULL;
-  int rc = is_module(c->model) ? eval_compiled(c, &r, &g, &err)
-                                     : snc_eval_checkpoint(c->model, c->sets, c->nsets, c->checkpoint, c->data,
-                                                           c->has_seed ? &c->seed : NULL, &r, &g, &err);
+  /* the JIT as snrun train builds it: the compiled-module cache and this machine's kernel schedules, so
+     the checkpoint scores what training reported for it */
+  char cdir[4096], sdir[4096];
+  snc_jit_backend_opts jo = {.cache_dir = c->no_cache ? NULL : snc_jit_cache_default_dir(cdir, sizeof cdir)};
+  snc_sched_table *sched = NULL;
+  int jit = !strcmp(c->backend, "jit"), rc = -1;
+  if (jit && !is_module(c->model) && !(sched = snc_sched_open(snc_jit_cache_default_dir(sdir, sizeof sdir), 1, &err)))
+    goto done;
+  jo.schedule = snc_sched_choose, jo.schedule_user = sched;
+  rc = is_module(c->model) ? eval_compiled(c, &r, &g, &err)
+                           : snc_eval_checkpoint(c->model, c->sets, c->nsets, c->checkpoint, c->data,
+                                                 c->has_seed ? &c->seed : NULL, jit ? &jo : NULL, &r, &g, &err);
+done:
+  snc_sched_free(sched);
   if (rc != 0) {
     fprintf(stderr, "%s\n", err.msg);
     return 1;
