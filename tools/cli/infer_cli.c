@@ -191,7 +191,11 @@ int snc_cli_infer(int argc, char **argv) {
   }
   add_result_outputs(g, res, nres);
   if (!strcmp(backend, "ref")) be = snc_backend_ref_new(g, &err);
-  else be = snc_backend_jit_new(g, &(snc_jit_backend_opts){.threads = threads}, &err);
+  else { /* the machine code from the compiled-module cache after the first run (docs/jit.md) */
+    char cdir[4096];
+    be = snc_backend_jit_new(g, &(snc_jit_backend_opts){.threads = threads, .cache_dir = snc_jit_cache_default_dir(cdir, sizeof cdir)},
+                             &err);
+  }
   if (!be) goto done;
   be->init_params(be, 0); /* state and constants; the weights come next */
   int none = snc_cli_load_weights(ckpt, g, be, &m, &err);

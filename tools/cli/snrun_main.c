@@ -1,5 +1,6 @@
 /* snrun: trains and evaluates models. Subcommands: train, eval. See docs/snrun.md. */
 #include <errno.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -334,6 +335,7 @@ static int cmd_train(cli *c) {
     goto done;
   }
   if (dp && !c->threads) c->threads = snc_dist_local_threads();
+  if (!c->threads) c->threads = omp_get_max_threads(); /* OMP_NUM_THREADS, else the cores: named in the output */
   if (dp && rank > 0) c->quiet = 2; /* rank 0 prints */
   if (is_module(c->model)) { /* a module of snc compile --emit=bc: no YAML, no code generation */
     if (!jit || c->dump_graph || c->dump_llvm || c->dump_asm || c->profile) {
@@ -423,8 +425,8 @@ static int cmd_train(cli *c) {
   sigaction(SIGINT, &sa, NULL);
   if (snc_train(g, be, &o, &r, &err) != 0) goto done;
   if (c->quiet == 1 && r.nepochs && g->noutputs)
-    printf("%s: test accuracy %.2f%% (%s) after %d epochs, %.1f s\n", g->name, 100 * r.final_acc, g->outputs[0].name,
-           r.nepochs, r.seconds);
+    printf("%s: test accuracy %.2f%% (%s) after %d epoch%s, %.1f s\n", g->name, 100 * r.final_acc, g->outputs[0].name,
+           r.nepochs, r.nepochs == 1 ? "" : "s", r.seconds);
   double steps = 0;
   for (int e = 0; e < r.nepochs; e++) steps += r.epoch[e].step_seconds;
   if (c->quiet < 2) { /* the parts of the whole command (bench/train_bench.sh reads this line) */
