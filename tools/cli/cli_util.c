@@ -1,14 +1,36 @@
 /* Option parsing shared by the verbs of snc and snrun (cli_util.h). */
 #include "cli_util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int snc_cli_parse_int(const char *s, int lo, int hi, int *v) {
   char *end;
+  if (!s || !*s || *s == '+' || *s == ' ' || *s == '\t') return -1;
+  errno = 0;
   long x = strtol(s, &end, 10);
-  if (!*s || *end || x < lo || x > hi) return -1;
+  if (*end || errno || x < lo || x > hi) return -1;
   *v = (int)x;
+  return 0;
+}
+
+int snc_cli_option(const char *verb, const char *const *opts, int argc, char **argv, int *i, const char **opt, char **val) {
+  char *a = argv[*i];
+  *opt = NULL, *val = NULL;
+  for (int k = 0; opts[k]; k++) {
+    size_t l = strlen(opts[k]);
+    if (strncmp(a, opts[k], l) || (a[l] != 0 && a[l] != '=')) continue;
+    *opt = opts[k];
+    if (a[l] == '=')
+      *val = a + l + 1;
+    else if (*i + 1 < argc)
+      *val = argv[++*i];
+    else
+      return fprintf(stderr, "%s: %s needs a value (see %s --help)\n", verb, opts[k], verb), 2;
+    return 0;
+  }
   return 0;
 }
 

@@ -7,8 +7,14 @@
 
 #define SNC_CLI_MAX_SETS 64 /* --set options of one command */
 
-/* s, all of it, as a decimal number from lo to hi into *v: 0; -1 otherwise (nothing printed). */
+/* s, all of it, as a decimal number from lo to hi into *v (no sign, no blanks): 0; -1 otherwise
+ * (nothing printed). */
 int snc_cli_parse_int(const char *s, int lo, int hi, int *v);
+
+/* Whether argv[*i] is one of the options in opts (NULL-terminated) that take a value, as "--opt VALUE"
+ * or "--opt=VALUE": *opt and *val receive them (*i moves past a separate value), or *opt = NULL when it
+ * is none of them. Returns 0; 2 after printing why when the option is the last argument. */
+int snc_cli_option(const char *verb, const char *const *opts, int argc, char **argv, int *i, const char **opt, char **val);
 
 /* --set SPEC: parses SPEC (NAME=VALUE, split in place) into sets[*nsets] and counts it: 0; at max
  * options already, or a SPEC that does not parse: prints why and returns 2. */

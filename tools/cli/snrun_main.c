@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_util.h"
 #include "onnx_cli.h"
 #include "snc/autodiff.h"
 #include "snc/data.h"
@@ -18,7 +19,6 @@
 #include "snc/study.h" /* study */
 #include "snc/train.h"
 
-#define MAX_SETS 64
 
 /* A compiled module: bitcode magic, or a name ending in .bc (the loader then says what it is not). */
 static int is_module(const char *path) {
@@ -160,7 +160,7 @@ static const char *const usage_study =
 
 typedef struct {
   const char *cmd, *model, *data, *save, *checkpoint, *backend, *out;
-  snc_override sets[MAX_SETS];
+  snc_override sets[SNC_CLI_MAX_SETS];
   int nsets, quiet, has_seed, epochs, threads;
   int dump_graph, dump_llvm, dump_asm, profile;
   int check_numerics; /* train --check-numerics */
@@ -198,26 +198,14 @@ static int parse_u64(const char *s, uint64_t *v) {
 static int parse(int argc, char **argv, cli *c) {
   int train = !strcmp(c->cmd, "train"), pairs = !strcmp(c->cmd, "pairs");
   const char *usage = train ? usage_train : pairs ? usage_pairs : usage_eval;
+  char verb[32];
+  snprintf(verb, sizeof verb, "snrun %s", c->cmd);
   for (int i = 0; i < argc; i++) {
     char *a = argv[i], *val = NULL;
     const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", "--out", "--eval-train",
                           "--eval-batch", NULL};
     const char *opt = NULL;
-    for (int k = 0; opts[k]; k++) {
-      size_t l = strlen(opts[k]);
-      if (!strncmp(a, opts[k], l) && (a[l] == 0 || a[l] == '=')) {
-        opt = opts[k];
-        if (a[l] == '=') {
-          val = a + l + 1;
-        } else if (i + 1 < argc) {
-          val = argv[++i];
-        } else {
-          fprintf(stderr, "snrun %s: %s needs a value (see snrun %s --help)\n", c->cmd, opt, c->cmd);
-          return 2;
-        }
-        break;
-      }
-    }
+    if (snc_cli_option(verb, opts, argc, argv, &i, &opt, &val)) return 2;
     if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save") || !strcmp(opt, "--threads") ||
                           !strcmp(opt, "--eval-train") || !strcmp(opt, "--eval-batch")))
       opt = NULL; /* train-only options are unknown to eval */
@@ -253,12 +241,8 @@ static int parse(int argc, char **argv, cli *c) {
       c->model = a;
       continue;
     }
-    snc_error err = {0};
     if (!strcmp(opt, "--set")) {
-      if (c->nsets == MAX_SETS) return fprintf(stderr, "snrun %s: too many --set options\n", c->cmd), 2;
-      if (snc_override_parse(val, &c->sets[c->nsets], &err))
-        return fprintf(stderr, "snrun %s: %s\n", c->cmd, err.msg), 2;
-      c->nsets++;
+      if (snc_cli_add_set(verb, val, c->sets, &c->nsets, SNC_CLI_MAX_SETS)) return 2;
     } else if (!strcmp(opt, "--seed")) {
       if (parse_u64(val, &c->seed))
         return fprintf(stderr, "snrun %s: --seed takes a non-negative integer, got '%s'\n", c->cmd, val), 2;

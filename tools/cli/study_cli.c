@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli_util.h"
 #include "snc/study.h"
 #include "snc/train.h" /* snc_eval_train_parse */
 
@@ -17,16 +18,6 @@ static void on_signal(int sig) {
     stop_level = 1; /* finish the running rounds */
 }
 
-static int parse_int(const char *s, long lo, long hi, long *v) {
-  char *end;
-  if (!s || !*s || *s == '+' || *s == ' ') return -1;
-  errno = 0;
-  long x = strtol(s, &end, 10);
-  if (*end || errno || x < lo || x > hi) return -1;
-  *v = x;
-  return 0;
-}
-
 int snc_study_main(int argc, char **argv, const char *usage) {
   snc_study_opts o = snc_study_defaults();
   int no_progress = 0;
@@ -36,19 +27,7 @@ int snc_study_main(int argc, char **argv, const char *usage) {
                                        "--resume", "--jobs", "--threads", "--backend", "--eval-train",
                                        "--eval-batch", NULL};
     const char *opt = NULL;
-    for (int k = 0; opts[k]; k++) {
-      size_t l = strlen(opts[k]);
-      if (!strncmp(a, opts[k], l) && (a[l] == 0 || a[l] == '=')) {
-        opt = opts[k];
-        if (a[l] == '=')
-          val = a + l + 1;
-        else if (i + 1 < argc)
-          val = argv[++i];
-        else
-          return fprintf(stderr, "snrun study: %s needs a value (see snrun study --help)\n", opt), 2;
-        break;
-      }
-    }
+    if (snc_cli_option("snrun study", opts, argc, argv, &i, &opt, &val)) return 2;
     if (!opt) {
       if (!strcmp(a, "-h") || !strcmp(a, "--help")) return fputs(usage, stdout), 0;
       if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -70,21 +49,18 @@ int snc_study_main(int argc, char **argv, const char *usage) {
       }
       continue;
     }
-    long v;
+    int v;
     if (!*val) return fprintf(stderr, "snrun study: %s needs a non-empty value\n", opt), 2;
     if (!strcmp(opt, "--grid")) {
       if (o.ngrid == SNC_STUDY_MAX_GRID)
         return fprintf(stderr, "snrun study: at most %d --grid options\n", SNC_STUDY_MAX_GRID), 2;
       o.grid[o.ngrid++] = val;
     } else if (!strcmp(opt, "--set")) {
-      snc_error err = {0};
-      if (o.nsets == SNC_STUDY_MAX_SETS) return fprintf(stderr, "snrun study: too many --set options\n"), 2;
-      if (snc_override_parse(val, &o.sets[o.nsets], &err)) return fprintf(stderr, "snrun study: %s\n", err.msg), 2;
-      o.nsets++;
+      if (snc_cli_add_set("snrun study", val, o.sets, &o.nsets, SNC_STUDY_MAX_SETS)) return 2;
     } else if (!strcmp(opt, "--rounds")) {
-      if (parse_int(val, 1, 100000, &v))
+      if (snc_cli_parse_int(val, 1, 100000, &v))
         return fprintf(stderr, "snrun study: --rounds takes an integer from 1 to 100000, got '%s'\n", val), 2;
-      o.rounds = (int)v;
+      o.rounds = v;
     } else if (!strcmp(opt, "--seed")) {
       char *end;
       errno = 0;
@@ -92,17 +68,17 @@ int snc_study_main(int argc, char **argv, const char *usage) {
         return fprintf(stderr, "snrun study: --seed takes a non-negative integer, got '%s'\n", val), 2;
       o.has_seed = 1;
     } else if (!strcmp(opt, "--epochs")) {
-      if (parse_int(val, 1, 1000000, &v))
+      if (snc_cli_parse_int(val, 1, 1000000, &v))
         return fprintf(stderr, "snrun study: --epochs takes an integer from 1 to 1000000, got '%s'\n", val), 2;
-      o.epochs = (int)v;
+      o.epochs = v;
     } else if (!strcmp(opt, "--jobs")) {
-      if (parse_int(val, 1, 256, &v))
+      if (snc_cli_parse_int(val, 1, 256, &v))
         return fprintf(stderr, "snrun study: --jobs takes an integer from 1 to 256, got '%s'\n", val), 2;
-      o.jobs = (int)v;
+      o.jobs = v;
     } else if (!strcmp(opt, "--threads")) {
-      if (parse_int(val, 1, 1024, &v))
+      if (snc_cli_parse_int(val, 1, 1024, &v))
         return fprintf(stderr, "snrun study: --threads takes an integer from 1 to 1024, got '%s'\n", val), 2;
-      o.threads = (int)v;
+      o.threads = v;
     } else if (!strcmp(opt, "--backend")) {
       if (strcmp(val, "jit") && strcmp(val, "ref"))
         return fprintf(stderr, "snrun study: unknown backend '%s' (known: jit, ref)\n", val), 2;
@@ -111,9 +87,9 @@ int snc_study_main(int argc, char **argv, const char *usage) {
       if (snc_eval_train_parse(val, &o.eval_train) != 0)
         return fprintf(stderr, "snrun study: --eval-train takes every, end or never, got '%s'\n", val), 2;
     } else if (!strcmp(opt, "--eval-batch")) {
-      if (parse_int(val, 0, 65536, &v))
+      if (snc_cli_parse_int(val, 0, 65536, &v))
         return fprintf(stderr, "snrun study: --eval-batch takes an integer from 0 to 65536, got '%s'\n", val), 2;
-      o.eval_batch = (int)v;
+      o.eval_batch = v;
     } else if (!strcmp(opt, "--data")) {
       o.data = val;
     } else if (!strcmp(opt, "--out")) {
