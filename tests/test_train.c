@@ -176,6 +176,86 @@ static void test_eval_matches_training(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "weight_sharing=true"));
 }
 
+/* --init: a training graph takes every parameter and the optimizer state from a training checkpoint,
+ * to the bit; from a checkpoint of the forward parameters only (what snc import --weights writes) the
+ * optimizer state stays fresh; a checkpoint without one of the weights is refused by name; and a run
+ * that starts from the trained weights starts where they left off (its first epoch's loss is below a
+ * fresh run's) */
+static void test_init_from_checkpoint(void) {
+  snc_error err = {0};
+  CU_ASSERT_EQUAL_FATAL(main_run.nepochs, SMALL_EPOCHS);
+  snc_graph *g = snc_model_load(siamese_small(), NULL, 0, &err);
+  CU_ASSERT_FATAL(g && snc_autodiff(g, 0, &err) == 0);
+  snc_backend *be = snc_backend_new("ref", g, &err);
+  CU_ASSERT_FATAL(be != NULL);
+  be->init_params(be, 99);
+  int nstate = -1, n = snc_checkpoint_init(main_ckpt, g, be, &nstate, &err);
+  CU_ASSERT_TRUE(n > 0 && nstate > 0 && nstate < n);
+  snc_ckpt *c = snc_ckpt_read(main_ckpt, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  int same = 0, params = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    const snc_node *p = g->nodes[i];
+    if (p->op != SNC_OP_PARAM || !strcmp(p->name, "step")) continue;
+    const snc_ckpt_tensor *t = snc_ckpt_find(c, p->name);
+    params++;
+    same += t && !memcmp(t->data, be->buf(be, i), (size_t)snc_shape_numel(&p->shape) * 4);
+  }
+  CU_ASSERT_EQUAL(same, params);
+  CU_ASSERT_EQUAL(n, params);
+  snc_ckpt_free(c);
+  /* the forward parameters alone, as snc import --weights writes them */
+  char fwd[600], part[600];
+  snprintf(fwd, sizeof fwd, "%s/forward_only.safetensors", tmpdir);
+  snc_graph *g0 = snc_model_load(siamese_small(), NULL, 0, &err);
+  snc_backend *be0 = snc_backend_new("ref", g0, &err);
+  snc_run_info info;
+  CU_ASSERT_EQUAL_FATAL(snc_checkpoint_load(main_ckpt, g0, be0, &info, &err), 0);
+  CU_ASSERT_EQUAL_FATAL(snc_checkpoint_save(fwd, g0, be0, &info, &err), 0);
+  be->init_params(be, 99);
+  n = snc_checkpoint_init(fwd, g, be, &nstate, &err);
+  CU_ASSERT_TRUE(n > 0 && nstate == 0);
+  for (int i = g->nforward; i < g->nnodes; i++) /* Adam's moments as init_params left them: zero */
+    if (g->nodes[i]->op == SNC_OP_PARAM && strstr(g->nodes[i]->name, "adam_m")) CU_ASSERT_EQUAL(*(float *)be->buf(be, i), 0);
+  /* one weight missing */
+  snc_ckpt *f = snc_ckpt_read(fwd, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  int nt = 0;
+  snc_ckpt_tensor keep[64];
+  for (int i = 0; i < g0->nforward; i++) {
+    const snc_node *p = g0->nodes[i];
+    if (p->op != SNC_OP_PARAM || !strcmp(p->name, "digit_a.fc2.weight")) continue;
+    const snc_ckpt_tensor *t = snc_ckpt_find(f, p->name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    if (nt < 64) keep[nt++] = *t;
+  }
+  snprintf(part, sizeof part, "%s/partial.safetensors", tmpdir);
+  const char *meta[] = {"model", "siamese", "seed", "1", NULL};
+  CU_ASSERT_EQUAL_FATAL(snc_ckpt_write(part, keep, nt, meta, &err), 0);
+  snc_ckpt_free(f);
+  CU_ASSERT_EQUAL(snc_checkpoint_init(part, g, be, &nstate, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "digit_a.fc2.weight"));
+  be0->free(be0);
+  snc_graph_free(g0);
+  /* training from the trained weights: the first epoch starts low */
+  snc_train_result fresh = {0}, warm = {0};
+  g->data.train_size = 100, g->data.test_size = 50;
+  snc_train_opts o = snc_train_defaults(g);
+  o.seed = 7, o.epochs = 1, o.quiet = 1;
+  CU_ASSERT_EQUAL_FATAL(snc_train(g, be, &o, &fresh, &err), 0);
+  o.init_path = main_ckpt;
+  CU_ASSERT_EQUAL_FATAL(snc_train(g, be, &o, &warm, &err), 0);
+  CU_ASSERT_TRUE(warm.epoch[0].step_loss < fresh.epoch[0].step_loss);
+  o.init_path = part;
+  snc_train_result bad = {0};
+  CU_ASSERT_EQUAL(snc_train(g, be, &o, &bad, &err), -1);
+  snc_train_result_free(&fresh);
+  snc_train_result_free(&warm);
+  snc_train_result_free(&bad);
+  be->free(be);
+  snc_graph_free(g);
+}
+
 /* ---- reproducibility ---------------------------------------------------------------------------- */
 
 static void test_same_seed_same_run(void) {
@@ -507,6 +587,7 @@ static void register_tests(void) {
   }
   atexit(cleanup_dir);
   SNC_SUITE("train", {"siamese learns", test_siamese_learns}, {"eval matches training", test_eval_matches_training},
+            {"--init from a checkpoint", test_init_from_checkpoint},
             {"same seed same run", test_same_seed_same_run}, {"--eval-train end, never", test_eval_train},
             {"a JIT from the compiled-module cache trains the same", test_jit_cache_same_run},
             {"an evaluation build gives the same results", test_eval_build_same_results},

@@ -147,6 +147,8 @@ typedef struct snc_train_opts {
      NULL: evaluation on (g, be). Not with data_parallel. */
   const snc_graph *eval_graph;
   snc_backend *eval_backend;
+  const char *init_path; /* start from this checkpoint's parameters instead of the initialisation
+                            (snc_checkpoint_init; snrun train --init); NULL: the model's init */
 } snc_train_opts;
 
 /* "every", "end", "never" (--eval-train) to SNC_EVAL_TRAIN_*; -1 for anything else. */
@@ -268,6 +270,14 @@ int snc_checkpoint_save(const char *path, const snc_graph *g, snc_backend *be, c
  * the model name and every tensor's presence and shape; fills info from the metadata. */
 int snc_checkpoint_load(const char *path, const snc_graph *g, snc_backend *be, snc_run_info *info,
                         snc_error *err);
+
+/* `snrun train --init`: the parameters of g (after snc_autodiff) from the checkpoint at path, written by
+ * `snrun train --save` or by `snc import --weights`: every forward parameter (weights, running
+ * statistics) must be there with its shape; optimizer state is read when present and otherwise left
+ * as it is (zero after init_params); the step count and the data statistics are not taken (the run
+ * starts its schedule afresh and standardises its own data). Returns the tensors read (*nstate of them
+ * optimizer state), or -1 with err naming the file and the tensor. */
+int snc_checkpoint_init(const char *path, const snc_graph *g, snc_backend *be, int *nstate, snc_error *err);
 
 /* `snrun eval`: loads the model with the checkpoint's switch values (an explicit --set wins), its
  * parameters, and evaluates the test set drawn with the checkpoint's seed (or *seed when given) and

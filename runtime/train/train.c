@@ -151,8 +151,15 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   if (o->check_numerics && !(nc = snc_numerics_new(g, err))) goto cleanup;
   if (o->data_parallel && !(dp = snc_dp_new(g, err))) goto cleanup;
   be->init_params(be, snc_seed_derive(o->seed, SNC_SEED_INIT));
+  int ninit = 0, nstate = 0;
+  if (o->init_path && (ninit = snc_checkpoint_init(o->init_path, g, be, &nstate, err)) < 0) goto cleanup;
   if (dp) snc_dp_bcast_state(dp, be); /* the same start on every rank, whatever its build */
-  if (!o->quiet) print_header(out, g, o, &d, B);
+  if (!o->quiet) {
+    if (o->init_path)
+      fprintf(out, "initial parameters from %s: %d tensors, optimizer state %s\n", o->init_path, ninit,
+              nstate ? "from it too" : "fresh");
+    print_header(out, g, o, &d, B);
+  }
   if (save(o, g, be, &d, 0, 0, r, err) != 0) goto cleanup; /* a bad --save path fails before any work */
 
   snc_rng shuffle = snc_rng_seed(snc_seed_derive(o->seed, SNC_SEED_SHUFFLE));

@@ -106,6 +106,25 @@ static int load_from(const snc_ckpt *c, const snc_graph *g, snc_backend *be, snc
   return 0;
 }
 
+int snc_checkpoint_init(const char *path, const snc_graph *g, snc_backend *be, int *nstate, snc_error *err) {
+  snc_ckpt *c = snc_ckpt_read(path, err);
+  if (!c) return -1;
+  int rc = check_model(c, g, err), n = 0;
+  *nstate = 0;
+  for (int i = 0; i < g->nnodes && !rc; i++) {
+    const snc_node *p = g->nodes[i];
+    if (p->op != SNC_OP_PARAM || !strcmp(p->name, "step")) continue;
+    if (i >= g->nforward && !snc_ckpt_find(c, p->name)) continue; /* optimizer state: fresh when absent */
+    int64_t dims[SNC_MAX_DIMS];
+    for (int k = 0; k < p->shape.rank; k++) dims[k] = p->shape.dim[k];
+    if ((rc = snc_ckpt_load_f32(c, p->name, p->shape.rank, dims, be->buf(be, i), err)) != 0) break;
+    n++;
+    if (i >= g->nforward) ++*nstate;
+  }
+  snc_ckpt_free(c);
+  return rc ? -1 : n;
+}
+
 int snc_checkpoint_load(const char *path, const snc_graph *g, snc_backend *be, snc_run_info *info, snc_error *err) {
   snc_ckpt *c = snc_ckpt_read(path, err);
   if (!c) return -1;

@@ -60,6 +60,9 @@ static const char *const usage_train =
     "  --epochs N         number of epochs (default: the model's training.epochs)\n"
     "  --data DIR         directory of MNIST-format IDX files (default: the model's, else bundled)\n"
     "  --save PATH        write a checkpoint (safetensors) after every epoch and on Ctrl-C\n"
+    "  --init PATH        start from the parameters of this checkpoint (snrun train --save, or snc import\n"
+    "                     --weights for an ONNX model) instead of the initialisation; optimizer state\n"
+    "                     too when it holds it; the schedule and the data statistics start afresh\n"
     "  --backend NAME     jit (compiled code, default) or ref (the reference executor)\n"
     "  --threads N        OpenMP threads per step (default: OMP_NUM_THREADS, else all cores)\n"
     "  --dump-graph       print the kernels and the memory plan (jit)\n"
@@ -159,7 +162,7 @@ static const char *const usage_study =
 /* ---- end study ---- */
 
 typedef struct {
-  const char *cmd, *model, *data, *save, *checkpoint, *backend, *out;
+  const char *cmd, *model, *data, *save, *checkpoint, *backend, *out, *init;
   snc_override sets[SNC_CLI_MAX_SETS];
   int nsets, quiet, has_seed, epochs, threads;
   int dump_graph, dump_llvm, dump_asm, profile;
@@ -203,11 +206,11 @@ static int parse(int argc, char **argv, cli *c) {
   for (int i = 0; i < argc; i++) {
     char *a = argv[i], *val = NULL;
     const char *opts[] = {"--set", "--seed", "--epochs", "--data", "--save", "--checkpoint", "--backend", "--threads", "--out", "--eval-train",
-                          "--eval-batch", NULL};
+                          "--eval-batch", "--init", NULL};
     const char *opt = NULL;
     if (snc_cli_option(verb, opts, argc, argv, &i, &opt, &val)) return 2;
     if (opt && !train && (!strcmp(opt, "--epochs") || !strcmp(opt, "--save") || !strcmp(opt, "--threads") ||
-                          !strcmp(opt, "--eval-train") || !strcmp(opt, "--eval-batch")))
+                          !strcmp(opt, "--eval-train") || !strcmp(opt, "--eval-batch") || !strcmp(opt, "--init")))
       opt = NULL; /* train-only options are unknown to eval */
     if (opt && train && !strcmp(opt, "--checkpoint")) opt = NULL;
     if (opt && !pairs && !strcmp(opt, "--out")) opt = NULL;
@@ -258,6 +261,8 @@ static int parse(int argc, char **argv, cli *c) {
       c->data = val;
     } else if (!strcmp(opt, "--save")) {
       c->save = val;
+    } else if (!strcmp(opt, "--init")) {
+      c->init = val;
     } else if (!strcmp(opt, "--checkpoint")) {
       c->checkpoint = val;
     } else if (!strcmp(opt, "--out")) {
@@ -389,6 +394,7 @@ static int cmd_train(cli *c) {
   if (c->epochs) o.epochs = c->epochs;
   o.data_dir = c->data;
   o.save_path = c->save;
+  o.init_path = c->init;
   o.backend_name = c->backend;
   o.quiet = c->quiet;
   o.progress = isatty(STDOUT_FILENO) && !dp; /* under mpirun stdout is the launcher's forwarding */
