@@ -201,7 +201,8 @@ int snc_cg_emit_norm(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
   char name[96];
   snprintf(name, sizeof name, "%s.%s", snc_op_name(n->op), n->name);
   ks[0] = cg_kernel_begin(cg, name);
-  LLVMValueRef xp = cg_node_ptr(cg, n->inputs[0]), out = cg_node_ptr(cg, n->id), lo, hi;
+  /* batchnorm may head a fused chain (its last pass stores the chain's root, e.g. batchnorm+relu) */
+  LLVMValueRef xp = cg_node_ptr(cg, n->inputs[0]), out = cg_node_ptr(cg, cg_out_node(cg, n->id)), lo, hi;
   LLVMValueRef acc = cg_alloca(cg, cg->vf, "acc"), acc2 = cg_alloca(cg, cg->vf, "acc2");
   LLVMValueRef cnt = vmul(cg, nbf(cg), cg_f32(cg, (float)inner));
   cg_partition(cg, C, &lo, &hi);
@@ -254,7 +255,9 @@ int snc_cg_emit_norm(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     LLVMValueRef shift = cg_splat(cg, cg_load(cg, cg_gep(cg, bpp, lc.iv)));
     EACH_BEGIN
     LLVMValueRef v = vsub(cg, cg_vload(cg, row(cg, xp, f, lb.iv), 64), cg_splat(cg, mean));
-    cg_vstore(cg, vadd(cg, vmul(cg, v, scale), shift), row(cg, out, f, lb.iv), 64);
+    LLVMValueRef y = vadd(cg, vmul(cg, v, scale), shift);
+    if (cg->nepi) y = cg_epilogue(cg, n->id, y, f, lb.iv);
+    cg_vstore(cg, y, row(cg, out, f, lb.iv), 64);
     EACH_END
   } else {
     LLVMValueRef dyp = cg_node_ptr(cg, n->inputs[n->op == SNC_OP_BATCHNORM_DX ? 2 : 1]);

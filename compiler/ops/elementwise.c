@@ -5,8 +5,10 @@
  *   scale (y = attr.alpha * x); add (n-ary sum); mul (product of two; one operand may lack the batch
  *     when its shape is the other's per-sample shape: it is broadcast over the batch, as a constant
  *     mask; its gradient then sums over the batch with batch_sum).
- * Backward: tanh_dx(y, dy), sigmoid_dx(y, dy) use the output; relu_dx, leaky_relu_dx, elu_dx,
- * square_dx take (x, dy); dropout_dx(dy) redraws the forward mask from attr.stream. */
+ * Backward: tanh_dx(y, dy), sigmoid_dx(y, dy) and relu_dx(y, dy) use the output (relu's y > 0
+ * exactly where x > 0, NaN included, so the gradient has the same bits either way, and the input
+ * need not stay alive: a batch norm before a relu fuses with it); leaky_relu_dx, elu_dx, square_dx
+ * take (x, dy); dropout_dx(dy) redraws the forward mask from attr.stream. */
 #include <math.h>
 
 #include "autodiff/ad.h"
@@ -117,15 +119,14 @@ static void ref_dropout(const snc_graph *g, const snc_node *n, void *out, void *
 
 /* --- gradient rules --- */
 static int grad_via_output(snc_ad *ad, const snc_node *n, int gout) {
-  snc_opcode op = n->op == SNC_OP_TANH ? SNC_OP_TANH_DX : SNC_OP_SIGMOID_DX;
+  snc_opcode op = n->op == SNC_OP_TANH ? SNC_OP_TANH_DX : n->op == SNC_OP_RELU ? SNC_OP_RELU_DX : SNC_OP_SIGMOID_DX;
   int ins[2] = {n->id, gout};
   if (snc_ad_needs(ad, n->inputs[0])) snc_ad_accum(ad, n->inputs[0], snc_ad_node(ad, op, n, "x", ins, 2, &n->attr));
   return 0;
 }
 
 static int grad_via_input(snc_ad *ad, const snc_node *n, int gout) {
-  snc_opcode op = n->op == SNC_OP_RELU       ? SNC_OP_RELU_DX
-                 : n->op == SNC_OP_ELU      ? SNC_OP_ELU_DX
+  snc_opcode op = n->op == SNC_OP_ELU      ? SNC_OP_ELU_DX
                  : n->op == SNC_OP_SQUARE   ? SNC_OP_SQUARE_DX
                                             : SNC_OP_LEAKY_RELU_DX;
   int ins[2] = {n->inputs[0], gout};
@@ -195,7 +196,7 @@ static int ex_mul(snc_graph *g) {
 #define ROW(nm, lo, hi, infer, ref, grad, ex) \
   const snc_op_info snc_op_##nm = {#nm, lo, hi, infer, snc_flops_numel, ref, grad, ex, .emit = snc_cg_emit_elementwise};
 ROW(tanh, 1, 1, snc_infer_same_as_input, ref_tanh, grad_via_output, ex_tanh)
-ROW(relu, 1, 1, snc_infer_same_as_input, ref_relu, grad_via_input, ex_relu)
+ROW(relu, 1, 1, snc_infer_same_as_input, ref_relu, grad_via_output, ex_relu)
 ROW(leaky_relu, 1, 1, snc_infer_same_as_input, ref_leaky_relu, grad_via_input, ex_leaky_relu)
 ROW(elu, 1, 1, snc_infer_same_as_input, ref_elu, grad_via_input, ex_elu)
 ROW(sigmoid, 1, 1, snc_infer_same_as_input, ref_sigmoid, grad_via_output, ex_sigmoid)

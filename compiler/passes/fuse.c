@@ -2,14 +2,14 @@
  * input. A node p is absorbed into its consumer e when
  *   - e is elementwise: its row's emitter is the elementwise one (compiler/ops/elementwise.c:
  *     activations and their gradients, dropout and its gradient, scale, square, add, mul),
- *   - p is elementwise, a gathered product (conv2d, linear and their input gradients) or max
- *     pooling's gradient with tiling windows, whose kernels produce each element once, in
- *     registers, before storing it,
+ *   - p is elementwise, a gathered product (conv2d, linear and their input gradients), batch
+ *     normalisation (its last pass) or max pooling's gradient with tiling windows, whose kernels
+ *     produce each element once, in registers, before storing it,
  *   - e is p's only consumer, both are batched with the same shape, on the same side of the
  *     forward/backward boundary, and p is not an output, an output's labels or the loss.
  * The kernel of the chain runs where its last node (the root) stood, computes every member in
  * registers and stores only the root: the absorbed nodes get no buffer. Examples: conv2d, dropout,
- * tanh as one kernel; linear_dx, tanh_dx; maxpool2d_dx, tanh_dx, dropout_dx. */
+ * tanh as one kernel; linear_dx, tanh_dx; maxpool2d_dx, tanh_dx, dropout_dx; batchnorm, relu. */
 #include <string.h>
 
 #include "ops/op.h"
@@ -31,7 +31,7 @@ static int maxpool_dx_tiled(const snc_graph *g, const snc_node *n) {
 static int head_capable(const snc_graph *g, const snc_node *n) {
   snc_opcode op = n->op;
   return elementwise(op) || op == SNC_OP_CONV2D || op == SNC_OP_LINEAR || op == SNC_OP_CONV2D_DX || op == SNC_OP_LINEAR_DX ||
-         maxpool_dx_tiled(g, n);
+         op == SNC_OP_BATCHNORM || maxpool_dx_tiled(g, n);
 }
 
 int snc_fuse_elementwise(snc_opcode op) { return elementwise(op); }
