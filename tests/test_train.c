@@ -405,11 +405,15 @@ static void test_eval_build_refused(void) {
   snc_jit_backend_opts jo = {.threads = 1};
   snc_backend *be = snc_backend_jit_new(g, &jo, &err), *ebe = NULL;
   CU_ASSERT_FATAL(be != NULL);
-  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, snc_backend_jit_program(be)), SNC_EVAL_BATCH); /* 25 rows, 32 lanes */
-  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, NULL), 0);                                    /* the reference executor */
   int test_size = g->data.test_size;
+  const snc_program *p = snc_backend_jit_program(be);
+  g->data.test_size = 1000; /* 25 rows on 32 lanes: 40 calls, 1280 lanes; 8 calls of 128: 1024 */
+  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, p), SNC_EVAL_BATCH);
+  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, NULL), 0); /* the reference executor */
+  g->data.test_size = 100; /* 4 calls of 32 lanes or 1 of 128: no gain */
+  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, p), 0);
   g->data.test_size = 20; /* one call of the training build evaluates it */
-  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, snc_backend_jit_program(be)), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, p), 0);
   g->data.test_size = test_size;
   CU_ASSERT_EQUAL_FATAL(snc_eval_build_new(SNC_SRC("models/digit_cnn.yaml"), NULL, 0, 128, &jo, &eg, &ebe, &err), 0);
   snc_train_opts o = snc_train_defaults(g);

@@ -170,8 +170,9 @@ int snc_eval_train_parse(const char *s, int *v);
 #define SNC_EVAL_BATCH 128
 /* The rows of an evaluation build worth making for g, compiled as p (snc_backend_jit_program of the
  * training backend; NULL for the reference executor, which gains nothing from lanes): SNC_EVAL_BATCH
- * when p's padded batch is at most half of it and the model's test split is larger than g->batch,
- * else 0. */
+ * when evaluating the model's test split in calls of that many rows runs on at least 5% fewer vector
+ * lanes than in calls of g->batch padded rows (25 rows on 32 lanes: 20% fewer for 1000 samples;
+ * 100 on 112: 9%), else 0. */
 int snc_eval_batch_auto(const snc_graph *g, const snc_program *p);
 /* Loads `path` (with the same overrides as the training graph) for `batch` rows, forward only, and
  * builds its JIT backend with jo. *eg and *ebe become the caller's. Returns 0, or -1 with err. */
