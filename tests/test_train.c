@@ -415,6 +415,14 @@ static void test_eval_build_refused(void) {
   g->data.test_size = 20; /* one call of the training build evaluates it */
   CU_ASSERT_EQUAL(snc_eval_batch_auto(g, p), 0);
   g->data.test_size = test_size;
+  /* a requested batch: cut to the larger split, none up to the training batch's 25 rows */
+  int train_size = g->data.train_size;
+  g->data.train_size = 200, g->data.test_size = 100;
+  CU_ASSERT_EQUAL(snc_eval_batch_fit(g, 65536), 200);
+  CU_ASSERT_EQUAL(snc_eval_batch_fit(g, 128), 128);
+  CU_ASSERT_EQUAL(snc_eval_batch_fit(g, 25), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch_fit(g, 0), 0);
+  g->data.train_size = train_size, g->data.test_size = test_size;
   CU_ASSERT_EQUAL_FATAL(snc_eval_build_new(SNC_SRC("models/digit_cnn.yaml"), NULL, 0, 128, &jo, &eg, &ebe, &err), 0);
   snc_train_opts o = snc_train_defaults(g);
   o.epochs = 1, o.quiet = 1, o.eval_graph = eg, o.eval_backend = ebe;

@@ -174,6 +174,9 @@ int snc_eval_train_parse(const char *s, int *v);
  * lanes than in calls of g->batch padded rows (25 rows on 32 lanes: 20% fewer for 1000 samples;
  * 100 on 112: 9%), else 0. */
 int snc_eval_batch_auto(const snc_graph *g, const snc_program *p);
+/* A requested evaluation batch (snrun --eval-batch N) cut to the larger of the model's splits, whose
+ * rows beyond would all be padding; 0 when that leaves no more rows than g->batch (no build). */
+int snc_eval_batch_fit(const snc_graph *g, int batch);
 /* Loads `path` (with the same overrides as the training graph) for `batch` rows, forward only, and
  * builds its JIT backend with jo. *eg and *ebe become the caller's. Returns 0, or -1 with err. */
 int snc_eval_build_new(const char *path, const snc_override *sets, int nsets, int batch, const snc_jit_backend_opts *jo,

@@ -98,7 +98,7 @@ static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, int *cache
     w->be = snc_backend_jit_new(w->g, &jo, err);
     *cached = w->be && snc_backend_jit_timing(w->be)->cache_status == SNC_JIT_CACHE_HIT;
     int eb = !w->be ? 0 : s->eval_batch >= 0 ? s->eval_batch : snc_eval_batch_auto(w->g, snc_backend_jit_program(w->be));
-    if (eb > 0 && eb != w->g->batch && snc_eval_build_new(s->model, t->ov, t->nov, eb, &jo, &w->eg, &w->ebe, err) != 0)
+    if ((eb = snc_eval_batch_fit(w->g, eb)) > 0 && snc_eval_build_new(s->model, t->ov, t->nov, eb, &jo, &w->eg, &w->ebe, err) != 0)
       return -1;
     if (w->ebe) *cached = *cached && snc_backend_jit_timing(w->ebe)->cache_status == SNC_JIT_CACHE_HIT;
   } else {

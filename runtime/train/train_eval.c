@@ -110,6 +110,12 @@ int snc_eval_batch_auto(const snc_graph *g, const snc_program *p) {
   return wide <= 0.95 * train ? SNC_EVAL_BATCH : 0;
 }
 
+int snc_eval_batch_fit(const snc_graph *g, int batch) {
+  int64_t most = g->data.test_size > g->data.train_size ? g->data.test_size : g->data.train_size;
+  if (most > 0 && batch > most) batch = (int)most; /* rows past the larger split would only be padding */
+  return batch > g->batch ? batch : 0;
+}
+
 int snc_eval_build_new(const char *path, const snc_override *sets, int nsets, int batch, const snc_jit_backend_opts *jo,
                        snc_graph **eg, snc_backend **ebe, snc_error *err) {
   *eg = NULL, *ebe = NULL;

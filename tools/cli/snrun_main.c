@@ -78,7 +78,8 @@ static const char *const usage_train =
     "                     (default; '-' in the other epochs) or never; the test set: every epoch\n"
     "  --eval-batch N     evaluate on the forward graph built for N rows (fewer padded lanes; jit);\n"
     "                     0: on the training build; default: 128 when that runs the test set on 5%\n"
-    "                     fewer vector lanes (batches of 25 or 100: yes)\n"
+    "                     fewer vector lanes (batches of 25 or 100: yes); N is cut to the larger\n"
+    "                     data split, and N up to the training batch uses the training build\n"
     "  --check-numerics   stop at the first NaN or Inf in the loss, a gradient or a parameter and name\n"
     "                     the epoch, the step and the first tensor that went bad (exit status 1)\n"
     "  -q, --quiet        print only the summary\n"
@@ -379,7 +380,7 @@ static int cmd_train(cli *c) {
              snc_backend_jit_program(be)->layout.unplanned_bytes / 1048576.0, snc_backend_jit_compile_seconds(be));
     /* evaluation on the forward graph built for more rows (snc/train.h, "evaluation on a wider build") */
     int eb = c->eval_batch >= 0 ? c->eval_batch : snc_eval_batch_auto(g, snc_backend_jit_program(be));
-    if (eb > 0 && eb != g->batch && !dp) {
+    if ((eb = snc_eval_batch_fit(g, eb)) > 0 && !dp) {
       jo.split_step = 0;
       if (snc_eval_build_new(c->model, c->sets, c->nsets, eb, &jo, &eg, &ebe, &err) != 0) goto done;
       if (!c->quiet)
