@@ -11,6 +11,8 @@
  * batch vector of accumulators, channels in a loop with every (kx) tap unrolled inside. The rest
  * (linear, padded long rows) use "gather": R output channels x VC batch vectors, reduction over
  * (ky, kx) unrolled and channels in a loop. dw is a blocked dot-product emitter. */
+#include <string.h>
+
 #include "codegen/emit.h"
 
 conv_dims cg_conv_dims(const snc_graph *g, const snc_node *n) {
@@ -50,7 +52,30 @@ typedef struct gather {
   int VC, R, bp, head;
   int V, order, U;           /* batch vectors per block (tile), loop order, epilogue step (snc_cg_schedule) */
   LLVMValueRef src, w, bias, out, spill;
+  const snc_node *pool;      /* pooled: the max pooling that ends the chain (tile only), out is its buffer */
 } gather;
+
+/* One vector v of the produced element f (channel-major index), lanes from b: stored, or when pooled
+   folded into its window's maximum. Pooled, a thread owns whole channels and visits a window's
+   elements in row-major order, its first element before the others, so "the first stores, each
+   next one replaces it when greater" is the pooling kernel's own order and bits. */
+static void tile_store(snc_cg *cg, const gather *G, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b) {
+  if (!G->pool) {
+    cg_vstore(cg, v, cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b)), 64);
+    return;
+  }
+  int64_t sp = G->OH * G->OW, ky = G->pool->attr.kernel[0], kx = G->pool->attr.kernel[1];
+  int64_t PH = G->OH / ky, PW = G->OW / kx;
+  LLVMValueRef c = LLVMBuildUDiv(cg->b, f, cg_i64(cg, sp), ""), pix = LLVMBuildURem(cg->b, f, cg_i64(cg, sp), "");
+  LLVMValueRef oy = LLVMBuildUDiv(cg->b, pix, cg_i64(cg, G->OW), ""), ox = LLVMBuildURem(cg->b, pix, cg_i64(cg, G->OW), "");
+  LLVMValueRef py = LLVMBuildUDiv(cg->b, oy, cg_i64(cg, ky), ""), px = LLVMBuildUDiv(cg->b, ox, cg_i64(cg, kx), "");
+  LLVMValueRef first = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildURem(cg->b, oy, cg_i64(cg, ky), ""), cg_i64(cg, 0), ""),
+                                    LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildURem(cg->b, ox, cg_i64(cg, kx), ""), cg_i64(cg, 0), ""), "first");
+  LLVMValueRef pf = cg_add(cg, cg_mul(cg, c, cg_i64(cg, PH * PW)), cg_add(cg, cg_mul(cg, py, cg_i64(cg, PW)), px));
+  LLVMValueRef p = cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, pf, cg_i64(cg, G->bp)), b));
+  LLVMValueRef m = cg_fmax(cg, cg_vload(cg, p, 64), v);
+  cg_vstore(cg, LLVMBuildSelect(cg->b, first, v, m, ""), p, 64);
+}
 
 /* acc[r][v] += w(out0+r, red, ky, kx) * src[red][sy][sx][v] over red, for one (ky, kx) */
 static void gather_red_loop(snc_cg *cg, const gather *G, int R, LLVMValueRef out0, LLVMValueRef sy, LLVMValueRef sx,
@@ -240,8 +265,7 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
       for (int p = 0; p < P; p++) {
         LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)), cg_add(cg, pix0, cg_i64(cg, p)));
         for (int v = 0; v < V; v++)
-          cg_vstore(cg, cg_vload(cg, acc[(r * P + p) * V + v], 64),
-                    cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), cg_add(cg, b0, cg_i64(cg, v * SNC_VW)))), 64);
+          tile_store(cg, G, cg_vload(cg, acc[(r * P + p) * V + v], 64), f, cg_add(cg, b0, cg_i64(cg, v * SNC_VW)));
       }
     return;
   }
@@ -258,7 +282,7 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
       vals[i] = cg_vload(cg, acc[i], 64);
     }
     cg_epilogue_n(cg, G->head, vals, fs, bvs, n);
-    for (int i = 0; i < n; i++) cg_vstore(cg, vals[i], cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, fs[i], cg_i64(cg, G->bp)), bvs[i])), 64);
+    for (int i = 0; i < n; i++) tile_store(cg, G, vals[i], fs[i], bvs[i]);
     return;
   }
   for (int i = 0; i < n; i++) {
@@ -276,8 +300,7 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
     vals[u] = cg_vload(cg, LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &i, 1, ""), 64);
   }
   cg_epilogue_n(cg, G->head, vals, fs, bvs, U);
-  for (int u = 0; u < U; u++)
-    cg_vstore(cg, vals[u], cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, fs[u], cg_i64(cg, G->bp)), bvs[u])), 64);
+  for (int u = 0; u < U; u++) tile_store(cg, G, vals[u], fs[u], bvs[u]);
   cg_loop_end(cg, &le);
 }
 
@@ -366,21 +389,35 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
   for (int i = 0; i < G->R * P * G->V; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
   if (cg->nepi && G->U < G->R * P * G->V) G->spill = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(G->R * P * G->V)), "spill");
   LLVMValueRef lo, hi;
-  cg_partition(cg, nvb * G->OH * ntx * nblk, &lo, &hi);
-  snc_cg_loop li;
-  cg_loop_begin(cg, &li, lo, hi, 1, "item");
-  /* order 0: batch vectors innermost, channel blocks outermost: a thread's share is a range of output
-     channels, as the pooling and elementwise kernels that read them split their work; order 1:
-     channel blocks innermost (a block of sources serves every channel block from L1) */
+  snc_cg_loop li, lpy, lpx, lpv;
   LLVMValueRef vb, rest, txb, ty, blk;
-  if (G->order) {
-    blk = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nblk), "blk"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nblk), "");
-    vb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, nvb), "vb"), rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, nvb), "");
-    txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb"), ty = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "ty");
+  if (G->pool) { /* pooled: a thread takes whole channel blocks (R divides the channels: no overlap),
+                    rows in order, so a window is one thread's and its first element comes first */
+    SNC_ASSERT(G->nout % G->R == 0);
+    cg_partition(cg, nblk, &lo, &hi);
+    cg_loop_begin(cg, &li, lo, hi, 1, "blk");
+    blk = li.iv;
+    cg_loop_begin(cg, &lpy, cg_i64(cg, 0), cg_i64(cg, G->OH), 1, "ty");
+    ty = lpy.iv;
+    cg_loop_begin(cg, &lpx, cg_i64(cg, 0), cg_i64(cg, ntx), 1, "txb");
+    txb = lpx.iv;
+    cg_loop_begin(cg, &lpv, cg_i64(cg, 0), cg_i64(cg, nvb), 1, "vb");
+    vb = lpv.iv;
   } else {
-    vb = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nvb), "vb"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nvb), "");
-    txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb"), rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "");
-    ty = LLVMBuildSRem(cg->b, rest, cg_i64(cg, G->OH), "ty"), blk = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, G->OH), "blk");
+    cg_partition(cg, nvb * G->OH * ntx * nblk, &lo, &hi);
+    cg_loop_begin(cg, &li, lo, hi, 1, "item");
+    /* order 0: batch vectors innermost, channel blocks outermost: a thread's share is a range of
+       output channels, as the pooling and elementwise kernels that read them split their work;
+       order 1: channel blocks innermost (a block of sources serves every channel block from L1) */
+    if (G->order) {
+      blk = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nblk), "blk"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nblk), "");
+      vb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, nvb), "vb"), rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, nvb), "");
+      txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb"), ty = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "ty");
+    } else {
+      vb = LLVMBuildSRem(cg->b, li.iv, cg_i64(cg, nvb), "vb"), rest = LLVMBuildSDiv(cg->b, li.iv, cg_i64(cg, nvb), "");
+      txb = LLVMBuildSRem(cg->b, rest, cg_i64(cg, ntx), "txb"), rest = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, ntx), "");
+      ty = LLVMBuildSRem(cg->b, rest, cg_i64(cg, G->OH), "ty"), blk = LLVMBuildSDiv(cg->b, rest, cg_i64(cg, G->OH), "blk");
+    }
   }
   LLVMValueRef out0 = cg_mul(cg, blk, cg_i64(cg, G->R)), maxo = cg_i64(cg, G->nout - G->R);
   out0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, out0, maxo, ""), maxo, out0, "out0");
@@ -391,6 +428,11 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
   LLVMValueRef v0 = cg_mul(cg, vb, cg_i64(cg, G->V)), maxv = cg_i64(cg, nvec - G->V);
   v0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v0, maxv, ""), maxv, v0, "v0");
   tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, cg_mul(cg, v0, cg_i64(cg, SNC_VW)), acc);
+  if (G->pool) {
+    cg_loop_end(cg, &lpv);
+    cg_loop_end(cg, &lpx);
+    cg_loop_end(cg, &lpy);
+  }
   cg_loop_end(cg, &li);
 }
 
@@ -425,12 +467,32 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   cg_sched_shape(cg, n, dims, shape, sizeof shape);
   snc_cg_schedule c[16];
   int P = G.d.kh * G.d.kw > 1 ? tile_positions(&G) : 0;
+  /* a chain ending in a max pooling (the fusion pass, graphs without a backward pass): the kernel
+     stores the pooled tensor; the elementwise rest of the chain is the epilogue */
+  if (cg->nepi && cg->g->nodes[cg->epi[cg->nepi - 1]]->op == SNC_OP_MAXPOOL2D) {
+    SNC_ASSERT(P && !dx);
+    G.pool = cg->g->nodes[cg->epi[--cg->nepi]];
+    G.out = cg_node_ptr(cg, G.pool->id);
+  }
   if (P) {
     int nc = tile_candidates(&G, P, cg->nepi > 0, c, 16);
+    if (G.pool) { /* whole channel blocks per thread: block sizes that divide the channels */
+      snc_cg_schedule d[16];
+      int nd = 0;
+      for (int k = 0; k < nc; k++) {
+        snc_cg_schedule s = c[k];
+        while (G.nout % s.r) s.r--;
+        if (s.u > 1 && (s.r * s.p * s.v) % s.u) s.u = epi_step(s.r * s.p * s.v);
+        nd = cg_sched_add(d, nd, 16, s);
+      }
+      memcpy(c, d, sizeof d);
+      nc = nd;
+    }
     snc_cg_schedule s = cg_sched_choose(cg, shape, c, nc);
-    SNC_ASSERT(tile_valid(&G, &s));
+    SNC_ASSERT(tile_valid(&G, &s) && (!G.pool || G.nout % s.r == 0));
     G.R = s.r, G.V = s.v, G.order = s.order, G.U = s.u;
     emit_tile(cg, &G, s.p);
+    if (G.pool) cg->nepi++; /* the chain as the kernel's name and key count it */
     return;
   }
   int nc = 0;
@@ -475,6 +537,13 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   out0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, out0, maxo, ""), maxo, out0, "out0");
   gather_block(cg, &G, G.R, out0, ty, acc);
   cg_loop_end(cg, &li);
+}
+
+int snc_cg_conv_tiles(const snc_graph *g, const snc_node *n) {
+  if (n->op != SNC_OP_CONV2D) return 0;
+  gather G = {.d = cg_conv_dims(g, n)};
+  G.nout = G.d.O, G.nred = G.d.C, G.SH = G.d.H, G.SW = G.d.W, G.OH = G.d.OH, G.OW = G.d.OW;
+  return G.d.kh * G.d.kw > 1 && tile_positions(&G) > 0;
 }
 
 int snc_cg_emit_conv(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {

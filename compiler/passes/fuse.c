@@ -9,7 +9,9 @@
  *     forward/backward boundary, and p is not an output, an output's labels or the loss.
  * The kernel of the chain runs where its last node (the root) stood, computes every member in
  * registers and stores only the root: the absorbed nodes get no buffer. Examples: conv2d, dropout,
- * tanh as one kernel; linear_dx, tanh_dx; maxpool2d_dx, tanh_dx, dropout_dx; batchnorm, relu. */
+ * tanh as one kernel; linear_dx, tanh_dx; maxpool2d_dx, tanh_dx, dropout_dx; batchnorm, relu.
+ * In graphs without a backward pass a tiling max pooling also takes the forward convolution chain
+ * before it (pool_takes): conv2d, dropout, tanh, maxpool2d store only the pooled tensor. */
 #include <string.h>
 
 #include "ops/op.h"
@@ -36,6 +38,28 @@ static int head_capable(const snc_graph *g, const snc_node *n) {
 
 int snc_fuse_elementwise(snc_opcode op) { return elementwise(op); }
 
+/* max pooling with windows that tile its input (kernel = stride, no padding, exact fit) */
+static int maxpool_tiled(const snc_graph *g, const snc_node *n) {
+  if (n->op != SNC_OP_MAXPOOL2D || n->shape.rank != 4) return 0;
+  const snc_node *x = g->nodes[n->inputs[0]];
+  const snc_attrs *a = &n->attr;
+  return a->kernel[0] == a->stride[0] && a->kernel[1] == a->stride[1] && !a->pad[0] && !a->pad[1] &&
+         n->shape.dim[2] * a->kernel[0] == x->shape.dim[2] && n->shape.dim[3] * a->kernel[1] == x->shape.dim[3];
+}
+
+/* may max pooling e take p's group (p its root)? In graphs without a backward pass only (a training
+   graph's backward reads the activation the pooling reads, so p has other users there): the group
+   must be a forward convolution the tile emitter runs, plus elementwise nodes; its kernel then
+   stores each window's maximum and nothing else (codegen/emit_conv.c, "pooled") */
+static int pool_takes(const snc_graph *g, const int *into, const snc_node *e, int p) {
+  if (!maxpool_tiled(g, e) || g->nnodes != g->nforward) return 0;
+  int head = p;
+  for (int m = 0; m < p && head == p; m++)
+    if (into[m] == p) head = m;
+  const snc_node *h = g->nodes[head];
+  return h->op == SNC_OP_CONV2D && snc_cg_conv_tiles(g, h);
+}
+
 int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
   int n = g->nnodes;
   int *users = calloc((size_t)n, sizeof *users);
@@ -58,7 +82,15 @@ int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
   if (g->loss >= 0) pinned[g->loss] = 1;
   for (int i = 0; i < n; i++) {
     const snc_node *e = g->nodes[i];
-    if (!elementwise(e->op) || !(e->flags & SNC_NF_BATCHED)) continue;
+    if (!(e->flags & SNC_NF_BATCHED)) continue;
+    if (e->op == SNC_OP_MAXPOOL2D) { /* a forward-only graph's pooling after a convolution chain */
+      int p = e->inputs[0];
+      if (users[p] == 1 && !pinned[p] && g->nodes[p]->dtype == SNC_F32 && pool_takes(g, into, e, p))
+        for (int m = 0; m < i; m++)
+          if (into[m] == p) into[m] = i;
+      continue;
+    }
+    if (!elementwise(e->op)) continue;
     for (int k = 0; k < e->ninputs; k++) {
       int p = e->inputs[k];
       const snc_node *pn = g->nodes[p];

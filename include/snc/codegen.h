@@ -28,6 +28,9 @@ typedef struct snc_layout {
  * unfused); members of a chain that are not its root have no buffer. */
 int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err);
 int snc_fuse_elementwise(snc_opcode op);
+/* Does the forward convolution n run on the tile emitter (codegen/emit_conv.c)? Its kernel can then
+   end in a max pooling (the fusion pass's rule for graphs without a backward pass). */
+int snc_cg_conv_tiles(const snc_graph *g, const snc_node *n);
 
 /* Plans the arena for g (compiler/passes/memplan.c). Freed with snc_layout_free. no_reuse gives
  * every buffer its own space (for tests that read every intermediate); into (may be NULL) is the
