@@ -398,7 +398,7 @@ static void test_eval_build_same_results(void) {
   }
 }
 
-/* snc_eval_batch_auto: a build only where it saves lanes; an evaluation build of another model is refused
+/* snc_eval_batch: a build only where it saves lanes; an evaluation build of another model is refused
  * by name before any work, and data-parallel training refuses one. */
 static void test_eval_build_refused(void) {
   snc_error err = {0};
@@ -410,20 +410,20 @@ static void test_eval_build_refused(void) {
   int test_size = g->data.test_size;
   const snc_program *p = snc_backend_jit_program(be);
   g->data.test_size = 1000; /* 25 rows on 32 lanes: 40 calls, 1280 lanes; 8 calls of 128: 1024 */
-  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, p), SNC_EVAL_BATCH);
-  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, NULL), 0); /* the reference executor */
+  CU_ASSERT_EQUAL(snc_eval_batch(g, p, -1), SNC_EVAL_BATCH);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, NULL, -1), 0); /* the reference executor */
   g->data.test_size = 100; /* 4 calls of 32 lanes or 1 of 128: no gain */
-  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, p), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, p, -1), 0);
   g->data.test_size = 20; /* one call of the training build evaluates it */
-  CU_ASSERT_EQUAL(snc_eval_batch_auto(g, p), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, p, -1), 0);
   g->data.test_size = test_size;
   /* a requested batch: cut to the larger split, none up to the training batch's 25 rows */
   int train_size = g->data.train_size;
   g->data.train_size = 200, g->data.test_size = 100;
-  CU_ASSERT_EQUAL(snc_eval_batch_fit(g, 65536), 200);
-  CU_ASSERT_EQUAL(snc_eval_batch_fit(g, 128), 128);
-  CU_ASSERT_EQUAL(snc_eval_batch_fit(g, 25), 0);
-  CU_ASSERT_EQUAL(snc_eval_batch_fit(g, 0), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, p, 65536), 200);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, p, 128), 128);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, p, 25), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, p, 0), 0);
   g->data.train_size = train_size, g->data.test_size = test_size;
   CU_ASSERT_EQUAL_FATAL(snc_eval_build_new(SNC_SRC("models/digit_cnn.yaml"), NULL, 0, 128, &jo, &eg, &ebe, &err), 0);
   snc_train_opts o = snc_train_defaults(g);

@@ -442,21 +442,26 @@ static int chunk_vectors(int nvec) {
   return 1;
 }
 
-static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
-  const snc_graph *g = cg->g;
-  gather G = {.dx = dx, .d = cg_conv_dims(g, n), .bp = cg->lay->bp};
-  int nvec = G.bp / SNC_VW;
-  G.VC = chunk_vectors(nvec);
+/* the produced and read sizes and the weight strides of a forward (dx 0) or input-gradient kernel */
+static gather gather_geometry(const snc_graph *g, const snc_node *n, int dx) {
+  gather G = {.dx = dx, .d = cg_conv_dims(g, n)};
   if (!dx) {
     G.nout = G.d.O, G.nred = G.d.C, G.SH = G.d.H, G.SW = G.d.W, G.OH = G.d.OH, G.OW = G.d.OW;
     G.ws_out = G.d.C * G.d.kh * G.d.kw, G.ws_red = G.d.kh * G.d.kw;
-    G.src = cg_node_ptr(cg, n->inputs[0]);
-    G.bias = n->ninputs == 3 ? cg_node_ptr(cg, n->inputs[2]) : NULL;
   } else {
     G.nout = G.d.C, G.nred = G.d.O, G.SH = G.d.OH, G.SW = G.d.OW, G.OH = G.d.H, G.OW = G.d.W;
     G.ws_out = G.d.kh * G.d.kw, G.ws_red = G.d.C * G.d.kh * G.d.kw;
-    G.src = cg_node_ptr(cg, n->inputs[0]);
   }
+  return G;
+}
+
+static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
+  gather G = gather_geometry(cg->g, n, dx);
+  G.bp = cg->lay->bp;
+  int nvec = G.bp / SNC_VW;
+  G.VC = chunk_vectors(nvec);
+  G.src = cg_node_ptr(cg, n->inputs[0]);
+  if (!dx) G.bias = n->ninputs == 3 ? cg_node_ptr(cg, n->inputs[2]) : NULL;
   G.w = cg_node_ptr(cg, n->inputs[1]);
   G.head = n->id;
   G.out = cg_node_ptr(cg, cg_out_node(cg, n->id));
@@ -541,9 +546,8 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
 
 int snc_cg_conv_tiles(const snc_graph *g, const snc_node *n) {
   if (n->op != SNC_OP_CONV2D) return 0;
-  gather G = {.d = cg_conv_dims(g, n)};
-  G.nout = G.d.O, G.nred = G.d.C, G.SH = G.d.H, G.SW = G.d.W, G.OH = G.d.OH, G.OW = G.d.OW;
-  return G.d.kh * G.d.kw > 1 && tile_positions(&G) > 0;
+  gather G = gather_geometry(g, n, 0);
+  return G.d.kh * G.d.kw > 1 && tile_positions(&G) > 0; /* as emit_gather chooses */
 }
 
 int snc_cg_emit_conv(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {

@@ -66,21 +66,19 @@ void snc_profile_print_region(const snc_program *p, int r, FILE *out, int top) {
   const char *e = getenv("SNC_PROFILE_TOP"); /* how many rows (default: the caller's) */
   if (e && atoi(e) > 0) top = atoi(e);
   if (r < 0 || r > 1) return;
-  {
-    int n = p->ncalls[r] < MAXK ? p->ncalls[r] : MAXK;
-    if (!calls[r] || !n) return;
-    row *rows = malloc((size_t)n * sizeof *rows);
-    if (!rows) return;
-    double total = 0;
-    for (int k = 0; k < n; k++) {
-      rows[k] = (row){p->call_names[r][k], acc[r][k]};
-      total += acc[r][k];
-    }
-    qsort(rows, (size_t)n, sizeof *rows, by_time);
-    fprintf(out, "profile of the %s: %ld calls, %.3f ms per call, %d kernels, batch %d\n", region[r], calls[r],
-            1e3 * total / (double)calls[r], n, p->g->batch);
-    for (int k = 0; k < n && k < top; k++)
-      fprintf(out, "  %8.3f ms %5.1f%%  %s\n", 1e3 * rows[k].t / (double)calls[r], 100 * rows[k].t / total, rows[k].name);
-    free(rows);
+  int n = p->ncalls[r] < MAXK ? p->ncalls[r] : MAXK;
+  if (!calls[r] || !n) return;
+  row *rows = malloc((size_t)n * sizeof *rows);
+  if (!rows) return;
+  double total = 0;
+  for (int k = 0; k < n; k++) {
+    rows[k] = (row){p->call_names[r][k], acc[r][k]};
+    total += acc[r][k];
   }
+  qsort(rows, (size_t)n, sizeof *rows, by_time);
+  fprintf(out, "profile of the %s: %ld calls, %.3f ms per call, %d kernels, batch %d\n", region[r], calls[r],
+          1e3 * total / (double)calls[r], n, p->g->batch);
+  for (int k = 0; k < n && k < top; k++)
+    fprintf(out, "  %8.3f ms %5.1f%%  %s\n", 1e3 * rows[k].t / (double)calls[r], 100 * rows[k].t / total, rows[k].name);
+  free(rows);
 }

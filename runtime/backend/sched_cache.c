@@ -1,7 +1,6 @@
 /* The schedule table: this machine's tuning cache, the SNC_SCHEDULE override and the chooser the
  * code generator calls per kernel (include/snc/backend.h). */
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@ struct snc_sched_table {
   char **seen;        /* those shapes */
   int nseen, cap_seen;
   char *override;     /* SNC_SCHEDULE, copied */
+  char warned[1024];  /* patterns already reported */
 };
 
 /* "model name", family, model and stepping from /proc/cpuinfo (x86; elsewhere what there is) */
@@ -154,19 +154,11 @@ static int index_of(const snc_cg_schedule *s, const snc_cg_schedule *cands, int 
   return -1;
 }
 
-/* SNC_SCHEDULE's bad patterns, each reported once per process (a study's worker opens a table per
-   setting, snrun train one per build) */
-static char g_warned[1024];
-static pthread_mutex_t g_warned_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static void warn_once(snc_sched_table *t, const char *what, const char *why) {
-  (void)t;
-  pthread_mutex_lock(&g_warned_lock);
-  size_t l = strlen(g_warned);
-  int seen = strstr(g_warned, what) || l + strlen(what) + 2 >= sizeof g_warned;
-  if (!seen) snprintf(g_warned + l, sizeof g_warned - l, "%s\n", what);
-  pthread_mutex_unlock(&g_warned_lock);
-  if (!seen) fprintf(stderr, "snrun: SNC_SCHEDULE: '%s': %s\n", what, why);
+  size_t l = strlen(t->warned);
+  if (strstr(t->warned, what) || l + strlen(what) + 2 >= sizeof t->warned) return;
+  snprintf(t->warned + l, sizeof t->warned - l, "%s\n", what);
+  fprintf(stderr, "snrun: SNC_SCHEDULE: '%s': %s\n", what, why);
 }
 
 /* the override's schedule for this kernel: its index among cands, or -1 */

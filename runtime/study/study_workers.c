@@ -67,17 +67,19 @@ static void send_error(int out, const char *msg) {
 typedef struct wstate {
   snc_graph *g, *eg;      /* eg: the evaluation build's graph (snc_eval_build_new), or NULL */
   snc_backend *be, *ebe;
-  snc_sched_table *sched; /* this machine's tuning cache (snrun train --tune), as snrun train reads it */
+  snc_sched_table *sched; /* this machine's tuning cache (snrun train --tune), read once per worker */
   int cur; /* the setting compiled, -1 none */
 } wstate;
 
-static void ws_free(wstate *w) {
-  snc_sched_free(w->sched);
+/* the setting's builds; all = 1 at the worker's end: the tuning cache too */
+static void ws_free(wstate *w, int all) {
   if (w->ebe) w->ebe->free(w->ebe);
   snc_graph_free(w->eg);
   if (w->be) w->be->free(w->be);
   snc_graph_free(w->g);
-  *w = (wstate){.cur = -1};
+  snc_sched_table *sched = w->sched;
+  if (all) snc_sched_free(sched), sched = NULL;
+  *w = (wstate){.cur = -1, .sched = sched};
 }
 
 /* Compiles setting k unless it is the one compiled; *seconds: the time it took, -1 when nothing was done;
@@ -86,19 +88,19 @@ static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, int *cache
   *seconds = -1;
   *cached = 0;
   if (k == w->cur) return 0;
-  ws_free(w);
+  ws_free(w, 0);
   double t0 = now();
   const st_setting *t = &s->settings[k];
   if (!(w->g = snc_model_load(s->model, t->ov, t->nov, err)) || snc_autodiff(w->g, 0, err) != 0) return -1;
   if (!strcmp(s->backend, "jit")) {
     snc_jit_backend_opts jo = {.threads = s->threads, .cache_dir = s->cache[0] ? s->cache : NULL};
     char dir[4096];
-    if (!(w->sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !s->no_tune, err))) return -1;
+    if (!w->sched && !(w->sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !s->no_tune, err))) return -1;
     jo.schedule = snc_sched_choose, jo.schedule_user = w->sched;
     w->be = snc_backend_jit_new(w->g, &jo, err);
     *cached = w->be && snc_backend_jit_timing(w->be)->cache_status == SNC_JIT_CACHE_HIT;
-    int eb = !w->be ? 0 : s->eval_batch >= 0 ? s->eval_batch : snc_eval_batch_auto(w->g, snc_backend_jit_program(w->be));
-    if ((eb = snc_eval_batch_fit(w->g, eb)) > 0 && snc_eval_build_new(s->model, t->ov, t->nov, eb, &jo, &w->eg, &w->ebe, err) != 0)
+    int eb = w->be ? snc_eval_batch(w->g, snc_backend_jit_program(w->be), s->eval_batch) : 0;
+    if (eb > 0 && snc_eval_build_new(s->model, t->ov, t->nov, eb, &jo, &w->eg, &w->ebe, err) != 0)
       return -1;
     if (w->ebe) *cached = *cached && snc_backend_jit_timing(w->ebe)->cache_status == SNC_JIT_CACHE_HIT;
   } else {
@@ -176,7 +178,7 @@ static void worker_main(st_study *s, int in, int out) {
     free(line);
     if (bad) break;
   }
-  ws_free(&w);
+  ws_free(&w, 1);
   _exit(0); /* never the parent's atexit handlers or stdio buffers */
 fail:
   send_error(out, err.msg);
@@ -254,7 +256,7 @@ int st_remote_worker(st_study *s, const char *fail) {
     free(line);
   }
   if (fd >= 0) unlink(tmpl);
-  ws_free(&w);
+  ws_free(&w, 1);
   return 0;
 }
 

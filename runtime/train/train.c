@@ -129,10 +129,11 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   int64_t share = o->data_parallel ? (B + snc_dist_size() - 1) / snc_dist_size() : B; /* the most one backend runs */
   if (share > g->batch)
     return snc_errorf(err, "%s: a step of %lld rows does not fit the compiled batch of %d", g->file, (long long)share, g->batch);
-  const snc_graph *eg = o->eval_graph ? o->eval_graph : g; /* evaluation: on a wider build when given */
-  snc_backend *ebe = o->eval_graph && o->eval_backend ? o->eval_backend : be;
-  if (eg != g && (o->data_parallel || !o->eval_backend))
-    return snc_errorf(err, "%s: an evaluation build needs its backend and no data-parallel run", g->file);
+  int wide = o->eval_graph || o->eval_backend; /* evaluation on a wider build (snc_eval_build_new) */
+  if (wide && (!o->eval_graph || !o->eval_backend || o->data_parallel))
+    return snc_errorf(err, "%s: an evaluation build needs its graph and backend, and no data-parallel run", g->file);
+  const snc_graph *eg = wide ? o->eval_graph : g;
+  snc_backend *ebe = wide ? o->eval_backend : be;
   if (eg != g && snc_train_eval_sync(g, be, eg, ebe, err) != 0) return -1; /* checks every parameter's match */
   if (snc_train_data_load(g, o->data_dir, o->seed, NULL, &d, err) != 0) return -1;
   r->data_seconds = now() - t0;

@@ -72,11 +72,18 @@ static int check_model(const snc_ckpt *c, const snc_graph *g, snc_error *err) {
   return 0;
 }
 
-static int load_from(const snc_ckpt *c, const snc_graph *g, snc_backend *be, snc_run_info *info, snc_error *err) {
+/* Every PARAM of g (but the step count) from c, checking the model and each tensor's shape; with
+ * state_optional, a PARAM of the backward graph (optimizer state) absent from c keeps its value.
+ * Returns the tensors read (*nstate of them optimizer state), or -1 with err naming the tensor. */
+static int load_params(const snc_ckpt *c, const snc_graph *g, snc_backend *be, int state_optional, int *nstate,
+                       snc_error *err) {
   if (check_model(c, g, err)) return -1;
+  int n = 0;
+  *nstate = 0;
   for (int i = 0; i < g->nnodes; i++) {
     const snc_node *p = g->nodes[i];
     if (p->op != SNC_OP_PARAM || !strcmp(p->name, "step")) continue;
+    if (state_optional && i >= g->nforward && !snc_ckpt_find(c, p->name)) continue;
     int64_t dims[SNC_MAX_DIMS];
     for (int k = 0; k < p->shape.rank; k++) dims[k] = p->shape.dim[k];
     if (snc_ckpt_load_f32(c, p->name, p->shape.rank, dims, be->buf(be, i), err) != 0) {
@@ -90,7 +97,15 @@ static int load_from(const snc_ckpt *c, const snc_graph *g, snc_backend *be, snc
       }
       return -1;
     }
+    n++;
+    if (i >= g->nforward) ++*nstate;
   }
+  return n;
+}
+
+static int load_from(const snc_ckpt *c, const snc_graph *g, snc_backend *be, snc_run_info *info, snc_error *err) {
+  int nstate;
+  if (load_params(c, g, be, 0, &nstate, err) < 0) return -1;
   memset(info, 0, sizeof *info);
   uint64_t v;
   if (meta_u64(c, "seed", &info->seed))
@@ -109,20 +124,9 @@ static int load_from(const snc_ckpt *c, const snc_graph *g, snc_backend *be, snc
 int snc_checkpoint_init(const char *path, const snc_graph *g, snc_backend *be, int *nstate, snc_error *err) {
   snc_ckpt *c = snc_ckpt_read(path, err);
   if (!c) return -1;
-  int rc = check_model(c, g, err), n = 0;
-  *nstate = 0;
-  for (int i = 0; i < g->nnodes && !rc; i++) {
-    const snc_node *p = g->nodes[i];
-    if (p->op != SNC_OP_PARAM || !strcmp(p->name, "step")) continue;
-    if (i >= g->nforward && !snc_ckpt_find(c, p->name)) continue; /* optimizer state: fresh when absent */
-    int64_t dims[SNC_MAX_DIMS];
-    for (int k = 0; k < p->shape.rank; k++) dims[k] = p->shape.dim[k];
-    if ((rc = snc_ckpt_load_f32(c, p->name, p->shape.rank, dims, be->buf(be, i), err)) != 0) break;
-    n++;
-    if (i >= g->nforward) ++*nstate;
-  }
+  int n = load_params(c, g, be, 1, nstate, err); /* optimizer state: fresh when absent */
   snc_ckpt_free(c);
-  return rc ? -1 : n;
+  return n;
 }
 
 int snc_checkpoint_load(const char *path, const snc_graph *g, snc_backend *be, snc_run_info *info, snc_error *err) {

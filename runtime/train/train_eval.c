@@ -101,16 +101,15 @@ void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint6
 
 /* ---- evaluation on a wider build ---------------------------------------------------------------- */
 
-int snc_eval_batch_auto(const snc_graph *g, const snc_program *p) {
-  if (!p || g->batch >= SNC_EVAL_BATCH) return 0;
-  /* the lanes an evaluation of the test set runs on: calls times padded rows, per build (an unknown
-     size counts as large); worth a second build from 5% fewer */
-  double n = g->data.test_size > 0 ? (double)g->data.test_size : 1e6, E = SNC_EVAL_BATCH;
-  double train = ceil(n / g->batch) * p->layout.bp, wide = ceil(n / E) * E;
-  return wide <= 0.95 * train ? SNC_EVAL_BATCH : 0;
-}
-
-int snc_eval_batch_fit(const snc_graph *g, int batch) {
+int snc_eval_batch(const snc_graph *g, const snc_program *p, int requested) {
+  if (!p) return 0;
+  int batch = requested;
+  if (batch < 0) { /* automatic: the lanes an evaluation of the test set runs on, calls times padded rows
+                      per build (an unknown size counts as large); worth a second build from 5% fewer */
+    double n = g->data.test_size > 0 ? (double)g->data.test_size : 1e6, E = SNC_EVAL_BATCH;
+    double train = ceil(n / g->batch) * p->layout.bp, wide = ceil(n / E) * E;
+    batch = g->batch < SNC_EVAL_BATCH && wide <= 0.95 * train ? SNC_EVAL_BATCH : 0;
+  }
   int64_t most = g->data.test_size > g->data.train_size ? g->data.test_size : g->data.train_size;
   if (most > 0 && batch > most) batch = (int)most; /* rows past the larger split would only be padding */
   return batch > g->batch ? batch : 0;

@@ -379,8 +379,8 @@ static int cmd_train(cli *c) {
              snc_backend_jit_program(be)->nkernels, snc_backend_jit_program(be)->layout.arena_bytes / 1048576.0,
              snc_backend_jit_program(be)->layout.unplanned_bytes / 1048576.0, snc_backend_jit_compile_seconds(be));
     /* evaluation on the forward graph built for more rows (snc/train.h, "evaluation on a wider build") */
-    int eb = c->eval_batch >= 0 ? c->eval_batch : snc_eval_batch_auto(g, snc_backend_jit_program(be));
-    if ((eb = snc_eval_batch_fit(g, eb)) > 0 && !dp) {
+    int eb = snc_eval_batch(g, snc_backend_jit_program(be), c->eval_batch);
+    if (eb > 0 && !dp) {
       jo.split_step = 0;
       if (snc_eval_build_new(c->model, c->sets, c->nsets, eb, &jo, &eg, &ebe, &err) != 0) goto done;
       if (!c->quiet)
