@@ -300,6 +300,60 @@ static void test_threads_bitwise(void) {
   snc_graph_free(g);
 }
 
+/* Fused and unfused programs give the same bits: every fused kernel computes its members with the
+ * operations, and sums in the order, of their own kernels (max pooling's gradient, its chain and
+ * conv1's weight and bias gradients in one kernel included). Four siamese steps, the last on a
+ * partial batch, with and without weight sharing, on digits that are mostly background: every
+ * parameter and the loss, to the bit. */
+static void test_fusion_bitwise(void) {
+  const char *ws[] = {"weight_sharing=true", "weight_sharing=false"};
+  for (int s = 0; s < 2; s++) {
+    snc_graph *g = model("models/siamese.yaml", ws[s], "batch=100"); /* 7 vectors: sums across them */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    snc_error err = {0};
+    snc_exec *ex = snc_exec_new(g, &err);
+    snc_exec_init_params(ex, 6);
+    gc_fill_inputs(g, ex, 8);
+    /* blank background, as in MNIST: windows of equal values, where max pooling's gradient must
+       pick the first maximum as its own kernel does */
+    for (int i = 0; i < g->nnodes; i++)
+      if (!strcmp(g->nodes[i]->name, "pair")) {
+        float *x = snc_exec_buf(ex, i);
+        for (int64_t k = 0, e = snc_shape_numel(&g->nodes[i]->shape); k < e; k++)
+          if (k % 7) x[k] = 0;
+      }
+    cg_run r[2];
+    for (int t = 0; t < 2; t++) {
+      CU_ASSERT_EQUAL_FATAL(cgu_build(g, t ? 3 : 1, &r[t], &err), 0); /* every buffer its own space */
+      cgu_copy_params(&r[t], ex, g);
+      const void *ins[16];
+      for (int k = 0; k < r[t].p->ninputs; k++) ins[k] = snc_exec_buf(ex, r[t].p->inputs[k]);
+      for (int step = 1; step <= 4; step++) {
+        int64_t nb = step == 4 ? g->batch / 2 + 1 : g->batch;
+        snc_step_args a = {.inputs = ins, .nb = nb, .seed = 5, .step = step, .lr_scale = 1, .nthreads = 2};
+        r[t].train(r[t].arena, &a);
+      }
+    }
+    /* every value the fused program stores (parameters, state, the last step's gradients and
+       activations, the loss; update placeholders aside), to the bit */
+    int compared = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+      const snc_node *nd = g->nodes[i];
+      if (nd->op == SNC_OP_ADAM || nd->op == SNC_OP_SGD || !snc_fuse_stored(r[0].p->into, i) || r[0].p->layout.offset[i] < 0) continue;
+      size_t bytes = (size_t)r[0].p->layout.bytes[i];
+      CU_ASSERT_EQUAL_FATAL(bytes, (size_t)r[1].p->layout.bytes[i]);
+      int same = !memcmp((char *)r[0].arena + r[0].p->layout.offset[i], (char *)r[1].arena + r[1].p->layout.offset[i], bytes);
+      if (!same) fprintf(stderr, "\n  %s: %s differs", ws[s], nd->name);
+      CU_ASSERT(same);
+      compared++;
+    }
+    CU_ASSERT(compared > 100);
+    for (int t = 0; t < 2; t++) cgu_free(&r[t]);
+    snc_exec_free(ex);
+    snc_graph_free(g);
+  }
+}
+
 /* Optimizer updates on exact gradients (loss = sum(p*p), gradient 2p): JIT and reference agree to
  * float rounding of the update formula, for Adam with weight decay and SGD with Nesterov momentum. */
 static void test_updates(void) {
@@ -346,9 +400,10 @@ static void test_every_op_has_emitter(void) {
 }
 
 /* The siamese step's kernels: max pooling's gradient absorbs tanh_dx and dropout_dx after both
- * poolings (their windows tile the input), and one update kernel (model() trains with SGD) and one
- * bias-gradient kernel serve every parameter. Whether the
- * fused code computes the right values is test_models_train's and test_threads_bitwise's job. */
+ * poolings (their windows tile the input); after the first, conv1's weight gradient takes that chain
+ * and conv1's bias gradient (the input needs no gradient); one update kernel (model() trains with
+ * SGD) and one bias-gradient kernel serve every other parameter. Whether the fused code computes
+ * the right values is test_models_train's, test_threads_bitwise's and test_fusion_bitwise's job. */
 static void test_siamese_kernels(void) {
   snc_graph *g = model("models/siamese.yaml", NULL, NULL);
   CU_ASSERT_PTR_NOT_NULL_FATAL(g);
@@ -356,13 +411,25 @@ static void test_siamese_kernels(void) {
   snc_cg_options o = {0};
   snc_program *p = snc_program_build(g, &o, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  int fused = 0, alone = 0;
+  int fused = 0, alone = 0, dw = 0, db = 0;
   for (int k = 0; k < p->ncalls[0]; k++) {
-    fused += !strncmp(p->call_names[0][k], "maxpool2d_dx+tanh_dx+dropout_dx ", 32);
-    alone += !strncmp(p->call_names[0][k], "maxpool2d_dx ", 13);
+    const char *c = p->call_names[0][k];
+    fused += !strncmp(c, "maxpool2d_dx+tanh_dx+dropout_dx ", 32);
+    alone += !strncmp(c, "maxpool2d_dx ", 13);
+    dw += !strncmp(c, "conv2d_dw+maxpool2d_dx+tanh_dx+dropout_dx+bias_grad digit_", 58) && strstr(c, ".conv1.dw");
+    db += strstr(c, "conv1.db") != NULL;
   }
-  CU_ASSERT_EQUAL(fused, 4); /* two poolings in each of two branches */
+  CU_ASSERT_EQUAL(fused, 2); /* conv2's pooling in each of two branches */
+  CU_ASSERT_EQUAL(dw, 2);    /* conv1's, which also stores the bias gradient */
+  CU_ASSERT_EQUAL(db, 0);
   CU_ASSERT_EQUAL(alone, 0);
+  for (int i = 0; i < g->nnodes; i++) /* the side output has a buffer of its own */
+    if (strstr(g->nodes[i]->name, "conv1.db")) {
+      CU_ASSERT(p->into[i] < i && snc_fuse_stored(p->into, i) && p->layout.offset[i] >= 0);
+      int dwn = p->into[i];
+      CU_ASSERT(p->layout.offset[i] + p->layout.bytes[i] <= p->layout.offset[dwn] ||
+                p->layout.offset[dwn] + p->layout.bytes[dwn] <= p->layout.offset[i]);
+    }
   int sgd = 0, bias_grad = 0;
   for (LLVMValueRef f = LLVMGetFirstFunction(p->module); f; f = LLVMGetNextFunction(f)) {
     size_t len = 0;
@@ -415,7 +482,9 @@ static void test_barrier_groups(void) {
              in a later group than k; one that came before still runs before the producer */
           for (int w = 0; w < n; w++) {
             int out = p->call_nodes[r][w];
-            if (w == k || w == q || out < 0 || !(l->offset[out] < l->offset[src] + l->bytes[src] && l->offset[src] < l->offset[out] + l->bytes[out]))
+            /* an update never writes its own (placeholder) output: it writes its parameter and state */
+            int placeholder = out >= 0 && (g->nodes[out]->op == SNC_OP_ADAM || g->nodes[out]->op == SNC_OP_SGD);
+            if (w == k || w == q || out < 0 || placeholder || !(l->offset[out] < l->offset[src] + l->bytes[src] && l->offset[src] < l->offset[out] + l->bytes[out]))
               continue;
             if (out > root ? group[w] <= group[k] : q >= 0 && group[w] >= group[q])
               bad++, fprintf(stderr, "\n  %s overwrites what %s reads", p->call_names[r][w], p->call_names[r][k]);
@@ -435,7 +504,8 @@ static void register_tests(void) {
   SNC_SUITE("codegen", {"every op has an emitter", test_every_op_has_emitter}, {"every op, JIT against reference", test_every_op},
             {"convolution shapes, JIT against reference", test_conv_shapes},
             {"whole models: training steps and evaluation", test_models_train},
-            {"1 thread against 2 threads, bitwise", test_threads_bitwise}, {"optimizer updates", test_updates},
+            {"1 thread against 2 threads, bitwise", test_threads_bitwise},
+            {"fused against unfused, bitwise", test_fusion_bitwise}, {"optimizer updates", test_updates},
             {"siamese kernels: fused pooling gradients, one update kernel", test_siamese_kernels},
             {"barrier groups respect every dependence", test_barrier_groups});
 }

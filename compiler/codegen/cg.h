@@ -112,6 +112,8 @@ int cg_out_node(snc_cg *cg, int head);
    batch (broadcast, mul's mask operand) loaded at f and splat */
 LLVMValueRef cg_operand(snc_cg *cg, int node, LLVMValueRef f, LLVMValueRef b0);
 LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0);
+/* the chain from its k0-th member on, head the node whose value v is (a prologue's later members) */
+LLVMValueRef cg_epilogue_from(snc_cg *cg, int k0, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0);
 /* the same for n values at once, node by node (independent chains side by side, for the scheduler) */
 void cg_epilogue_n(snc_cg *cg, int head, LLVMValueRef *v, const LLVMValueRef *f, const LLVMValueRef *b0, int n);
 

@@ -43,9 +43,9 @@ typedef struct kcall {
   char *name;             /* "op.node" of the call (and its schedule) */
   char *shape;            /* the shape key of its schedule, NULL when it has none */
   int node;               /* the node it computes (its chain's root), -1 for the input copy */
-  int nbuf, all_written;  /* the arena ranges it touches (its slots); all written, or only buf[0] */
+  int nbuf, nwritten;     /* the arena ranges it touches (its slots); the first nwritten it writes */
   int wait;               /* a barrier follows it (in the train or eval region) */
-  int64_t buf[32][2];     /* [begin, end) in bytes; buf[0] is the output unless all_written */
+  int64_t buf[32][2];     /* [begin, end) in bytes: its output and side outputs first */
 } kcall;
 
 static int overlaps(const int64_t *a, const int64_t *b) { return a[0] < b[1] && b[0] < a[1]; }
@@ -54,10 +54,10 @@ static int overlaps(const int64_t *a, const int64_t *b) { return a[0] < b[1] && 
  * Kernels without a node (the input and output copies) always do. */
 static int conflict(const kcall *a, const kcall *b) {
   if (a->node < 0 || b->node < 0) return 1;
-  for (int i = 0; i < (a->all_written ? a->nbuf : 1); i++)
+  for (int i = 0; i < a->nwritten; i++)
     for (int k = 0; k < b->nbuf; k++)
       if (overlaps(a->buf[i], b->buf[k])) return 1;
-  for (int i = 0; i < (b->all_written ? b->nbuf : 1); i++)
+  for (int i = 0; i < b->nwritten; i++)
     for (int k = 0; k < a->nbuf; k++)
       if (overlaps(b->buf[i], a->buf[k])) return 1;
   return 0;
@@ -192,26 +192,33 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what, int nod
      updates and batch norm (running statistics) also write their inputs */
   kcall *c = &l->k[l->n];
   c->nbuf = 0;
-  c->all_written = 1;
+  int all_written = 1;
   if (node >= 0) {
     int out = node, op = cg->g->nodes[node]->op;
-    c->all_written = op == SNC_OP_ADAM || op == SNC_OP_SGD || op == SNC_OP_BATCHNORM;
+    all_written = op == SNC_OP_ADAM || op == SNC_OP_SGD || op == SNC_OP_BATCHNORM;
     for (int m = 0; m < cg->g->nnodes; m++) /* the chain's head can be a batch norm too */
-      if (cg->into[m] == node && cg->g->nodes[m]->op == SNC_OP_BATCHNORM) c->all_written = 1;
+      if (cg->into[m] == node && cg->g->nodes[m]->op == SNC_OP_BATCHNORM) all_written = 1;
     /* an update writes its parameter and state, never its own (placeholder) output, which the
        memory plan gives every update at the same offset: counting it would chain them all */
     if (op != SNC_OP_ADAM && op != SNC_OP_SGD) {
       c->buf[c->nbuf][0] = cg->lay->offset[out], c->buf[c->nbuf][1] = cg->lay->offset[out] + cg->lay->bytes[out];
       c->nbuf++;
     }
+    for (int m = node + 1; m < cg->g->nnodes; m++) /* side outputs: written too */
+      if (cg->into[m] == node) {
+        c->buf[c->nbuf][0] = cg->lay->offset[m], c->buf[c->nbuf][1] = cg->lay->offset[m] + cg->lay->bytes[m];
+        c->nbuf++;
+      }
+    c->nwritten = c->nbuf;
     for (int k = 0; k < cg->nslots; k++) {
       int b = cg->slot_node[k];
-      if (b < 0 || b == out) continue;
+      if (b < 0 || b == out || (b > node && cg->into[b] == node)) continue;
       c->buf[c->nbuf][0] = cg->lay->offset[b], c->buf[c->nbuf][1] = cg->lay->offset[b] + cg->lay->bytes[b];
       c->nbuf++;
     }
     SNC_ASSERT(cg->lay->offset[out] >= 0);
   }
+  if (all_written) c->nwritten = c->nbuf;
   l->n++;
 }
 
@@ -270,6 +277,13 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
         else cg->epi[cg->nepi++] = m;
       }
     if (head != i) cg->epi[cg->nepi++] = i;
+    /* a weight gradient that takes its dy chain (fuse.c, dw_takes): the dw emitter is the head and
+       the chain, in its order, a prologue that computes dy */
+    int pro = n->op == SNC_OP_CONV2D_DW && head != i;
+    if (pro) {
+      memmove(cg->epi + 1, cg->epi, (size_t)(cg->nepi - 1) * sizeof *cg->epi);
+      cg->epi[0] = head, head = i;
+    }
     SNC_ASSERT(cg->nepi < 16);
     LLVMValueRef ks[4];
     int nk = snc_cg_emit_node(cg, cg->g->nodes[head], ks);
@@ -279,6 +293,8 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     int wl = snprintf(what, sizeof what, "%s", snc_op_name(cg->g->nodes[head]->op));
     for (int k = 0; k < cg->nepi && wl < (int)sizeof what; k++)
       wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->epi[k]]->op));
+    for (int m = i + 1; m < cg->g->nnodes && wl < (int)sizeof what; m++) /* side outputs */
+      if (cg->into[m] == i) wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[m]->op));
     if (wl < (int)sizeof what) wl += snprintf(what + wl, sizeof what - (size_t)wl, " %s", n->name);
     char sched[64] = "";
     if (cg->sched.kind) {
@@ -287,15 +303,21 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
       if (sl < (int)sizeof sched - 1) sched[sl] = ']', sched[sl + 1] = 0;
     }
     node_key(cg, cg->g->nodes[head], key, sizeof key);
-    for (int k = 0, prev = head; k < cg->nepi; k++) { /* the epilogue is part of the code */
+    for (int k = 0, prev = pro ? -1 : head; k < cg->nepi; k++) { /* the epilogue is part of the code */
       const snc_node *e = cg->g->nodes[cg->epi[k]];
       size_t l = strlen(key);
       int at = 0;
-      while (e->inputs[at] != prev) at++; /* which input carries the chain */
-      l += (size_t)snprintf(key + l, sizeof key - l, "+@%d", at);
+      while (prev >= 0 && e->inputs[at] != prev) at++; /* which input carries the chain */
+      l += (size_t)snprintf(key + l, sizeof key - l, prev >= 0 ? "+@%d" : "+P", at);
       node_key(cg, e, key + l, sizeof key - l);
       prev = e->id;
     }
+    for (int m = i + 1; m < cg->g->nnodes; m++) /* and the side outputs */
+      if (cg->into[m] == i) {
+        size_t l = strlen(key);
+        l += (size_t)snprintf(key + l, sizeof key - l, "+S");
+        node_key(cg, cg->g->nodes[m], key + l, sizeof key - l);
+      }
     int hit = -1;
     for (int c = 0; c < cache->n && hit < 0; c++)
       if (!strcmp(cache->keys[c], key)) hit = c;

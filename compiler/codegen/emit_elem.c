@@ -65,8 +65,12 @@ LLVMValueRef cg_operand(snc_cg *cg, int node, LLVMValueRef f, LLVMValueRef b0) {
 int cg_out_node(snc_cg *cg, int head) { return cg->nepi ? cg->epi[cg->nepi - 1] : head; }
 
 LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0) {
+  return cg_epilogue_from(cg, 0, head, v, f, b0);
+}
+
+LLVMValueRef cg_epilogue_from(snc_cg *cg, int k0, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0) {
   int prev = head;
-  for (int k = 0; k < cg->nepi; k++) {
+  for (int k = k0; k < cg->nepi; k++) {
     const snc_node *e = cg->g->nodes[cg->epi[k]];
     LLVMValueRef in[16];
     for (int j = 0; j < e->ninputs; j++) in[j] = e->inputs[j] == prev ? v : cg_operand(cg, e->inputs[j], f, b0);

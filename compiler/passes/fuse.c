@@ -11,7 +11,12 @@
  * registers and stores only the root: the absorbed nodes get no buffer. Examples: conv2d, dropout,
  * tanh as one kernel; linear_dx, tanh_dx; maxpool2d_dx, tanh_dx, dropout_dx; batchnorm, relu.
  * In graphs without a backward pass a tiling max pooling also takes the forward convolution chain
- * before it (pool_takes): conv2d, dropout, tanh, maxpool2d store only the pooled tensor. */
+ * before it (pool_takes): conv2d, dropout, tanh, maxpool2d store only the pooled tensor.
+ * A convolution's weight gradient takes its output gradient's chain when that chain starts at a
+ * tiling max pooling's gradient and its only other reader is the bias gradient (dw_takes: a first
+ * layer, whose input gradient nobody needs): maxpool2d_dx, tanh_dx, dropout_dx, conv2d_dw and
+ * bias_grad as one kernel that stores dw and db, never the output gradient. The bias gradient is
+ * then a side output: into[db] = dw, a root that comes before it. */
 #include <string.h>
 
 #include "ops/op.h"
@@ -60,6 +65,21 @@ static int pool_takes(const snc_graph *g, const int *into, const snc_node *e, in
   return h->op == SNC_OP_CONV2D && snc_cg_conv_tiles(g, h);
 }
 
+/* may the weight gradient e take p's group (p its dy, the root of a chain headed by a tiling max
+   pooling's gradient) and the bias gradient q, p's other reader? The dw emitter then computes dy in
+   registers (codegen/emit_dw.c, "prologue"); its blocks hold every input channel's taps */
+static int dw_takes(const snc_graph *g, const int *into, const snc_node *e, int p, int q) {
+  if (e->op != SNC_OP_CONV2D_DW || e->inputs[1] != p || q <= e->id) return 0;
+  const snc_node *qn = g->nodes[q], *x = g->nodes[e->inputs[0]], *pn = g->nodes[p];
+  if (qn->op != SNC_OP_BIAS_GRAD || qn->ninputs != 1 || qn->inputs[0] != p) return 0;
+  if (!(pn->flags & SNC_NF_BATCHED) || pn->dtype != SNC_F32 || pn->shape.rank != 4 || p < g->nforward) return 0;
+  if (x->shape.rank != 4) return 0;
+  int head = p;
+  for (int m = 0; m < p && head == p; m++)
+    if (into[m] == p) head = m;
+  return maxpool_dx_tiled(g, g->nodes[head]) && snc_cg_dw_prologue_fits(g, e, g->nodes[head]);
+}
+
 int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
   int n = g->nnodes;
   int *users = calloc((size_t)n, sizeof *users);
@@ -82,6 +102,18 @@ int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
   if (g->loss >= 0) pinned[g->loss] = 1;
   for (int i = 0; i < n; i++) {
     const snc_node *e = g->nodes[i];
+    if (e->op == SNC_OP_CONV2D_DW) { /* a first layer's weight gradient, with its dy chain and db */
+      int p = e->inputs[1], q = -1, others = 0;
+      for (int j = 0; j < n; j++)
+        for (int k = 0; k < g->nodes[j]->ninputs; k++)
+          if (j != i && g->nodes[j]->inputs[k] == p) q = j, others++, k = g->nodes[j]->ninputs;
+      if (users[p] == 2 && others == 1 && !pinned[p] && !pinned[q] && dw_takes(g, into, e, p, q)) {
+        for (int m = 0; m < i; m++)
+          if (into[m] == p) into[m] = i;
+        into[q] = i;
+      }
+      continue;
+    }
     if (!(e->flags & SNC_NF_BATCHED)) continue;
     if (e->op == SNC_OP_MAXPOOL2D) { /* a forward-only graph's pooling after a convolution chain */
       int p = e->inputs[0];

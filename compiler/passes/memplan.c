@@ -56,7 +56,7 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     int64_t e = snc_shape_numel(&nd->shape);
     if (nd->flags & SNC_NF_BATCHED) e = e / nd->shape.dim[0] * lay->bp;
     lay->bytes[i] = align_up((e ? e : 1) * 4, ALIGN);
-    if ((!into || into[i] == i) && snc_layout_view_delta(g, i, lay->bp) < 0) lay->unplanned_bytes += lay->bytes[i];
+    if ((!into || into[i] <= i) && snc_layout_view_delta(g, i, lay->bp) < 0) lay->unplanned_bytes += lay->bytes[i];
     lay->live_end[i] = i;
     lay->offset[i] = -1;
   }
@@ -88,7 +88,7 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
   int64_t end = top;
   for (int i = 0; i < n; i++) {
     if (persistent(g->nodes[i])) continue;
-    if (into && into[i] != i) continue; /* computed in registers by its chain's kernel */
+    if (into && into[i] != i) continue; /* in registers in its chain's kernel, or a side output */
     int64_t delta = snc_layout_view_delta(g, i, lay->bp);
     if (delta >= 0) { /* a view: no space of its own */
       lay->offset[i] = lay->offset[g->nodes[i]->inputs[0]] + delta;
@@ -99,21 +99,26 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     for (int j = 0; j < nlive; j++)
       if (live[j].until >= i) live[w++] = live[j];
     nlive = w;
-    /* first fit in address order among the gaps between live blocks */
-    for (int a = 1; a < nlive; a++) /* insertion sort by offset; nlive stays small */
-      for (int b = a; b > 0 && live[b - 1].off > live[b].off; b--) {
-        block t = live[b];
-        live[b] = live[b - 1];
-        live[b - 1] = t;
+    /* the node, then the side outputs its kernel also stores (they are written here, not where
+       they stand in the graph's order) */
+    for (int s = i; s < n; s++) {
+      if (s != i && (!into || into[s] != i)) continue;
+      /* first fit in address order among the gaps between live blocks */
+      for (int a = 1; a < nlive; a++) /* insertion sort by offset; nlive stays small */
+        for (int b = a; b > 0 && live[b - 1].off > live[b].off; b--) {
+          block t = live[b];
+          live[b] = live[b - 1];
+          live[b - 1] = t;
+        }
+      int64_t at = top;
+      for (int j = 0; j < nlive; j++) {
+        if (live[j].off - at >= lay->bytes[s]) break;
+        if (live[j].off + live[j].size > at) at = live[j].off + live[j].size;
       }
-    int64_t at = top;
-    for (int j = 0; j < nlive; j++) {
-      if (live[j].off - at >= lay->bytes[i]) break;
-      if (live[j].off + live[j].size > at) at = live[j].off + live[j].size;
+      lay->offset[s] = at;
+      live[nlive++] = (block){at, lay->bytes[s], g->nodes[s]->op == SNC_OP_INPUT || no_reuse ? n : lay->live_end[s]};
+      if (at + lay->bytes[s] > end) end = at + lay->bytes[s];
     }
-    lay->offset[i] = at;
-    live[nlive++] = (block){at, lay->bytes[i], g->nodes[i]->op == SNC_OP_INPUT || no_reuse ? n : lay->live_end[i]};
-    if (at + lay->bytes[i] > end) end = at + lay->bytes[i];
   }
   lay->arena_bytes = end;
   free(live);

@@ -25,16 +25,23 @@ typedef struct snc_layout {
 } snc_layout;
 
 /* Fusion (compiler/passes/fuse.c): into[i] = the node whose kernel computes node i (i itself when
- * unfused); members of a chain that are not its root have no buffer. */
+ * unfused). into[i] > i: a member of the chain rooted there, computed in registers, no buffer;
+ * into[i] < i: a side output that the kernel of into[i] also stores (a weight gradient's kernel
+ * storing the bias gradient), with a buffer placed where that kernel runs. */
 int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err);
 int snc_fuse_elementwise(snc_opcode op);
+/* Has node i a buffer of its own under the plan into (may be NULL)? Views aside. */
+static inline int snc_fuse_stored(const int *into, int i) { return !into || into[i] <= i; }
 /* Does the forward convolution n run on the tile emitter (codegen/emit_conv.c)? Its kernel can then
    end in a max pooling (the fusion pass's rule for graphs without a backward pass). */
 int snc_cg_conv_tiles(const snc_graph *g, const snc_node *n);
+/* Can the weight gradient dw compute its dy from a chain headed by the tiling max pooling gradient
+   pool_dx (codegen/emit_dw.c, "prologue")? Few taps, and a window row of dy fits its scratch. */
+int snc_cg_dw_prologue_fits(const snc_graph *g, const snc_node *dw, const snc_node *pool_dx);
 
 /* Plans the arena for g (compiler/passes/memplan.c). Freed with snc_layout_free. no_reuse gives
  * every buffer its own space (for tests that read every intermediate); into (may be NULL) is the
- * fusion plan: absorbed nodes get no buffer. */
+ * fusion plan: absorbed nodes get no buffer, side outputs one placed at their kernel's node. */
 int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layout *lay, snc_error *err);
 void snc_layout_free(snc_layout *lay);
 /* A view shares its input's buffer at this byte offset (reshape, leading-axis slice); -1 if not. */

@@ -32,7 +32,7 @@ static void *jit_buf(snc_backend *b, int node) {
   /* the runtime reads nothing else: parameters, constants and (data-parallel) parameter gradients,
      none of them batched, so in their natural layout in the arena */
   SNC_ASSERT(n->op == SNC_OP_PARAM || n->op == SNC_OP_CONST ||
-             (!(n->flags & SNC_NF_BATCHED) && j->p->into[node] == node && snc_layout_view_delta(j->g, node, j->p->layout.bp) < 0));
+             (!(n->flags & SNC_NF_BATCHED) && snc_fuse_stored(j->p->into, node) && snc_layout_view_delta(j->g, node, j->p->layout.bp) < 0));
   return (char *)j->arena + j->p->layout.offset[node];
 }
 
