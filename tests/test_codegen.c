@@ -120,7 +120,10 @@ static void test_conv_shapes(void) {
       {2, 5, 15, 7, 3, 3, 1, 1, 0, 0}, /* 13 columns: blocks 0-5, 6-11, 7-12 */
       {3, 6, 7, 5, 2, 3, 1, 2, 1, 1},  /* dx with stride 2 along x: every other tap */
       {1, 4, 8, 9, 4, 5, 1, 1, 0, 0},  /* one output row; 9 filters */
-      {2, 6, 12, 3, 3, 3, 2, 1, 1, 1}, /* padded rows of 12: gather forward and dx */
+      {2, 6, 12, 3, 3, 3, 2, 1, 1, 1}, /* padded rows of 12: two tile blocks of 6, each its own code */
+      {3, 5, 21, 4, 3, 3, 1, 1, 1, 1}, /* padded rows of 21: three blocks of 7, forward and dx */
+      {2, 4, 16, 3, 3, 3, 1, 2, 1, 1}, /* dx rows of 16 with stride 2: two blocks of 8 */
+      {2, 3, 36, 2, 3, 3, 1, 1, 1, 1}, /* padded rows of 36: no block divides them, the gather path */
       {4, 5, 5, 6, 1, 1, 1, 1, 0, 0},  /* 1x1 */
       {13, 4, 4, 11, 3, 3, 1, 1, 1, 1}, /* same-size output, 13 and 11 channels */
       {1, 9, 9, 2, 6, 6, 1, 1, 0, 0},   /* 36 taps: more than a weight-gradient block holds */

@@ -201,7 +201,8 @@ static void gather_block(snc_cg *cg, const gather *G, int R, LLVMValueRef out0, 
  * (channel block, row, column block, batch vector): the block's weights stay in L1 and a thread's
  * share is a range of output channels. Along x the positions are compile-time offsets from
  * the block's first column: with one block per row (P = produced width) every tap's validity is a
- * constant; with several (forward without x padding) every tap is valid. */
+ * constant; with several, every tap is valid (forward without x padding) or each column block has
+ * code of its own with constant columns (padding, input gradients: blocks that divide the row). */
 
 /* source column of produced column t (a constant) for kernel column k, or -1 if there is none */
 static int64_t tile_sx(const gather *G, int64_t t, int k) {
@@ -307,12 +308,20 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
 /* source columns an item reads: all of them (one block per row), or those of one block */
 static int64_t tile_columns(const gather *G, int P) { return P == G->OW ? G->SW : (int64_t)(P - 1) * G->d.s[1] + G->d.kw; }
 
+/* blocks of a row whose columns' validity must be constants (x padding, or an input gradient):
+   P divides the row into at most this many, and each block gets code of its own */
+#define TILE_EDGE_BLOCKS 4
+
+/* does a row of P-position blocks need per-block code (tile_sx constants for every block)? */
+static int tile_edges(const gather *G, int P) { return P < G->OW && (G->dx || G->d.p[1]); }
+
 /* can a block cover P positions of a row? The whole produced row when it is short; fewer (the last
-   block then starts early, as the last channel block does) only where every tap of every position
-   is valid (forward without x padding), else columns would need run-time validity */
+   block then starts early, as the last channel block does) where every tap of every position is
+   valid (forward without x padding); or, with padding or for an input gradient, blocks that divide
+   the row exactly, each emitted with its own constant columns (at most TILE_EDGE_BLOCKS) */
 static int tile_ok_positions(const gather *G, int P) {
   if (P < 1 || P > 8 || P > G->OW || G->d.kw > 8) return 0;
-  if (P < G->OW && (G->dx || G->d.p[1])) return 0;
+  if (tile_edges(G, P) && (G->OW % P || G->OW / P > TILE_EDGE_BLOCKS)) return 0;
   return tile_columns(G, P) <= 24;
 }
 
@@ -324,6 +333,9 @@ static int tile_positions(const gather *G) {
     P = 6;
     for (int q = 6; q >= 4; q--)
       if (G->OW % q == 0) P = q, q = 0;
+  } else { /* padded or an input gradient: the widest block that divides the row (14: 2 x 7) */
+    for (int q = 8; q >= 4 && !P; q--)
+      if (G->OW % q == 0 && G->OW / q <= TILE_EDGE_BLOCKS) P = q;
   }
   return P && tile_ok_positions(G, P) ? P : 0;
 }
@@ -427,7 +439,22 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
   /* the last vector block starts early too (it recomputes vectors of the one before, same bits) */
   LLVMValueRef v0 = cg_mul(cg, vb, cg_i64(cg, G->V)), maxv = cg_i64(cg, nvec - G->V);
   v0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v0, maxv, ""), maxv, v0, "v0");
-  tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, cg_mul(cg, v0, cg_i64(cg, SNC_VW)), acc);
+  LLVMValueRef bv0 = cg_mul(cg, v0, cg_i64(cg, SNC_VW));
+  if (!tile_edges(G, P)) {
+    tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, bv0, acc);
+  } else { /* one copy of the block per column block, each with constant columns */
+    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(cg->b));
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, fn, "txdone");
+    LLVMValueRef sw = LLVMBuildSwitch(cg->b, txb, done, (unsigned)ntx);
+    for (int64_t t = 0; t < ntx; t++) {
+      LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(cg->ctx, fn, "txblock");
+      LLVMAddCase(sw, cg_i64(cg, t), bb);
+      LLVMPositionBuilderAtEnd(cg->b, bb);
+      tile_block(cg, G, P, out0, ty, cg_i64(cg, t * P), t * P, bv0, acc);
+      LLVMBuildBr(cg->b, done);
+    }
+    LLVMPositionBuilderAtEnd(cg->b, done);
+  }
   if (G->pool) {
     cg_loop_end(cg, &lpv);
     cg_loop_end(cg, &lpx);
