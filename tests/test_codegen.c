@@ -357,6 +357,38 @@ static void test_fusion_bitwise(void) {
   }
 }
 
+/* A first convolution without bias, then dropout, tanh and a tiling max pooling (rows of 10, windows
+ * of 2 x 2): its weight gradient takes the pooling gradient's chain with no side output. JIT against
+ * the reference executor, fused and unfused, and the fused kernel is there. */
+static void test_dw_prologue_no_bias(void) {
+  snc_graph *g = snc_graph_new("first_conv", "first_conv");
+  g->batch = 21;
+  int x = snc_example_input(g, 3, (int64_t[]){2, 12, 12}, SNC_F32);
+  int w = snc_example_param(g, 4, (int64_t[]){5, 2, 3, 3});
+  int y = snc_example_op(g, SNC_OP_CONV2D, (int[]){x, w}, 2, (snc_attrs){.stride = {1, 1}});
+  y = snc_example_op(g, SNC_OP_DROPOUT, &y, 1, (snc_attrs){.p = 0.25f});
+  y = snc_example_op(g, SNC_OP_TANH, &y, 1, (snc_attrs){0});
+  y = snc_example_op(g, SNC_OP_MAXPOOL2D, &y, 1, (snc_attrs){.kernel = {2, 2}, .stride = {2, 2}});
+  int r = snc_example_input(g, 3, (int64_t[]){5, 5, 5}, SNC_F32);
+  int m = snc_example_op(g, SNC_OP_MUL, (int[]){y, r}, 2, (snc_attrs){0});
+  g->loss = snc_example_op(g, SNC_OP_SUM, &m, 1, (snc_attrs){0});
+  g->nforward = g->nnodes;
+  snc_error err = {0};
+  CU_ASSERT_EQUAL_FATAL(snc_autodiff(g, SNC_AD_NO_UPDATES, &err), 0); /* no input gradient */
+  for (int flags = 1; flags <= 3; flags += 2) {
+    cg_run run;
+    CU_ASSERT_EQUAL_FATAL(cgu_build(g, flags, &run, &err), 0);
+    int fused = 0;
+    for (int k = 0; k < run.p->ncalls[0]; k++) fused += !strncmp(run.p->call_names[0][k], "conv2d_dw+maxpool2d_dx+tanh_dx+dropout_dx ", 42);
+    CU_ASSERT_EQUAL(fused, flags == 1);
+    int bad = run_both(g, &run, 21, 2) + run_both(g, &run, 17, 1);
+    if (bad) fprintf(stderr, "\n  flags %d: %d values differ\n", flags, bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    cgu_free(&run);
+  }
+  snc_graph_free(g);
+}
+
 /* Optimizer updates on exact gradients (loss = sum(p*p), gradient 2p): JIT and reference agree to
  * float rounding of the update formula, for Adam with weight decay and SGD with Nesterov momentum. */
 static void test_updates(void) {
@@ -508,7 +540,8 @@ static void register_tests(void) {
             {"convolution shapes, JIT against reference", test_conv_shapes},
             {"whole models: training steps and evaluation", test_models_train},
             {"1 thread against 2 threads, bitwise", test_threads_bitwise},
-            {"fused against unfused, bitwise", test_fusion_bitwise}, {"optimizer updates", test_updates},
+            {"fused against unfused, bitwise", test_fusion_bitwise},
+            {"a first convolution without bias: dw takes its dy chain", test_dw_prologue_no_bias}, {"optimizer updates", test_updates},
             {"siamese kernels: fused pooling gradients, one update kernel", test_siamese_kernels},
             {"barrier groups respect every dependence", test_barrier_groups});
 }

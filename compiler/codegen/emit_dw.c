@@ -188,7 +188,7 @@ int snc_cg_dw_prologue_fits(const snc_graph *g, const snc_node *dw, const snc_no
   if (dw->op != SNC_OP_CONV2D_DW || pool_dx->op != SNC_OP_MAXPOOL2D_DX) return 0;
   conv_dims d = cg_conv_dims(g, dw);
   int bp = (int)((g->batch + SNC_VW - 1) / SNC_VW * SNC_VW);
-  return d.C * d.kh * d.kw <= 16 && scratch_bytes(&d, pool_dx->attr.kernel[0], 1, bp) <= DW_SCRATCH_MAX;
+  return d.C * d.kh * d.kw <= 27 && scratch_bytes(&d, pool_dx->attr.kernel[0], 1, bp) <= DW_SCRATCH_MAX;
 }
 
 void cg_emit_dw(snc_cg *cg, const snc_node *n) {

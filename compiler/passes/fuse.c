@@ -66,12 +66,13 @@ static int pool_takes(const snc_graph *g, const int *into, const snc_node *e, in
 }
 
 /* may the weight gradient e take p's group (p its dy, the root of a chain headed by a tiling max
-   pooling's gradient) and the bias gradient q, p's other reader? The dw emitter then computes dy in
-   registers (codegen/emit_dw.c, "prologue"); its blocks hold every input channel's taps */
+   pooling's gradient) and the bias gradient q, p's other reader (-1: none)? The dw emitter
+   computes dy in registers (codegen/emit_dw.c, "prologue"); its blocks hold every input
+   channel's taps */
 static int dw_takes(const snc_graph *g, const int *into, const snc_node *e, int p, int q) {
-  if (e->op != SNC_OP_CONV2D_DW || e->inputs[1] != p || q <= e->id) return 0;
-  const snc_node *qn = g->nodes[q], *x = g->nodes[e->inputs[0]], *pn = g->nodes[p];
-  if (qn->op != SNC_OP_BIAS_GRAD || qn->ninputs != 1 || qn->inputs[0] != p) return 0;
+  if (e->op != SNC_OP_CONV2D_DW || e->inputs[1] != p) return 0;
+  const snc_node *x = g->nodes[e->inputs[0]], *pn = g->nodes[p];
+  if (q >= 0 && (q <= e->id || g->nodes[q]->op != SNC_OP_BIAS_GRAD || g->nodes[q]->ninputs != 1)) return 0;
   if (!(pn->flags & SNC_NF_BATCHED) || pn->dtype != SNC_F32 || pn->shape.rank != 4 || p < g->nforward) return 0;
   if (x->shape.rank != 4) return 0;
   int head = p;
@@ -107,10 +108,10 @@ int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
       for (int j = 0; j < n; j++)
         for (int k = 0; k < g->nodes[j]->ninputs; k++)
           if (j != i && g->nodes[j]->inputs[k] == p) q = j, others++, k = g->nodes[j]->ninputs;
-      if (users[p] == 2 && others == 1 && !pinned[p] && !pinned[q] && dw_takes(g, into, e, p, q)) {
+      if (others <= 1 && !pinned[p] && (q < 0 || !pinned[q]) && dw_takes(g, into, e, p, q)) {
         for (int m = 0; m < i; m++)
           if (into[m] == p) into[m] = i;
-        into[q] = i;
+        if (q >= 0) into[q] = i;
       }
       continue;
     }
