@@ -305,13 +305,15 @@ static void test_threads_bitwise(void) {
 
 /* Fused and unfused programs give the same bits: every fused kernel computes its members with the
  * operations, and sums in the order, of their own kernels (max pooling's gradient, its chain and
- * conv1's weight and bias gradients in one kernel included). Four siamese steps, the last on a
- * partial batch, with and without weight sharing, on digits that are mostly background: every
- * parameter and the loss, to the bit. */
+ * conv1's weight and bias gradients in one kernel; batch norm's input and gamma gradients in one).
+ * Four steps, the last on a partial batch, on digits that are mostly background: siamese at batch
+ * 100 (7 vectors: sums across them) with and without weight sharing, and siamese_plus at batch 24.
+ * Every value the fused program stores, to the bit. */
 static void test_fusion_bitwise(void) {
-  const char *ws[] = {"weight_sharing=true", "weight_sharing=false"};
-  for (int s = 0; s < 2; s++) {
-    snc_graph *g = model("models/siamese.yaml", ws[s], "batch=100"); /* 7 vectors: sums across them */
+  const char *ws[] = {"weight_sharing=true", "weight_sharing=false", "batch=24"};
+  const char *file[] = {"models/siamese.yaml", "models/siamese.yaml", "models/siamese_plus.yaml"};
+  for (int s = 0; s < 3; s++) {
+    snc_graph *g = model(file[s], ws[s], s < 2 ? "batch=100" : NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     snc_error err = {0};
     snc_exec *ex = snc_exec_new(g, &err);

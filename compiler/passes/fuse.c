@@ -16,7 +16,8 @@
  * tiling max pooling's gradient and its only other reader is the bias gradient (dw_takes: a first
  * layer, whose input gradient nobody needs): maxpool2d_dx, tanh_dx, dropout_dx, conv2d_dw and
  * bias_grad as one kernel that stores dw and db, never the output gradient. The bias gradient is
- * then a side output: into[db] = dw, a root that comes before it. */
+ * then a side output: into[db] = dw, a root that comes before it. So is batch normalisation's
+ * gamma gradient, sum(dy xhat), which the input gradient's kernel computes on the way. */
 #include <string.h>
 
 #include "ops/op.h"
@@ -112,6 +113,17 @@ int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
         for (int m = 0; m < i; m++)
           if (into[m] == p) into[m] = i;
         if (q >= 0) into[q] = i;
+      }
+      continue;
+    }
+    if (e->op == SNC_OP_BATCHNORM_DGAMMA) { /* sum(dy xhat): the input gradient's kernel sums it too */
+      for (int d = 0; d < i; d++) {
+        const snc_node *dx = g->nodes[d];
+        if (dx->op == SNC_OP_BATCHNORM_DX && into[d] == d && dx->inputs[0] == e->inputs[0] && dx->inputs[2] == e->inputs[1] &&
+            dx->attr.eps == e->attr.eps && !pinned[i]) {
+          into[i] = d;
+          break;
+        }
       }
       continue;
     }
