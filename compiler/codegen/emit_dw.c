@@ -50,7 +50,7 @@ static void dy_window(snc_cg *cg, const dwspec *S, int r, LLVMValueRef o, LLVMVa
     }
 }
 
-/* the scratch of a prologue: k0 rows of dy (all lanes) per block channel; NULL-sized when too big */
+/* the stack scratch of a prologue block: k0 rows of dy, every lane, per block channel */
 static int64_t scratch_bytes(const conv_dims *d, int k0, int ro, int bp) { return (int64_t)ro * k0 * d->OW * bp * 4; }
 #define DW_SCRATCH_MAX (96 << 10) /* on the stack of an OpenMP thread */
 
