@@ -30,6 +30,8 @@ typedef struct snc_cg {
   const int *into; /* fusion plan */
   int epi[16];     /* the epilogue of the kernel being emitted: fused nodes after its head, in order */
   int nepi;
+  int side[4];     /* the side outputs it also stores (fuse.c: into[s] = its root, s after the root) */
+  int nside;
   snc_error *err;
   /* schedules (cg_sched.c): the options' chooser, and the choice for the kernel being emitted */
   int (*sched_fn)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);

@@ -204,15 +204,15 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what, int nod
       c->buf[c->nbuf][0] = cg->lay->offset[out], c->buf[c->nbuf][1] = cg->lay->offset[out] + cg->lay->bytes[out];
       c->nbuf++;
     }
-    for (int m = node + 1; m < cg->g->nnodes; m++) /* side outputs: written too */
-      if (cg->into[m] == node) {
-        c->buf[c->nbuf][0] = cg->lay->offset[m], c->buf[c->nbuf][1] = cg->lay->offset[m] + cg->lay->bytes[m];
-        c->nbuf++;
-      }
+    for (int k = 0; k < cg->nside; k++) { /* side outputs: written too */
+      int m = cg->side[k];
+      c->buf[c->nbuf][0] = cg->lay->offset[m], c->buf[c->nbuf][1] = cg->lay->offset[m] + cg->lay->bytes[m];
+      c->nbuf++;
+    }
     c->nwritten = c->nbuf;
     for (int k = 0; k < cg->nslots; k++) {
       int b = cg->slot_node[k];
-      if (b < 0 || b == out || (b > node && cg->into[b] == node)) continue;
+      if (b < 0 || b == out || (b > node && cg->into[b] == node)) continue; /* the output, a side output */
       c->buf[c->nbuf][0] = cg->lay->offset[b], c->buf[c->nbuf][1] = cg->lay->offset[b] + cg->lay->bytes[b];
       c->nbuf++;
     }
@@ -285,6 +285,12 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
       cg->epi[0] = head, head = i;
     }
     SNC_ASSERT(cg->nepi < 16);
+    cg->nside = 0;
+    for (int m = i + 1; m < cg->g->nnodes; m++)
+      if (cg->into[m] == i) {
+        SNC_ASSERT(cg->nside < 4);
+        cg->side[cg->nside++] = m;
+      }
     LLVMValueRef ks[4];
     int nk = snc_cg_emit_node(cg, cg->g->nodes[head], ks);
     if (nk < 0) return snc_errorf(err, "%s: no code generator for op %s (node '%s')", cg->g->file, snc_op_name(n->op), n->name);
@@ -293,8 +299,8 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     int wl = snprintf(what, sizeof what, "%s", snc_op_name(cg->g->nodes[head]->op));
     for (int k = 0; k < cg->nepi && wl < (int)sizeof what; k++)
       wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->epi[k]]->op));
-    for (int m = i + 1; m < cg->g->nnodes && wl < (int)sizeof what; m++) /* side outputs */
-      if (cg->into[m] == i) wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[m]->op));
+    for (int k = 0; k < cg->nside && wl < (int)sizeof what; k++) /* side outputs */
+      wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->side[k]]->op));
     if (wl < (int)sizeof what) wl += snprintf(what + wl, sizeof what - (size_t)wl, " %s", n->name);
     char sched[64] = "";
     if (cg->sched.kind) {
@@ -312,12 +318,11 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
       node_key(cg, e, key + l, sizeof key - l);
       prev = e->id;
     }
-    for (int m = i + 1; m < cg->g->nnodes; m++) /* and the side outputs */
-      if (cg->into[m] == i) {
-        size_t l = strlen(key);
-        l += (size_t)snprintf(key + l, sizeof key - l, "+S");
-        node_key(cg, cg->g->nodes[m], key + l, sizeof key - l);
-      }
+    for (int k = 0; k < cg->nside; k++) { /* and the side outputs */
+      size_t l = strlen(key);
+      l += (size_t)snprintf(key + l, sizeof key - l, "+S");
+      node_key(cg, cg->g->nodes[cg->side[k]], key + l, sizeof key - l);
+    }
     int hit = -1;
     for (int c = 0; c < cache->n && hit < 0; c++)
       if (!strcmp(cache->keys[c], key)) hit = c;
@@ -345,7 +350,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     push(cg, l, ks[0], what, i);
     if (cg->sched.kind) l->k[l->n - 1].shape = strdup(cg->sched_shape);
   }
-  cg->nepi = 0;
+  cg->nepi = cg->nside = 0;
   return 0;
 }
 

@@ -335,7 +335,7 @@ static int tile_positions(const gather *G) {
       if (G->OW % q == 0) P = q, q = 0;
   } else { /* padded or an input gradient: the widest block that divides the row (14: 2 x 7) */
     for (int q = 8; q >= 4 && !P; q--)
-      if (G->OW % q == 0 && G->OW / q <= TILE_EDGE_BLOCKS) P = q;
+      if (tile_ok_positions(G, q)) P = q;
   }
   return P && tile_ok_positions(G, P) ? P : 0;
 }
@@ -443,11 +443,10 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
   if (!tile_edges(G, P)) {
     tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, bv0, acc);
   } else { /* one copy of the block per column block, each with constant columns */
-    LLVMValueRef fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(cg->b));
-    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, fn, "txdone");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "txdone");
     LLVMValueRef sw = LLVMBuildSwitch(cg->b, txb, done, (unsigned)ntx);
     for (int64_t t = 0; t < ntx; t++) {
-      LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(cg->ctx, fn, "txblock");
+      LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "txblock");
       LLVMAddCase(sw, cg_i64(cg, t), bb);
       LLVMPositionBuilderAtEnd(cg->b, bb);
       tile_block(cg, G, P, out0, ty, cg_i64(cg, t * P), t * P, bv0, acc);

@@ -205,8 +205,8 @@ void cg_emit_dw(snc_cg *cg, const snc_node *n) {
     S.gp = cg_node_ptr(cg, S.pool->inputs[1]);
     int nv = S.bp / SNC_VW;
     S.na = nv < 8 ? nv : 8;
-    for (int m = n->id + 1; m < cg->g->nnodes; m++)
-      if (cg->into[m] == n->id) S.db = cg_node_ptr(cg, m);
+    SNC_ASSERT(cg->nside <= 1);
+    if (cg->nside) S.db = cg_node_ptr(cg, cg->side[0]); /* the bias gradient */
   } else {
     S.dy = cg_node_ptr(cg, n->inputs[lin ? 0 : 1]);
   }

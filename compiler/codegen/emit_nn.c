@@ -275,9 +275,11 @@ int snc_cg_emit_norm(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     LLVMValueRef sdy = cg_hsum(cg, cg_vload(cg, acc, 64)), sdyx = cg_hsum(cg, cg_vload(cg, acc2, 64));
     if (n->op == SNC_OP_BATCHNORM_DGAMMA) {
       cg_store(cg, sdyx, cg_gep(cg, out, lc.iv));
-    } else {
-      for (int m = n->id + 1; m < g->nnodes; m++) /* the gamma gradient as a side output (fuse.c) */
-        if (cg->into[m] == n->id && g->nodes[m]->op == SNC_OP_BATCHNORM_DGAMMA) cg_store(cg, sdyx, cg_gep(cg, cg_node_ptr(cg, m), lc.iv)); /* gamma invstd / m (m dy - sum dy - xhat sum dy xhat), zero in the padding lanes */
+    } else { /* gamma invstd / m (m dy - sum dy - xhat sum dy xhat), zero in the padding lanes */
+      for (int k = 0; k < cg->nside; k++) { /* the gamma gradient as a side output (fuse.c) */
+        SNC_ASSERT(g->nodes[cg->side[k]]->op == SNC_OP_BATCHNORM_DGAMMA);
+        cg_store(cg, sdyx, cg_gep(cg, cg_node_ptr(cg, cg->side[k]), lc.iv));
+      }
       LLVMValueRef gam = cg_load(cg, cg_gep(cg, cg_node_ptr(cg, n->inputs[1]), lc.iv));
       LLVMValueRef k = cg_splat(cg, LLVMBuildFDiv(cg->b, LLVMBuildFMul(cg->b, gam, invstd, ""), cnt, ""));
       LLVMValueRef m = cg_splat(cg, cnt), sv = cg_splat(cg, sdy), sxv = cg_splat(cg, sdyx);

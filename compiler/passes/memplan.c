@@ -46,8 +46,10 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
   lay->bytes = malloc((size_t)n * sizeof *lay->bytes);
   lay->live_end = malloc((size_t)n * sizeof *lay->live_end);
   block *live = malloc((size_t)n * sizeof *live);
-  if (!lay->offset || !lay->bytes || !lay->live_end || !live) {
+  int *side = malloc(2 * (size_t)n * sizeof *side); /* per root its first side output, per side output the next */
+  if (!lay->offset || !lay->bytes || !lay->live_end || !live || !side) {
     free(live);
+    free(side);
     snc_layout_free(lay);
     return snc_errorf(err, "%s: out of memory planning the arena", g->file);
   }
@@ -84,6 +86,10 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
       top += lay->bytes[i];
     }
   lay->persistent_bytes = top;
+  int *side_first = side, *side_next = side + n;
+  for (int i = 0; i < n; i++) side_first[i] = side_next[i] = -1;
+  for (int s = n - 1; s >= 0; s--)
+    if (into && into[s] < s) side_next[s] = side_first[into[s]], side_first[into[s]] = s;
   int nlive = 0;
   int64_t end = top;
   for (int i = 0; i < n; i++) {
@@ -101,8 +107,7 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     nlive = w;
     /* the node, then the side outputs its kernel also stores (they are written here, not where
        they stand in the graph's order) */
-    for (int s = i; s < n; s++) {
-      if (s != i && (!into || into[s] != i)) continue;
+    for (int s = i; s >= 0; s = s == i ? side_first[i] : side_next[s]) {
       /* first fit in address order among the gaps between live blocks */
       for (int a = 1; a < nlive; a++) /* insertion sort by offset; nlive stays small */
         for (int b = a; b > 0 && live[b - 1].off > live[b].off; b--) {
@@ -122,6 +127,7 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
   }
   lay->arena_bytes = end;
   free(live);
+  free(side);
   return 0;
 }
 
