@@ -232,9 +232,59 @@ static void test_tune(void) {
   snc_graph_free(g);
 }
 
+/* a forward-only graph (snrun's evaluation build, whose conv+tanh+maxpool kernels exist only there):
+   tuned on its forward, every shape it schedules recorded, and the later build finds them all */
+static void test_tune_forward(void) {
+  static const char *pool_model = /* a tiled convolution whose pooling tiles its output: fused when forward-only */
+      "model: pool\n"
+      "inputs: {image: {shape: [1, 14, 14]}, label: {shape: [], dtype: int32}}\n"
+      "graph:\n"
+      "  - {name: c1, conv2d: {filters: 5, kernel: 3}, from: image}\n" /* 5x12x12 */
+      "  - tanh\n"
+      "  - maxpool2d: {kernel: 2}\n" /* 5x6x6 */
+      "  - {name: c2, conv2d: {filters: 6, kernel: 3}}\n"
+      "  - tanh\n"
+      "  - flatten\n"
+      "  - {name: fc, linear: {units: 3}}\n"
+      "losses: [{name: ce, cross_entropy, from: [fc, label]}]\n"
+      "training: {batch_size: 21}\n";
+  snc_error err = {0};
+  snc_graph *g = snc_model_load_text(pool_model, strlen(pool_model), "pool.yaml", NULL, 0, &err); /* no autodiff */
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  CU_ASSERT_EQUAL_FATAL(g->nnodes, g->nforward);
+  char dir[] = "/tmp/snc_tune_fwd_XXXXXX";
+  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+  unsetenv("SNC_SCHEDULE");
+  snc_sched_table *t = snc_sched_open(dir, 1, &err);
+  int rc = snc_sched_tune(g, t, 1, NULL, &err);
+  if (rc) printf("\n  %s\n", err.msg);
+  CU_ASSERT_EQUAL(rc, 0);
+  snc_sched_free(t);
+  t = snc_sched_open(dir, 1, &err);
+  snc_jit_backend_opts o = {.threads = 1, .schedule = snc_sched_choose, .schedule_user = t};
+  snc_backend *be = snc_backend_jit_new(g, &o, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(be);
+  int fc, fo, ns;
+  snc_sched_counts(t, &fc, &fo, &ns);
+  CU_ASSERT(ns >= 3 && fc == ns && fo == 0);
+  int pooled = 0; /* the fused pooling kernel is among the shapes scheduled */
+  const snc_program *p = snc_backend_jit_program(be);
+  for (int r = 0; r < 2; r++)
+    for (int c = 0; c < p->ncalls[r]; c++)
+      pooled |= p->call_shapes[r][c] && strstr(p->call_shapes[r][c], "+maxpool2d ") != NULL;
+  CU_ASSERT(pooled);
+  be->free(be);
+  snc_sched_free(t);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CU_ASSERT_EQUAL(system(cmd), 0);
+  snc_graph_free(g);
+}
+
 static void register_tests(void) {
   SNC_SUITE("schedule", {"every candidate gives the default's bits", test_candidates_same_bits},
-            {"text form", test_text_form}, {"tuning cache and SNC_SCHEDULE", test_cache}, {"the search", test_tune});
+            {"text form", test_text_form}, {"tuning cache and SNC_SCHEDULE", test_cache}, {"the search", test_tune},
+            {"the search on a forward-only build", test_tune_forward});
 }
 
 SNC_TEST_MAIN(register_tests)

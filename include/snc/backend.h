@@ -197,11 +197,13 @@ int snc_sched_record(snc_sched_table *t, const char *shape, const snc_cg_schedul
 int snc_sched_save(snc_sched_table *t, snc_error *err);
 const char *snc_sched_path(const snc_sched_table *t); /* "" without a dir */
 
-/* The search (runtime/backend/tune.c): builds g's training step once per candidate index (every
- * kernel takes its k-th candidate, or its default when it has fewer), runs all of them in turns
- * (rounds x a few steps on zero inputs, per-kernel time from the profiler), keeps per shape the
- * fastest when it beats the default by 3% or more, records every shape in t and saves t. threads as
- * the training run's. log (may be NULL) gets one line per shape. 0, or -1 with err. */
+/* The search (runtime/backend/tune.c): builds g once per candidate index (every kernel takes its
+ * k-th candidate, or its default when it has fewer), runs all of them in turns (rounds x a few
+ * training steps, when g has them, and evaluation forwards, on zero inputs; per-kernel time from the
+ * profiler), keeps per shape the fastest when it beats the default by 5% or more, records every
+ * shape of both regions in t and saves t (entries of other shapes already there are kept). A
+ * forward-only g (an evaluation build) is tuned on its forward alone. threads as the run's. log
+ * (may be NULL) gets one line per shape. 0, or -1 with err. */
 int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *log, snc_error *err);
 
 #endif

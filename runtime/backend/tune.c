@@ -1,6 +1,8 @@
-/* The schedule search (include/snc/backend.h): one build of the training step per candidate index,
- * all run in turns so that a change of the machine's speed (other processes, clock) hits every
- * candidate alike, per-kernel times from the profiler, the median round per candidate. */
+/* The schedule search (include/snc/backend.h): one build of the program per candidate index, all
+ * run in turns so that a change of the machine's speed (other processes, clock) hits every candidate
+ * alike, per-kernel times from the profiler, the median round per candidate. Both regions count: the
+ * training step and the evaluation forward (whose fused kernels, such as a convolution that pools,
+ * have shapes of their own), so a forward-only build (snrun's evaluation build) is tuned too. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,17 @@ int snc_sched_max_candidates(const snc_sched_table *t);
 #define ROUNDS 7 /* the first is a warm-up */
 #define STEPS 2  /* per round and candidate */
 
+/* the schedule call sites of a shape have in program p (any region), from the kernel's name; 0 or -1 */
+static int schedule_of(const snc_program *p, const char *shape, snc_cg_schedule *s) {
+  for (int r = 0; r < 2; r++)
+    for (int c = 0; c < p->ncalls[r]; c++)
+      if (p->call_shapes[r][c] && !strcmp(p->call_shapes[r][c], shape)) {
+        const char *b = strrchr(p->call_names[r][c], '[');
+        return b && snc_cg_schedule_parse(b + 1, s) == 0 ? 0 : -1;
+      }
+  return -1;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -21,10 +34,10 @@ static int cmp_double(const void *a, const void *b) {
 int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *log, snc_error *err) {
   snc_backend *be[MAX_TRIALS] = {0};
   const snc_program *pr[MAX_TRIALS] = {0};
-  int ntrials = 0, rc = -1, nshapes = 0;
+  int ntrials = 0, rc = -1, nshapes = 0, ncalls = 0;
   char **shapes = NULL;
   double *times = NULL, *calls = NULL; /* times[(trial * nshapes + shape) * ROUNDS + round] */
-  if (g->nnodes <= g->nforward) return snc_errorf(err, "%s: no training step to tune", g->file);
+  const int training = g->nnodes > g->nforward; /* region 0 (the step) runs only with a training step */
   for (int k = 0; k < MAX_TRIALS; k++) { /* trial k: every kernel takes its k-th candidate */
     snc_sched_set_trial(t, k);
     snc_cg_options co = {.profile = 1, .schedule = snc_sched_choose, .schedule_user = t};
@@ -38,17 +51,19 @@ int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *lo
     if (ntrials >= snc_sched_max_candidates(t)) break;
   }
   snc_sched_set_trial(t, -1);
-  const snc_program *p0 = pr[0];
-  int ncalls = p0->ncalls[0];
-  shapes = calloc((size_t)ncalls + 1, sizeof *shapes);
+  for (int r = 0; r < 2; r++)
+    for (int k = 0; k < ntrials; k++)
+      if (pr[k]->ncalls[r] > ncalls) ncalls = pr[k]->ncalls[r];
+  shapes = calloc((size_t)2 * ncalls + 1, sizeof *shapes);
   calls = calloc((size_t)ncalls + 1, sizeof *calls);
   if (!shapes || !calls) goto oom;
-  for (int k = 0; k < ncalls; k++) { /* distinct shapes, in call order */
-    const char *s = p0->call_shapes[0][k];
-    int seen = !s;
-    for (int i = 0; i < nshapes && !seen; i++) seen = !strcmp(shapes[i], s);
-    if (!seen) shapes[nshapes++] = (char *)s;
-  }
+  for (int r = !training; r < 2; r++) /* distinct shapes, in call order */
+    for (int k = 0; k < pr[0]->ncalls[r]; k++) {
+      const char *s = pr[0]->call_shapes[r][k];
+      int seen = !s;
+      for (int i = 0; i < nshapes && !seen; i++) seen = !strcmp(shapes[i], s);
+      if (!seen) shapes[nshapes++] = (char *)s;
+    }
   if (!nshapes) {
     rc = 0;
     goto done;
@@ -58,16 +73,22 @@ int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *lo
   /* thread 0's CPU time: the slices other processes take are left out; with 2 threads it still
      counts thread 0's wait for the other at the barriers (spinning), i.e. the imbalance */
   snc_profile_set_thread_clock(1);
-  snc_kctx ctx = {.nb = g->batch, .seed = 1, .step = 1, .training = 1, .lr_scale = 1};
+  snc_kctx step = {.nb = g->batch, .seed = 1, .step = 1, .training = 1, .lr_scale = 1};
+  snc_kctx eval = {.nb = g->batch, .seed = 1, .step = 1, .training = 0, .lr_scale = 1};
   for (int r = 0; r < ROUNDS; r++)
     for (int k = 0; k < ntrials; k++) {
       snc_profile_reset();
-      for (int s = 0; s < STEPS; s++, ctx.step++) be[k]->run(be[k], SNC_RUN_STEP, &ctx);
-      long n = snc_profile_times(0, calls, ncalls);
-      for (int c = 0; c < pr[k]->ncalls[0] && c < ncalls; c++) {
-        const char *s = pr[k]->call_shapes[0][c];
-        for (int i = 0; i < nshapes && s; i++)
-          if (!strcmp(shapes[i], s)) times[((size_t)k * nshapes + i) * ROUNDS + r] += 1e3 * calls[c] / (double)(n ? n : 1);
+      for (int s = 0; s < STEPS; s++, step.step++) {
+        if (training) be[k]->run(be[k], SNC_RUN_STEP, &step);
+        be[k]->run(be[k], SNC_RUN_FORWARD, &eval);
+      }
+      for (int reg = !training; reg < 2; reg++) { /* a shape's time: its calls in both regions, per run */
+        long n = snc_profile_times(reg, calls, ncalls);
+        for (int c = 0; c < pr[k]->ncalls[reg] && c < ncalls; c++) {
+          const char *s = pr[k]->call_shapes[reg][c];
+          for (int i = 0; i < nshapes && s; i++)
+            if (!strcmp(shapes[i], s)) times[((size_t)k * nshapes + i) * ROUNDS + r] += 1e3 * calls[c] / (double)(n ? n : 1);
+        }
       }
     }
   const char *e = getenv("SNC_PROFILE_CLOCK");
@@ -77,19 +98,11 @@ int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *lo
     double med[MAX_TRIALS];
     int best = 0;
     snc_cg_schedule sk[MAX_TRIALS];
-    int nsk = 0;
     for (int k = 0; k < ntrials; k++) {
       double *v = &times[((size_t)k * nshapes + i) * ROUNDS + 1]; /* round 0: warm-up */
       qsort(v, ROUNDS - 1, sizeof *v, cmp_double);
       med[k] = v[(ROUNDS - 1) / 2];
-      /* the schedule trial k gave this shape: from any call of it */
-      for (int c = 0; c < pr[k]->ncalls[0]; c++)
-        if (pr[k]->call_shapes[0][c] && !strcmp(pr[k]->call_shapes[0][c], shapes[i])) {
-          const char *b = strrchr(pr[k]->call_names[0][c], '[');
-          if (b && snc_cg_schedule_parse(b + 1, &sk[k]) == 0) nsk = k + 1;
-          break;
-        }
-      if (nsk != k + 1) goto bad;
+      if (schedule_of(pr[k], shapes[i], &sk[k]) != 0) goto bad; /* the schedule trial k gave this shape */
     }
     /* the default, measured in every trial where the kernel had fewer candidates, at its best; a
        candidate replaces it only when 5% faster (the spread of one schedule across trials) */

@@ -382,6 +382,12 @@ static int cmd_train(cli *c) {
     int eb = snc_eval_batch(g, snc_backend_jit_program(be), c->eval_batch);
     if (eb > 0 && !dp) {
       jo.split_step = 0;
+      if (c->tune) { /* the evaluation build's kernels have shapes of their own (more rows, pooling fused) */
+        snc_graph *tg = snc_model_load_batch(c->model, c->sets, c->nsets, eb, &err);
+        int trc = tg ? snc_sched_tune(tg, sched, c->threads, c->quiet ? NULL : stdout, &err) : -1;
+        snc_graph_free(tg);
+        if (trc != 0) goto done;
+      }
       if (snc_eval_build_new(c->model, c->sets, c->nsets, eb, &jo, &eg, &ebe, &err) != 0) goto done;
       if (!c->quiet)
         printf("compiled %s for evaluation in batches of %d: %d kernels, arena %.1f MiB, %.3f s\n", g->name, eb,
