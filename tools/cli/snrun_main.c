@@ -369,11 +369,6 @@ static int cmd_train(cli *c) {
     if (c->tune && snc_sched_tune(g, sched, c->threads, c->quiet ? NULL : stdout, &err) != 0) goto done;
     jo.schedule = snc_sched_choose, jo.schedule_user = sched;
     if (!(be = snc_backend_jit_new(g, &jo, &err))) goto done;
-    int from_cache, from_env, scheduled;
-    snc_sched_counts(sched, &from_cache, &from_env, &scheduled);
-    if (!c->quiet && (from_cache || from_env))
-      printf("schedules: %d of %d kernel shapes from the tuning cache (%s), %d from SNC_SCHEDULE\n", from_cache, scheduled,
-             snc_sched_path(sched), from_env);
     if (!c->quiet)
       printf("compiled %s: %d kernels, arena %.1f MiB (%.1f MiB without reuse), %.3f s\n", g->name,
              snc_backend_jit_program(be)->nkernels, snc_backend_jit_program(be)->layout.arena_bytes / 1048576.0,
@@ -394,6 +389,11 @@ static int cmd_train(cli *c) {
                snc_backend_jit_program(ebe)->nkernels, snc_backend_jit_program(ebe)->layout.arena_bytes / 1048576.0,
                snc_backend_jit_compile_seconds(ebe));
     }
+    int from_cache, from_env, scheduled; /* both builds' shapes */
+    snc_sched_counts(sched, &from_cache, &from_env, &scheduled);
+    if (!c->quiet && (from_cache || from_env))
+      printf("schedules: %d of %d kernel shapes from the tuning cache (%s), %d from SNC_SCHEDULE\n", from_cache, scheduled,
+             snc_sched_path(sched), from_env);
   } else if (!jit && !(be = snc_backend_new(c->backend, g, &err))) {
     goto done;
   }
