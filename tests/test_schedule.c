@@ -138,7 +138,7 @@ static void test_cache(void) {
   snc_error err = {0};
   unsetenv("SNC_SCHEDULE");
   snc_cg_schedule c[3] = {{SNC_SCHED_TILE, 6, 4, 1, 0, 24}, {SNC_SCHED_TILE, 6, 4, 1, 1, 24}, {SNC_SCHED_TILE, 5, 4, 1, 0, 20}};
-  snc_sched_table *t = snc_sched_open(sub, 1, &err);
+  snc_sched_table *t = snc_sched_open(sub, 1, 1, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(t);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 0); /* untuned: the default */
   CU_ASSERT_EQUAL(snc_sched_record(t, "shape A", &c[2], 1.0, 1.2), 0);
@@ -148,26 +148,31 @@ static void test_cache(void) {
   char path[4300];
   snprintf(path, sizeof path, "%s", snc_sched_path(t));
   snc_sched_free(t);
-  t = snc_sched_open(sub, 1, &err);
+  t = snc_sched_open(sub, 1, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 2);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.b", "shape B", c, 3), 0); /* not a candidate: default */
   int fc, fo, ns;
   snc_sched_counts(t, &fc, &fo, &ns);
   CU_ASSERT(fc == 1 && fo == 0 && ns == 2);
   snc_sched_free(t);
-  t = snc_sched_open(sub, 0, &err); /* --no-tune */
+  t = snc_sched_open(sub, 0, 1, &err); /* --no-tune */
+  CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 0);
+  snc_sched_free(t);
+  t = snc_sched_open(sub, 1, 2, &err); /* another thread count: a file of its own, untuned */
+  CU_ASSERT_EQUAL(snc_sched_threads(t), 2);
+  CU_ASSERT_STRING_NOT_EQUAL(snc_sched_path(t), path);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 0);
   snc_sched_free(t);
   /* overrides: by name, by shape, "*" where valid; a bad one is ignored */
   setenv("SNC_SCHEDULE", "conv2d.x=tile r6 p4 v1 o1 u24;shape C=tile r5 p4 v1 o0 u20;junk;conv2d.y=tile r9 p9 v9 o0 u1", 1);
-  t = snc_sched_open(sub, 1, &err);
+  t = snc_sched_open(sub, 1, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.x", "shape A", c, 3), 1);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.z", "shape C", c, 3), 2);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.y", "shape D", c, 3), 0);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 2); /* no override: the cache */
   snc_sched_free(t);
   setenv("SNC_SCHEDULE", "*=tile r6 p4 v1 o1 u24", 1);
-  t = snc_sched_open(sub, 1, &err);
+  t = snc_sched_open(sub, 1, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 1);
   snc_sched_free(t);
   unsetenv("SNC_SCHEDULE");
@@ -175,17 +180,17 @@ static void test_cache(void) {
   FILE *f = fopen(path, "w");
   fprintf(f, "# snc schedules 0: another cpu\nshape A\ttile r5 p4 v1 o0 u20\t1\t1\n");
   fclose(f);
-  t = snc_sched_open(sub, 1, &err);
+  t = snc_sched_open(sub, 1, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 0);
   snc_sched_free(t);
-  t = snc_sched_open(sub, 1, &err);
+  t = snc_sched_open(sub, 1, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_record(t, "shape A", &c[1], 1, 1), 0);
   CU_ASSERT_EQUAL(snc_sched_save(t, &err), 0);
   snc_sched_free(t);
   f = fopen(path, "a");
   fprintf(f, "shape B\ttile r6 p4\t1\t1\nno tab here\n");
   fclose(f);
-  t = snc_sched_open(sub, 1, &err);
+  t = snc_sched_open(sub, 1, 1, &err);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.a", "shape A", c, 3), 1);
   CU_ASSERT_EQUAL(snc_sched_choose(t, "conv2d.b", "shape B", c, 3), 0);
   snc_sched_free(t);
@@ -203,8 +208,8 @@ static void test_tune(void) {
   char dir[] = "/tmp/snc_tune_XXXXXX";
   CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
   unsetenv("SNC_SCHEDULE");
-  snc_sched_table *t = snc_sched_open(dir, 1, &err);
-  int rc = snc_sched_tune(g, t, 1, NULL, &err);
+  snc_sched_table *t = snc_sched_open(dir, 1, 1, &err);
+  int rc = snc_sched_tune(g, t, NULL, &err);
   if (rc) printf("\n  %s\n", err.msg);
   CU_ASSERT_EQUAL(rc, 0);
   char path[4300];
@@ -217,7 +222,7 @@ static void test_tune(void) {
   while (fgets(line, sizeof line, f)) lines++;
   fclose(f);
   CU_ASSERT(lines >= 1 + 8); /* the key line, then one line per scheduled shape */
-  t = snc_sched_open(dir, 1, &err); /* a build from the cache: every shape found there */
+  t = snc_sched_open(dir, 1, 1, &err); /* a build from the cache: every shape found there */
   snc_jit_backend_opts o = {.threads = 1, .schedule = snc_sched_choose, .schedule_user = t};
   snc_backend *be = snc_backend_jit_new(g, &o, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(be);
@@ -255,12 +260,12 @@ static void test_tune_forward(void) {
   char dir[] = "/tmp/snc_tune_fwd_XXXXXX";
   CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
   unsetenv("SNC_SCHEDULE");
-  snc_sched_table *t = snc_sched_open(dir, 1, &err);
-  int rc = snc_sched_tune(g, t, 1, NULL, &err);
+  snc_sched_table *t = snc_sched_open(dir, 1, 1, &err);
+  int rc = snc_sched_tune(g, t, NULL, &err);
   if (rc) printf("\n  %s\n", err.msg);
   CU_ASSERT_EQUAL(rc, 0);
   snc_sched_free(t);
-  t = snc_sched_open(dir, 1, &err);
+  t = snc_sched_open(dir, 1, 1, &err);
   snc_jit_backend_opts o = {.threads = 1, .schedule = snc_sched_choose, .schedule_user = t};
   snc_backend *be = snc_backend_jit_new(g, &o, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(be);

@@ -163,8 +163,8 @@ void snc_profile_set_thread_clock(int on);
  * picks one per kernel shape from a tuning cache written by a short timed search, or from an override.
  *
  *   char dir[4096];
- *   snc_sched_table *t = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), 1, &err);
- *   snc_sched_tune(g, t, 2, stdout, &err);          // optional: time the candidates, record, save
+ *   snc_sched_table *t = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), 1, 2, &err); // 2 threads
+ *   snc_sched_tune(g, t, stdout, &err);             // optional: time the candidates, record, save
  *   snc_cg_options co = {.schedule = snc_sched_choose, .schedule_user = t};   // or snc_jit_backend_opts
  *   ... build and run ...
  *   snc_sched_free(t);
@@ -182,10 +182,13 @@ void snc_profile_set_thread_clock(int on);
 
 typedef struct snc_sched_table snc_sched_table;
 
-/* The table of this machine's cache in dir (NULL: no cache, overrides only). use_cache 0 (--no-tune)
+/* The table of this machine's cache in dir (NULL: no cache, overrides only) for runs on `threads`
+   threads (0: omp_get_max_threads(), as a run without --threads): the best schedule depends on how
+   the threads split the work, so each thread count has a file of its own. use_cache 0 (--no-tune)
    ignores the cache's entries for choosing (tuning still records and saves them). A missing or
    stale file is an empty table; NULL only when out of memory. Freed with snc_sched_free. */
-snc_sched_table *snc_sched_open(const char *dir, int use_cache, snc_error *err);
+snc_sched_table *snc_sched_open(const char *dir, int use_cache, int threads, snc_error *err);
+int snc_sched_threads(const snc_sched_table *t); /* the thread count it is for */
 void snc_sched_free(snc_sched_table *t);
 /* The chooser for snc_cg_options.schedule (user = the table). */
 int snc_sched_choose(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);
@@ -202,8 +205,8 @@ const char *snc_sched_path(const snc_sched_table *t); /* "" without a dir */
  * training steps, when g has them, and evaluation forwards, on zero inputs; per-kernel time from the
  * profiler), keeps per shape the fastest when it beats the default by 5% or more, records every
  * shape of both regions in t and saves t (entries of other shapes already there are kept). A
- * forward-only g (an evaluation build) is tuned on its forward alone. threads as the run's. log
- * (may be NULL) gets one line per shape. 0, or -1 with err. */
-int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *log, snc_error *err);
+ * forward-only g (an evaluation build) is tuned on its forward alone, on t's thread count. log (may
+ * be NULL) gets one line per shape. 0, or -1 with err. */
+int snc_sched_tune(const snc_graph *g, snc_sched_table *t, FILE *log, snc_error *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <llvm-c/TargetMachine.h>
+#include <omp.h>
 
 #include "snc/file.h"
 #include "snc/backend.h"
@@ -20,6 +21,7 @@ typedef struct entry {
 struct snc_sched_table {
   char dir[4096], path[4200];
   char *key;          /* the file's first line (without "\n") */
+  int threads;        /* the thread count the schedules are for (part of the key) */
   entry *e;
   int n, cap;
   int use_cache;
@@ -111,17 +113,19 @@ static void load(snc_sched_table *t) {
   fclose(f);
 }
 
-snc_sched_table *snc_sched_open(const char *dir, int use_cache, snc_error *err) {
+snc_sched_table *snc_sched_open(const char *dir, int use_cache, int threads, snc_error *err) {
   snc_sched_table *t = calloc(1, sizeof *t);
   if (!t) return snc_errorf(err, "out of memory for the schedule table"), NULL;
   t->use_cache = use_cache;
   t->trial = -1;
+  t->threads = threads > 0 ? threads : omp_get_max_threads(); /* 0: OMP_NUM_THREADS, else the cores, as a run */
   char cpu[512];
   cpu_model(cpu, sizeof cpu);
   char *host = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
   size_t len = strlen(cpu) + strlen(host) + strlen(features) + 64;
   if ((t->key = malloc(len)))
-    snprintf(t->key, len, "snc schedules %d: %s; %s; %s", SNC_CG_SCHEDULE_VERSION, cpu, host, features);
+    snprintf(t->key, len, "snc schedules %d: %s; %s; %s; threads %d", SNC_CG_SCHEDULE_VERSION, cpu, host, features,
+             t->threads);
   LLVMDisposeMessage(host);
   LLVMDisposeMessage(features);
   const char *o = getenv("SNC_SCHEDULE");
@@ -226,6 +230,8 @@ int snc_sched_choose(void *user, const char *name, const char *shape, const snc_
 void snc_sched_counts(const snc_sched_table *t, int *from_cache, int *from_override, int *scheduled) {
   *from_cache = t->from_cache, *from_override = t->from_override, *scheduled = t->scheduled;
 }
+
+int snc_sched_threads(const snc_sched_table *t) { return t->threads; }
 
 const char *snc_sched_path(const snc_sched_table *t) { return t->path; }
 

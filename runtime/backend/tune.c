@@ -31,7 +31,8 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int threads, FILE *log, snc_error *err) {
+int snc_sched_tune(const snc_graph *g, snc_sched_table *t, FILE *log, snc_error *err) {
+  const int threads = snc_sched_threads(t);
   snc_backend *be[MAX_TRIALS] = {0};
   const snc_program *pr[MAX_TRIALS] = {0};
   int ntrials = 0, rc = -1, nshapes = 0, ncalls = 0;

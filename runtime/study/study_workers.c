@@ -95,7 +95,7 @@ static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, int *cache
   if (!strcmp(s->backend, "jit")) {
     snc_jit_backend_opts jo = {.threads = s->threads, .cache_dir = s->cache[0] ? s->cache : NULL};
     char dir[4096];
-    if (!w->sched && !(w->sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !s->no_tune, err))) return -1;
+    if (!w->sched && !(w->sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !s->no_tune, s->threads, err))) return -1;
     jo.schedule = snc_sched_choose, jo.schedule_user = w->sched;
     w->be = snc_backend_jit_new(w->g, &jo, err);
     *cached = w->be && snc_backend_jit_timing(w->be)->cache_status == SNC_JIT_CACHE_HIT;

@@ -69,8 +69,9 @@ static const char *const usage_train =
     "  --dump-llvm        print the LLVM IR before and after optimisation (jit)\n"
     "  --dump-asm         print the generated assembly (jit)\n"
     "  --profile          time every kernel and print the most expensive ones (jit)\n"
-    "  --tune             first time each kernel's candidate schedules on this machine (a few seconds)\n"
-    "                     and keep the fastest in the tuning cache (jit; docs/jit.md, \"Schedules\")\n"
+    "  --tune             first time each kernel's candidate schedules on this machine and thread\n"
+    "                     count (a few seconds), training and evaluation builds, and keep the fastest\n"
+    "                     in the tuning cache (jit; docs/jit.md, \"Schedules\")\n"
     "  --no-tune          ignore the tuning cache: every kernel on its default schedule\n"
     "  --no-cache         compile afresh: neither read nor write the compiled-module cache (jit; by\n"
     "                     default $SNC_CACHE_DIR, else $XDG_CACHE_HOME/snc or ~/.cache/snc)\n"
@@ -153,8 +154,8 @@ static const char *const usage_study =
     "  --eval-batch N     evaluate on the forward graph built for N rows (as snrun train; 0: on the\n"
     "                     training build; default: 128 when that saves 5% of the vector lanes)\n"
     "  --no-cache         workers compile without the compiled-module cache they otherwise share\n"
-    "  --no-tune          ignore this machine's tuning cache (written by snrun train --tune): every\n"
-    "                     kernel on its default schedule\n"
+    "  --no-tune          ignore this machine's tuning cache (written by snrun train --tune with the\n"
+    "                     workers' --threads, 1 by default): every kernel on its default schedule\n"
     "  --no-progress      plain lines instead of a progress bar on a terminal\n"
     "  -q, --quiet        print only the table\n"
     "  -h, --help         show this help\n"
@@ -365,8 +366,8 @@ static int cmd_train(cli *c) {
     if (!c->no_cache) jo.cache_dir = snc_jit_cache_default_dir(cdir, sizeof cdir);
     /* kernel schedules: this machine's tuning cache (docs/jit.md, "Schedules"), searched first with --tune */
     char dir[4096];
-    if (!(sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !c->no_tune, &err))) goto done;
-    if (c->tune && snc_sched_tune(g, sched, c->threads, c->quiet ? NULL : stdout, &err) != 0) goto done;
+    if (!(sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !c->no_tune, c->threads, &err))) goto done;
+    if (c->tune && snc_sched_tune(g, sched, c->quiet ? NULL : stdout, &err) != 0) goto done;
     jo.schedule = snc_sched_choose, jo.schedule_user = sched;
     if (!(be = snc_backend_jit_new(g, &jo, &err))) goto done;
     if (!c->quiet)
@@ -379,7 +380,7 @@ static int cmd_train(cli *c) {
       jo.split_step = 0;
       if (c->tune) { /* the evaluation build's kernels have shapes of their own (more rows, pooling fused) */
         snc_graph *tg = snc_model_load_batch(c->model, c->sets, c->nsets, eb, &err);
-        int trc = tg ? snc_sched_tune(tg, sched, c->threads, c->quiet ? NULL : stdout, &err) : -1;
+        int trc = tg ? snc_sched_tune(tg, sched, c->quiet ? NULL : stdout, &err) : -1;
         snc_graph_free(tg);
         if (trc != 0) goto done;
       }
@@ -502,7 +503,7 @@ static int cmd_eval(cli *c) {
   snc_jit_backend_opts jo = {.cache_dir = c->no_cache ? NULL : snc_jit_cache_default_dir(cdir, sizeof cdir)};
   snc_sched_table *sched = NULL;
   int jit = !strcmp(c->backend, "jit"), rc = -1;
-  if (jit && !is_module(c->model) && !(sched = snc_sched_open(snc_jit_cache_default_dir(sdir, sizeof sdir), 1, &err)))
+  if (jit && !is_module(c->model) && !(sched = snc_sched_open(snc_jit_cache_default_dir(sdir, sizeof sdir), 1, 0, &err)))
     goto done;
   jo.schedule = snc_sched_choose, jo.schedule_user = sched;
   rc = is_module(c->model) ? eval_compiled(c, &r, &g, &err)
