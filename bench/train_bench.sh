@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-threads=2 repeat=5 epochs=25 seed=1 backend=jit model=models/siamese.yaml rebuild=0
+threads=2 repeat=5 epochs=25 seed=1 backend=jit model=models/siamese.yaml rebuild=0 tune=
 build=${SNC_BUILD_DIR:-build}
 python=${PYTHON:-/usr/bin/python3}
 
@@ -28,6 +28,9 @@ options:
   --seed S        run seed for both (default 1)
   --backend B     snrun backend (default jit; ref for the reference executor)
   --rebuild       run an incremental build of snc/snrun in $build/ even when the binaries exist
+  --tune          first search this machine's kernel schedules for the benchmark's configuration
+                  (snrun train --tune, both builds, the --threads given; a few seconds) and keep them
+                  in the tuning cache; without it the runs use whatever the cache holds, else defaults
   -h, --help      this help
 
 environment: PYTHON (default /usr/bin/python3, the interpreter with python3-torch), CC (default cc),
@@ -51,6 +54,7 @@ while (($#)); do
       esac
       shift 2 ;;
     --rebuild) rebuild=1; shift ;;
+    --tune) tune=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "train_bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -128,6 +132,11 @@ echo "logs: $logs"
 # the compiled-module cache: one cold compile (--no-cache), then every timed run loads the code from
 # the cache (warm), as a user's second run does; the warm-up run fills the cache
 cold=
+if ((tune)); then
+  [[ $backend == jit ]] || die "--tune needs --backend jit"
+  "$snrun" train "$model" "${sets[@]}" --threads "$threads" --epochs 1 --seed "$seed" --tune >"$logs/snc_tune.txt" 2>&1 ||
+    { tail -20 "$logs/snc_tune.txt" >&2; die "snrun --tune failed (log: $logs/snc_tune.txt)"; }
+fi
 if "$snrun" train --help 2>&1 | grep -q -- "--no-cache"; then
   "$snrun" train "$model" "${sets[@]}" --backend "$backend" --threads "$threads" --epochs 1 --seed "$seed" --no-cache \
     >"$logs/snc_cold.txt" 2>&1 || { tail -20 "$logs/snc_cold.txt" >&2; die "snrun failed (log: $logs/snc_cold.txt)"; }
@@ -186,6 +195,16 @@ echo "== snc vs PyTorch: $model, $epochs epochs x $pairs training pairs, batch $
 echo "machine: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores; load at start $load0"
 echo "FMA peak ($isa, bench/fma_peak.c): $peak1 GFLOP/s per thread, $peak2 GFLOP/s on 2 threads; for $threads thread(s): $peakn GFLOP/s"
 echo "PyTorch $torch_version (BLAS $torch_blas${libblas:+: $libblas}) via $python; snc: $snrun --backend $backend"
+if [[ $backend == jit ]]; then # which kernel schedules the timed runs had (docs/jit.md, "Schedules")
+  sl=$(sed -n 's/^schedules: \([0-9]* of [0-9]*\) kernel shapes from the tuning cache.*/\1/p' "$logs/snc_1.txt" | head -1)
+  if [[ -n $sl ]]; then
+    how="$sl shapes from the tuning cache of this machine and $threads thread(s)"
+    ((tune)) && how+=", searched by --tune just now"
+  else
+    how="the built-in defaults (no tuning cache for $threads thread(s); --tune searches)"
+  fi
+  echo "kernel schedules: $how"
+fi
 echo "FLOPs per run: $(sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$fwd") forward FLOPs per pair (snc check) x 3 (forward + backward) x $epochs epochs x $pairs pairs = $(awk -v f="$run_flop" 'BEGIN { printf "%.2f", f / 1e9 }') GFLOP"
 echo "time: training steps only (forward, backward, optimizer; snc's own 'training steps' figure, PyTorch's perf_counter around its epoch loop);"
 echo "      excluded: data preparation, JIT compile, evaluation (all in the whole-command table below)"
