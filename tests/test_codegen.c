@@ -436,8 +436,10 @@ static void test_every_op_has_emitter(void) {
   }
 }
 
-/* The siamese step's kernels: max pooling's gradient absorbs tanh_dx and dropout_dx after both
- * poolings (their windows tile the input); after the first, conv1's weight gradient takes that chain
+/* The siamese step's kernels: each convolution, its dropout and tanh and the max pooling after them
+ * are one kernel that stores the pooled tensor and the activation (a side output the backward pass
+ * reads); max pooling's gradient absorbs tanh_dx and dropout_dx after both poolings (their windows
+ * tile the input); after the first, conv1's weight gradient takes that chain
  * and conv1's bias gradient (the input needs no gradient); one update kernel (model() trains with
  * SGD) and one bias-gradient kernel serve every other parameter. Whether the fused code computes
  * the right values is test_models_train's, test_threads_bitwise's and test_fusion_bitwise's job. */
@@ -448,18 +450,29 @@ static void test_siamese_kernels(void) {
   snc_cg_options o = {0};
   snc_program *p = snc_program_build(g, &o, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  int fused = 0, alone = 0, dw = 0, db = 0;
+  int fused = 0, alone = 0, dw = 0, db = 0, pooled = 0, pool = 0;
   for (int k = 0; k < p->ncalls[0]; k++) {
     const char *c = p->call_names[0][k];
+    pooled += !strncmp(c, "conv2d+dropout+tanh+maxpool2d ", 30);
+    pool += !strncmp(c, "maxpool2d ", 10);
     fused += !strncmp(c, "maxpool2d_dx+tanh_dx+dropout_dx ", 32);
     alone += !strncmp(c, "maxpool2d_dx ", 13);
     dw += !strncmp(c, "conv2d_dw+maxpool2d_dx+tanh_dx+dropout_dx+bias_grad digit_", 58) && strstr(c, ".conv1.dw");
     db += strstr(c, "conv1.db") != NULL;
   }
+  CU_ASSERT_EQUAL(pooled, 4); /* both convolutions pool in their kernels, in each branch */
+  CU_ASSERT_EQUAL(pool, 0);
   CU_ASSERT_EQUAL(fused, 2); /* conv2's pooling in each of two branches */
   CU_ASSERT_EQUAL(dw, 2);    /* conv1's, which also stores the bias gradient */
   CU_ASSERT_EQUAL(db, 0);
   CU_ASSERT_EQUAL(alone, 0);
+  for (int i = 0; i < g->nnodes; i++) /* the activations the pooling kernels keep for the backward pass */
+    if (g->nodes[i]->op == SNC_OP_TANH && i < g->nforward && g->nodes[i]->shape.rank == 4) {
+      int root = snc_fuse_root(p->into, i);
+      CU_ASSERT(snc_fuse_side(p->into, i) && root > i && g->nodes[root]->op == SNC_OP_MAXPOOL2D);
+      CU_ASSERT(p->layout.offset[i] >= 0 && (p->layout.offset[i] + p->layout.bytes[i] <= p->layout.offset[root] ||
+                                             p->layout.offset[root] + p->layout.bytes[root] <= p->layout.offset[i]));
+    }
   for (int i = 0; i < g->nnodes; i++) /* the side output has a buffer of its own */
     if (strstr(g->nodes[i]->name, "conv1.db")) {
       CU_ASSERT(p->into[i] < i && snc_fuse_stored(p->into, i) && p->layout.offset[i] >= 0);
@@ -506,13 +519,13 @@ static void test_barrier_groups(void) {
       int root = p->call_nodes[r][k];
       if (root < 0) continue;
       for (int m = 0; m <= root; m++) {
-        if (p->into[m] != root) continue;
+        if (snc_fuse_root(p->into, m) != root) continue;
         const snc_node *nd = g->nodes[m];
         for (int j = 0; j < nd->ninputs; j++) {
           int src = nd->inputs[j];
           while (snc_layout_view_delta(g, src, l->bp) >= 0) src = g->nodes[src]->inputs[0];
-          if (p->into[src] == root) continue; /* inside the chain */
-          int q = by_node[p->into[src]];
+          if (snc_fuse_root(p->into, src) == root) continue; /* inside the chain */
+          int q = by_node[snc_fuse_root(p->into, src)];
           if (q >= 0 && group[q] >= group[k]) bad++, fprintf(stderr, "\n  %s reads %s of its group", p->call_names[r][k], p->call_names[r][q]);
           /* calls that write over this input (the memory plan reuses dead buffers), in whatever
              order the calls were scheduled: one that came after k in the graph's order still runs
@@ -521,8 +534,12 @@ static void test_barrier_groups(void) {
             int out = p->call_nodes[r][w];
             /* an update never writes its own (placeholder) output: it writes its parameter and state */
             int placeholder = out >= 0 && (g->nodes[out]->op == SNC_OP_ADAM || g->nodes[out]->op == SNC_OP_SGD);
-            if (w == k || w == q || out < 0 || placeholder || !(l->offset[out] < l->offset[src] + l->bytes[src] && l->offset[src] < l->offset[out] + l->bytes[out]))
-              continue;
+            if (w == k || w == q || out < 0 || placeholder) continue;
+            int over = 0; /* its output or a side output it stores over src's buffer */
+            for (int s = 0; s < g->nnodes && !over; s++)
+              if (s == out || (snc_fuse_side(p->into, s) && snc_fuse_root(p->into, s) == out))
+                over = s != src && l->offset[s] < l->offset[src] + l->bytes[src] && l->offset[src] < l->offset[s] + l->bytes[s];
+            if (!over) continue;
             if (out > root ? group[w] <= group[k] : q >= 0 && group[w] >= group[q])
               bad++, fprintf(stderr, "\n  %s overwrites what %s reads", p->call_names[r][w], p->call_names[r][k]);
           }

@@ -212,7 +212,7 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what, int nod
     c->nwritten = c->nbuf;
     for (int k = 0; k < cg->nslots; k++) {
       int b = cg->slot_node[k];
-      if (b < 0 || b == out || (b > node && cg->into[b] == node)) continue; /* the output, a side output */
+      if (b < 0 || b == out || (snc_fuse_side(cg->into, b) && snc_fuse_root(cg->into, b) == node)) continue; /* the output, a side output */
       c->buf[c->nbuf][0] = cg->lay->offset[b], c->buf[c->nbuf][1] = cg->lay->offset[b] + cg->lay->bytes[b];
       c->nbuf++;
     }
@@ -272,7 +272,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     int head = i;
     cg->nepi = 0;
     for (int m = 0; m < i; m++)
-      if (cg->into[m] == i) {
+      if (snc_fuse_root(cg->into, m) == i) { /* members, stored ones (side outputs) included */
         if (head == i) head = m;
         else cg->epi[cg->nepi++] = m;
       }
@@ -286,8 +286,8 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     }
     SNC_ASSERT(cg->nepi < 16);
     cg->nside = 0;
-    for (int m = i + 1; m < cg->g->nnodes; m++)
-      if (cg->into[m] == i) {
+    for (int m = 0; m < cg->g->nnodes; m++)
+      if (snc_fuse_side(cg->into, m) && snc_fuse_root(cg->into, m) == i) {
         SNC_ASSERT(cg->nside < 4);
         cg->side[cg->nside++] = m;
       }
@@ -299,8 +299,8 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     int wl = snprintf(what, sizeof what, "%s", snc_op_name(cg->g->nodes[head]->op));
     for (int k = 0; k < cg->nepi && wl < (int)sizeof what; k++)
       wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->epi[k]]->op));
-    for (int k = 0; k < cg->nside && wl < (int)sizeof what; k++) /* side outputs */
-      wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->side[k]]->op));
+    for (int k = 0; k < cg->nside && wl < (int)sizeof what; k++) /* side outputs (those of the chain are named) */
+      if (cg->side[k] > i) wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->side[k]]->op));
     if (wl < (int)sizeof what) wl += snprintf(what + wl, sizeof what - (size_t)wl, " %s", n->name);
     char sched[64] = "";
     if (cg->sched.kind) {

@@ -53,21 +53,22 @@ typedef struct gather {
   int V, order, U;           /* batch vectors per block (tile), loop order, epilogue step (snc_cg_schedule) */
   LLVMValueRef src, w, bias, out, spill;
   const snc_node *pool;      /* pooled: the max pooling that ends the chain (tile only), out is its buffer */
+  LLVMValueRef keep;         /* pooled in a training graph: the pooling's input, stored too (a side output) */
 } gather;
 
-/* One vector v of the produced element f (channel-major index), lanes from b: stored, or when pooled
-   folded into its window's maximum. Pooled, a thread owns whole channels and visits a window's
-   elements in row-major order, its first element before the others, so "the first stores, each
-   next one replaces it when greater" is the pooling kernel's own order and bits. */
-static void tile_store(snc_cg *cg, const gather *G, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b) {
-  if (!G->pool) {
-    cg_vstore(cg, v, cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b)), 64);
-    return;
-  }
-  int64_t sp = G->OH * G->OW, ky = G->pool->attr.kernel[0], kx = G->pool->attr.kernel[1];
+/* One vector v of the produced element f (channel-major index; channel c, row oy, column ox), lanes
+   from b: stored, or when pooled folded into its window's maximum (and stored as well when the
+   backward pass reads it). Pooled, a thread owns whole channels and visits a window's elements in
+   row-major order, its first element before the others, so "the first stores, each next one
+   replaces it when greater" is the pooling kernel's own order and bits. The window comes from
+   (c, oy, ox), which the tile has at hand (constant columns, a row per block), not from f: divisions
+   of f per vector cost conv1's kernel, nine FMAs a vector, a third of its time. */
+static void tile_store(snc_cg *cg, const gather *G, LLVMValueRef v, LLVMValueRef f, LLVMValueRef c, LLVMValueRef oy,
+                       LLVMValueRef ox, LLVMValueRef b) {
+  if (!G->pool || G->keep) cg_vstore(cg, v, cg_gep(cg, G->pool ? G->keep : G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b)), 64);
+  if (!G->pool) return;
+  int64_t ky = G->pool->attr.kernel[0], kx = G->pool->attr.kernel[1];
   int64_t PH = G->OH / ky, PW = G->OW / kx;
-  LLVMValueRef c = LLVMBuildUDiv(cg->b, f, cg_i64(cg, sp), ""), pix = LLVMBuildURem(cg->b, f, cg_i64(cg, sp), "");
-  LLVMValueRef oy = LLVMBuildUDiv(cg->b, pix, cg_i64(cg, G->OW), ""), ox = LLVMBuildURem(cg->b, pix, cg_i64(cg, G->OW), "");
   LLVMValueRef py = LLVMBuildUDiv(cg->b, oy, cg_i64(cg, ky), ""), px = LLVMBuildUDiv(cg->b, ox, cg_i64(cg, kx), "");
   LLVMValueRef first = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildURem(cg->b, oy, cg_i64(cg, ky), ""), cg_i64(cg, 0), ""),
                                     LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildURem(cg->b, ox, cg_i64(cg, kx), ""), cg_i64(cg, 0), ""), "first");
@@ -264,9 +265,10 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
   if (!cg->nepi) {
     for (int r = 0; r < R; r++)
       for (int p = 0; p < P; p++) {
-        LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)), cg_add(cg, pix0, cg_i64(cg, p)));
+        LLVMValueRef c = cg_add(cg, out0, cg_i64(cg, r)), ox = cg_add(cg, tx0, cg_i64(cg, p));
+        LLVMValueRef f = cg_add(cg, cg_mul(cg, c, cg_i64(cg, sp)), cg_add(cg, pix0, cg_i64(cg, p)));
         for (int v = 0; v < V; v++)
-          tile_store(cg, G, cg_vload(cg, acc[(r * P + p) * V + v], 64), f, cg_add(cg, b0, cg_i64(cg, v * SNC_VW)));
+          tile_store(cg, G, cg_vload(cg, acc[(r * P + p) * V + v], 64), f, c, ty, ox, cg_add(cg, b0, cg_i64(cg, v * SNC_VW)));
       }
     return;
   }
@@ -274,16 +276,17 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
      independent, so they overlap instead of one vector's long dependent chain at a time. U = all:
      straight from the accumulators; else in a loop of n / U steps over a spill of the block */
   int U = G->U;
-  LLVMValueRef vals[32], fs[32], bvs[32];
+  LLVMValueRef vals[32], fs[32], bvs[32], cs[32], oxs[32];
   if (U == n) {
     for (int i = 0; i < n; i++) {
       int r = i / (P * V), p = i / V % P, v = i % V;
-      fs[i] = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)), cg_add(cg, pix0, cg_i64(cg, p)));
+      cs[i] = cg_add(cg, out0, cg_i64(cg, r)), oxs[i] = cg_add(cg, tx0, cg_i64(cg, p));
+      fs[i] = cg_add(cg, cg_mul(cg, cs[i], cg_i64(cg, sp)), cg_add(cg, pix0, cg_i64(cg, p)));
       bvs[i] = cg_add(cg, b0, cg_i64(cg, v * SNC_VW));
       vals[i] = cg_vload(cg, acc[i], 64);
     }
     cg_epilogue_n(cg, G->head, vals, fs, bvs, n);
-    for (int i = 0; i < n; i++) tile_store(cg, G, vals[i], fs[i], bvs[i]);
+    for (int i = 0; i < n; i++) tile_store(cg, G, vals[i], fs[i], cs[i], ty, oxs[i], bvs[i]);
     return;
   }
   for (int i = 0; i < n; i++) {
@@ -296,12 +299,13 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
     LLVMValueRef i = cg_add(cg, le.iv, cg_i64(cg, u));
     LLVMValueRef rp = LLVMBuildSDiv(cg->b, i, cg_i64(cg, V), ""), v = LLVMBuildSRem(cg->b, i, cg_i64(cg, V), "");
     LLVMValueRef r = LLVMBuildSDiv(cg->b, rp, cg_i64(cg, P), ""), p = LLVMBuildSRem(cg->b, rp, cg_i64(cg, P), "");
-    fs[u] = cg_add(cg, cg_mul(cg, cg_add(cg, out0, r), cg_i64(cg, sp)), cg_add(cg, pix0, p));
+    cs[u] = cg_add(cg, out0, r), oxs[u] = cg_add(cg, tx0, p);
+    fs[u] = cg_add(cg, cg_mul(cg, cs[u], cg_i64(cg, sp)), cg_add(cg, pix0, p));
     bvs[u] = cg_add(cg, b0, cg_mul(cg, v, cg_i64(cg, SNC_VW)));
     vals[u] = cg_vload(cg, LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &i, 1, ""), 64);
   }
   cg_epilogue_n(cg, G->head, vals, fs, bvs, U);
-  for (int u = 0; u < U; u++) tile_store(cg, G, vals[u], fs[u], bvs[u]);
+  for (int u = 0; u < U; u++) tile_store(cg, G, vals[u], fs[u], cs[u], ty, oxs[u], bvs[u]);
   cg_loop_end(cg, &le);
 }
 
@@ -498,12 +502,17 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   cg_sched_shape(cg, n, dims, shape, sizeof shape);
   snc_cg_schedule c[16];
   int P = G.d.kh * G.d.kw > 1 ? tile_positions(&G) : 0;
-  /* a chain ending in a max pooling (the fusion pass, graphs without a backward pass): the kernel
-     stores the pooled tensor; the elementwise rest of the chain is the epilogue */
+  /* a chain ending in a max pooling (the fusion pass): the kernel stores the pooled tensor and, in a
+     training graph, the pooling's input (a side output); the elementwise rest is the epilogue */
+  SNC_ASSERT(cg->nside == 0 || (cg->nepi && cg->g->nodes[cg->epi[cg->nepi - 1]]->op == SNC_OP_MAXPOOL2D));
   if (cg->nepi && cg->g->nodes[cg->epi[cg->nepi - 1]]->op == SNC_OP_MAXPOOL2D) {
-    SNC_ASSERT(P && !dx);
+    SNC_ASSERT(P && !dx && cg->nside <= 1);
     G.pool = cg->g->nodes[cg->epi[--cg->nepi]];
     G.out = cg_node_ptr(cg, G.pool->id);
+    if (cg->nside) { /* the pooling's input: the last node of the rest */
+      SNC_ASSERT(cg->side[0] == G.pool->inputs[0] && cg->side[0] == cg_out_node(cg, n->id));
+      G.keep = cg_node_ptr(cg, cg->side[0]);
+    }
   }
   if (P) {
     int nc = tile_candidates(&G, P, cg->nepi > 0, c, 16);

@@ -135,7 +135,8 @@ void snc_cg_dump_plan(const snc_program *p, FILE *out) {
   fprintf(out, "fused chains (absorbed node -> the kernel of):\n");
   for (int i = 0; i < g->nnodes; i++)
     if (p->into[i] != i)
-      fprintf(out, "  %s -> %s%s\n", g->nodes[i]->name, g->nodes[p->into[i]]->name, p->into[i] < i ? " (side output, stored)" : "");
+      fprintf(out, "  %s -> %s%s\n", g->nodes[i]->name, g->nodes[snc_fuse_root(p->into, i)]->name,
+              snc_fuse_side(p->into, i) ? " (side output, stored)" : "");
   fprintf(out, "memory plan of %s: arena %.1f KiB (unplanned sum %.1f KiB, persistent %.1f KiB), batch padded to %d\n",
           g->name, l->arena_bytes / 1024.0, l->unplanned_bytes / 1024.0, l->persistent_bytes / 1024.0, l->bp);
   for (int i = 0; i < g->nnodes; i++) {

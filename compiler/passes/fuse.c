@@ -10,8 +10,10 @@
  * The kernel of the chain runs where its last node (the root) stood, computes every member in
  * registers and stores only the root: the absorbed nodes get no buffer. Examples: conv2d, dropout,
  * tanh as one kernel; linear_dx, tanh_dx; maxpool2d_dx, tanh_dx, dropout_dx; batchnorm, relu.
- * In graphs without a backward pass a tiling max pooling also takes the forward convolution chain
- * before it (pool_takes): conv2d, dropout, tanh, maxpool2d store only the pooled tensor.
+ * A tiling max pooling also takes the forward convolution chain before it (pool_takes): conv2d,
+ * dropout, tanh, maxpool2d as one kernel that stores the pooled tensor; in a training graph, whose
+ * backward pass reads the activation the pooling reads, the kernel stores that activation too, as
+ * a side output before its root: into[tanh] = -2 - maxpool2d (codegen.h).
  * A convolution's weight gradient takes its output gradient's chain when that chain starts at a
  * tiling max pooling's gradient and its only other reader is the bias gradient (dw_takes: a first
  * layer, whose input gradient nobody needs): maxpool2d_dx, tanh_dx, dropout_dx, conv2d_dw and
@@ -53,12 +55,11 @@ static int maxpool_tiled(const snc_graph *g, const snc_node *n) {
          n->shape.dim[2] * a->kernel[0] == x->shape.dim[2] && n->shape.dim[3] * a->kernel[1] == x->shape.dim[3];
 }
 
-/* may max pooling e take p's group (p its root)? In graphs without a backward pass only (a training
-   graph's backward reads the activation the pooling reads, so p has other users there): the group
-   must be a forward convolution the tile emitter runs, plus elementwise nodes; its kernel then
-   stores each window's maximum and nothing else (codegen/emit_conv.c, "pooled") */
+/* may max pooling e take p's group (p its root)? The group must be a forward convolution the tile
+   emitter runs, plus elementwise nodes; its kernel then stores each window's maximum and, when p
+   has readers in the backward pass, p itself (codegen/emit_conv.c, "pooled") */
 static int pool_takes(const snc_graph *g, const int *into, const snc_node *e, int p) {
-  if (!maxpool_tiled(g, e) || g->nnodes != g->nforward) return 0;
+  if (!maxpool_tiled(g, e)) return 0;
   int head = p;
   for (int m = 0; m < p && head == p; m++)
     if (into[m] == p) head = m;
@@ -128,11 +129,15 @@ int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {
       continue;
     }
     if (!(e->flags & SNC_NF_BATCHED)) continue;
-    if (e->op == SNC_OP_MAXPOOL2D) { /* a forward-only graph's pooling after a convolution chain */
-      int p = e->inputs[0];
-      if (users[p] == 1 && !pinned[p] && g->nodes[p]->dtype == SNC_F32 && pool_takes(g, into, e, p))
-        for (int m = 0; m < i; m++)
+    if (e->op == SNC_OP_MAXPOOL2D) { /* a pooling after a convolution chain */
+      int p = e->inputs[0], later = 1; /* p's other readers are all in the backward pass */
+      for (int j = p + 1; j < g->nforward && later; j++)
+        for (int k = 0; k < g->nodes[j]->ninputs; k++) later &= j == i || g->nodes[j]->inputs[k] != p;
+      if (later && i < g->nforward && into[p] == p && !pinned[p] && g->nodes[p]->dtype == SNC_F32 && pool_takes(g, into, e, p)) {
+        for (int m = 0; m < p; m++)
           if (into[m] == p) into[m] = i;
+        into[p] = users[p] == 1 ? i : -2 - i; /* absorbed, or stored by the kernel for the backward */
+      }
       continue;
     }
     if (!elementwise(e->op)) continue;

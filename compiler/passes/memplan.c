@@ -63,7 +63,7 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     lay->offset[i] = -1;
   }
   for (int i = 0; i < n; i++) { /* a fused node reads its inputs where its chain's kernel runs */
-    int at = into ? into[i] : i;
+    int at = snc_fuse_root(into, i);
     for (int k = 0; k < g->nodes[i]->ninputs; k++)
       if (lay->live_end[g->nodes[i]->inputs[k]] < at) lay->live_end[g->nodes[i]->inputs[k]] = at;
   }
@@ -89,7 +89,7 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
   int *side_first = side, *side_next = side + n;
   for (int i = 0; i < n; i++) side_first[i] = side_next[i] = -1;
   for (int s = n - 1; s >= 0; s--)
-    if (into && into[s] < s) side_next[s] = side_first[into[s]], side_first[into[s]] = s;
+    if (snc_fuse_side(into, s)) side_next[s] = side_first[snc_fuse_root(into, s)], side_first[snc_fuse_root(into, s)] = s;
   int nlive = 0;
   int64_t end = top;
   for (int i = 0; i < n; i++) {

@@ -26,14 +26,20 @@ typedef struct snc_layout {
 
 /* Fusion (compiler/passes/fuse.c): into[i] = the node whose kernel computes node i (i itself when
  * unfused). into[i] > i: a member of the chain rooted there, computed in registers, no buffer;
- * into[i] < i: a side output that the kernel of into[i] also stores (a weight gradient's kernel
- * storing the bias gradient), with a buffer placed where that kernel runs. */
+ * 0 <= into[i] < i: a side output that the kernel of into[i] also stores (a weight gradient's kernel
+ * storing the bias gradient), with a buffer placed where that kernel runs; into[i] <= -2: a member
+ * of the chain rooted at r = -2 - into[i] (r > i) that r's kernel also stores, as a side output (a
+ * training graph's activation that a convolution's kernel pools: the backward pass reads it). */
 int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err);
 int snc_fuse_elementwise(snc_opcode op);
 /* Has node i a buffer of its own under the plan into (may be NULL)? Views aside. */
 static inline int snc_fuse_stored(const int *into, int i) { return !into || into[i] <= i; }
+/* The root of the chain whose kernel computes node i (i itself when it is a kernel of its own). */
+static inline int snc_fuse_root(const int *into, int i) { return !into ? i : into[i] >= 0 ? into[i] : -2 - into[i]; }
+/* Is node i a side output: computed and stored by another node's kernel? */
+static inline int snc_fuse_side(const int *into, int i) { return into && into[i] != i && into[i] < i; }
 /* Does the forward convolution n run on the tile emitter (codegen/emit_conv.c)? Its kernel can then
-   end in a max pooling (the fusion pass's rule for graphs without a backward pass). */
+   end in a max pooling (the fusion pass's pool_takes). */
 int snc_cg_conv_tiles(const snc_graph *g, const snc_node *n);
 /* Can the weight gradient dw compute its dy from a chain headed by the tiling max pooling gradient
    pool_dx (codegen/emit_dw.c, "prologue")? Few taps, and a window row of dy fits its scratch. */
