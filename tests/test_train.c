@@ -341,15 +341,19 @@ static void test_jit_cache_same_run(void) {
 }
 
 /* Trains `model` on the JIT (1 thread, 100 training and 50 test samples, 2 epochs, seed 5), evaluating
- * on an evaluation build of eval_batch rows when eval_batch > 0. Returns snc_train's status. */
+ * on an evaluation build of eval_batch rows when eval_batch > 0, whose training build then leaves its
+ * own evaluation out, as snrun's (no_eval: a forward call on it would stop the test). Returns
+ * snc_train's status. */
 static int run_eval_build(const char *model, const snc_override *sets, int nsets, int eval_batch, snc_train_result *r,
                           snc_error *err) {
   snc_graph *g = snc_model_load(model, sets, nsets, err), *eg = NULL;
   CU_ASSERT_FATAL(g && snc_autodiff(g, 0, err) == 0);
   g->data.train_size = 100, g->data.test_size = 50;
-  snc_jit_backend_opts jo = {.threads = 1};
+  snc_jit_backend_opts jo = {.threads = 1, .no_eval = eval_batch > 0};
   snc_backend *be = snc_backend_jit_new(g, &jo, err), *ebe = NULL;
   CU_ASSERT_FATAL(be != NULL);
+  CU_ASSERT_EQUAL(snc_backend_jit_program(be)->ncalls[1] == 0, eval_batch > 0);
+  jo.no_eval = 0;
   if (eval_batch > 0) CU_ASSERT_EQUAL_FATAL(snc_eval_build_new(model, sets, nsets, eval_batch, &jo, &eg, &ebe, err), 0);
   snc_train_opts o = snc_train_defaults(g);
   o.seed = 5, o.epochs = 2, o.quiet = 1, o.eval_train = SNC_EVAL_TRAIN_EVERY;
@@ -408,22 +412,21 @@ static void test_eval_build_refused(void) {
   snc_backend *be = snc_backend_jit_new(g, &jo, &err), *ebe = NULL;
   CU_ASSERT_FATAL(be != NULL);
   int test_size = g->data.test_size;
-  const snc_program *p = snc_backend_jit_program(be);
   g->data.test_size = 1000; /* 25 rows on 32 lanes: 40 calls, 1280 lanes; 8 calls of 128: 1024 */
-  CU_ASSERT_EQUAL(snc_eval_batch(g, p, -1), SNC_EVAL_BATCH);
-  CU_ASSERT_EQUAL(snc_eval_batch(g, NULL, -1), 0); /* the reference executor */
+  CU_ASSERT_EQUAL(snc_eval_batch(g, 1, -1), SNC_EVAL_BATCH);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, 0, -1), 0); /* the reference executor */
   g->data.test_size = 100; /* 4 calls of 32 lanes or 1 of 128: no gain */
-  CU_ASSERT_EQUAL(snc_eval_batch(g, p, -1), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, 1, -1), 0);
   g->data.test_size = 20; /* one call of the training build evaluates it */
-  CU_ASSERT_EQUAL(snc_eval_batch(g, p, -1), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, 1, -1), 0);
   g->data.test_size = test_size;
   /* a requested batch: cut to the larger split, none up to the training batch's 25 rows */
   int train_size = g->data.train_size;
   g->data.train_size = 200, g->data.test_size = 100;
-  CU_ASSERT_EQUAL(snc_eval_batch(g, p, 65536), 200);
-  CU_ASSERT_EQUAL(snc_eval_batch(g, p, 128), 128);
-  CU_ASSERT_EQUAL(snc_eval_batch(g, p, 25), 0);
-  CU_ASSERT_EQUAL(snc_eval_batch(g, p, 0), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, 1, 65536), 200);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, 1, 128), 128);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, 1, 25), 0);
+  CU_ASSERT_EQUAL(snc_eval_batch(g, 1, 0), 0);
   g->data.train_size = train_size, g->data.test_size = test_size;
   CU_ASSERT_EQUAL_FATAL(snc_eval_build_new(SNC_SRC("models/digit_cnn.yaml"), NULL, 0, 128, &jo, &eg, &ebe, &err), 0);
   snc_train_opts o = snc_train_defaults(g);

@@ -424,16 +424,19 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
       cg.profile = profile;
     }
   }
-  if (emit_range(&cg, g->nforward, 0, &eval, &cache, err)) goto fail_b;
-  LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
-  if (f) push(&cg, &eval, f, "outputs", -1);
-  if (schedule(eval.k, 0, eval.n)) goto oom_b;
-  snprintf(name, sizeof name, "%s.eval.region", p->prefix);
-  cg.nbarriers = 0;
-  LLVMValueRef r = build_region(&cg, name, 1, eval.k, eval.n);
-  p->nbarriers[1] = cg.nbarriers;
-  snprintf(name, sizeof name, "%s_eval", p->prefix);
-  build_entry(&cg, name, r);
+  p->no_eval = has_step && opt && opt->no_eval;
+  if (!p->no_eval) {
+    if (emit_range(&cg, g->nforward, 0, &eval, &cache, err)) goto fail_b;
+    LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
+    if (f) push(&cg, &eval, f, "outputs", -1);
+    if (schedule(eval.k, 0, eval.n)) goto oom_b;
+    snprintf(name, sizeof name, "%s.eval.region", p->prefix);
+    cg.nbarriers = 0;
+    LLVMValueRef r = build_region(&cg, name, 1, eval.k, eval.n);
+    p->nbarriers[1] = cg.nbarriers;
+    snprintf(name, sizeof name, "%s_eval", p->prefix);
+    build_entry(&cg, name, r);
+  }
   p->nkernels = cg.nkernels;
   { /* P_init: from the init specs, or a copy of the embedded weights */
     void *blob = NULL;

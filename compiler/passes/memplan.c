@@ -9,7 +9,6 @@
 #include "snc/codegen.h"
 
 #define ALIGN 64
-#define VW 16
 
 static int64_t align_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
@@ -41,7 +40,7 @@ typedef struct block {
 int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layout *lay, snc_error *err) {
   int n = g->nnodes;
   memset(lay, 0, sizeof *lay);
-  lay->bp = (int)align_up(g->batch, VW);
+  lay->bp = snc_cg_batch_lanes(g->batch);
   lay->offset = malloc((size_t)n * sizeof *lay->offset);
   lay->bytes = malloc((size_t)n * sizeof *lay->bytes);
   lay->live_end = malloc((size_t)n * sizeof *lay->live_end);

@@ -97,6 +97,7 @@ typedef struct snc_jit_backend_opts {
   FILE *dump_asm;   /* host assembly */
   int profile;      /* time every kernel (the profiles below) */
   int split_step;   /* also SNC_RUN_GRAD and SNC_RUN_APPLY (data-parallel training) */
+  int no_eval;      /* training graphs: no SNC_RUN_FORWARD (the evaluation has a build of its own) */
   /* kernel schedules (snc_cg_options.schedule; e.g. snc_sched_choose below); NULL: defaults */
   int (*schedule)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);
   void *schedule_user;

@@ -45,6 +45,9 @@ int snc_cg_conv_tiles(const snc_graph *g, const snc_node *n);
    pool_dx (codegen/emit_dw.c, "prologue")? Few taps, and a window row of dy fits its scratch. */
 int snc_cg_dw_prologue_fits(const snc_graph *g, const snc_node *dw, const snc_node *pool_dx);
 
+/* The lanes a batch of n rows runs on: n padded to the vector width (snc_layout.bp). */
+static inline int snc_cg_batch_lanes(int n) { return (n + 15) / 16 * 16; }
+
 /* Plans the arena for g (compiler/passes/memplan.c). Freed with snc_layout_free. no_reuse gives
  * every buffer its own space (for tests that read every intermediate); into (may be NULL) is the
  * fusion plan: absorbed nodes get no buffer, side outputs one placed at their kernel's node. */
@@ -84,6 +87,9 @@ typedef struct snc_cg_options {
   int no_reuse;       /* every buffer its own space (tests) */
   int no_fusion;      /* one kernel per node */
   int profile;        /* regions call snc_profile_mark(region, k) on thread 0 after kernel k's barrier */
+  int no_eval;        /* with a training step: no P_eval (the caller evaluates on a build of its own,
+                         snc/train.h "evaluation on a wider build"); its kernels are neither emitted
+                         nor compiled */
   int split_step;     /* also P_grad_step (the step without its optimizer updates) and P_apply_step
                          (the updates alone), for data-parallel training that reduces the gradients
                          between the two (runtime/train/train.c) */
@@ -123,6 +129,7 @@ typedef struct snc_program {
   char **call_shapes[2];        /* per call: the shape key of its schedule, NULL when it has none */
   double build_seconds;
   int embedded;         /* P_init copies embedded weights (snc_cg_options.embed) */
+  int no_eval;          /* built without P_eval (snc_cg_options.no_eval): region 1 has no calls */
   int opt_level;        /* a module read back by snc_program_load_bitcode: the level it was optimised at */
 } snc_program;
 

@@ -160,7 +160,7 @@ int snc_eval_train_parse(const char *s, int *v);
  * gradients, so the forward graph alone is built again for SNC_EVAL_BATCH rows and evaluates
  * in its place (snc_train_opts.eval_graph / eval_backend):
  *
- *   int eb = snc_eval_batch(g, snc_backend_jit_program(be), -1);  // 0: the training build is as good
+ *   int eb = snc_eval_batch(g, 1, -1);   // before building g; 0: the training build is as good
  *   if (eb && snc_eval_build_new(path, sets, nsets, eb, &jit_opts, &eg, &ebe, &err) != 0) ...
  *   o.eval_graph = eg, o.eval_backend = ebe;
  *   ... snc_train ...; ebe->free(ebe); snc_graph_free(eg);
@@ -168,14 +168,15 @@ int snc_eval_train_parse(const char *s, int *v);
  * Per sample the evaluation computes what the training build computes; the kernel schedules of the
  * wider shapes may sum in another order, so losses can differ at rounding level (docs/snrun.md). */
 #define SNC_EVAL_BATCH 128
-/* The rows of the evaluation build for g, compiled as p (snc_backend_jit_program of the training
- * backend; NULL for the reference executor, which gains nothing from lanes): `requested` (snrun
+/* The rows of the evaluation build for g, known before g is built (so that the training build can
+ * leave out its own evaluation: snc_jit_backend_opts.no_eval); jit 0 for the reference executor,
+ * which gains nothing from lanes, gives 0: `requested` (snrun
  * --eval-batch N), or when it is negative SNC_EVAL_BATCH if evaluating the model's test split in
  * calls of that many rows runs on at least 5% fewer vector lanes than in calls of g->batch padded
  * rows (25 rows on 32 lanes: 20% fewer for 1000 samples; 100 on 112: 9%). Either is cut to the larger
  * of the model's splits, whose rows beyond would all be padding; 0 (no build) when that leaves no
  * more rows than g->batch. */
-int snc_eval_batch(const snc_graph *g, const snc_program *p, int requested);
+int snc_eval_batch(const snc_graph *g, int jit, int requested);
 /* Loads `path` (with the same overrides as the training graph) for `batch` rows, forward only, and
  * builds its JIT backend with jo. *eg and *ebe become the caller's. Returns 0, or -1 with err. */
 int snc_eval_build_new(const char *path, const snc_override *sets, int nsets, int batch, const snc_jit_backend_opts *jo,

@@ -54,7 +54,7 @@ static void jit_run(snc_backend *b, snc_run_kind kind, const snc_kctx *ctx) {
     f(j->arena, &a);
     if (j->g->loss >= 0 && kind != SNC_RUN_APPLY) j->loss = *(float *)((char *)j->arena + j->p->layout.offset[j->g->loss]);
   } else {
-    SNC_ASSERT(!ctx->training); /* the compiled forward is the evaluation one */
+    SNC_ASSERT(!ctx->training && j->eval); /* the compiled forward is the evaluation one (none: no_eval) */
     j->eval(j->arena, &a);
   }
 }
@@ -105,7 +105,7 @@ static snc_backend *from_program(const snc_graph *g, snc_program *p, const snc_j
     }
   }
   snprintf(name, sizeof name, "%s_eval", j->p->prefix);
-  if (!(j->eval = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
+  if (!j->p->no_eval && !(j->eval = (snc_step_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
   snprintf(name, sizeof name, "%s_init", j->p->prefix);
   if (!(j->init = (snc_init_fn)(uintptr_t)snc_jit_lookup(j->jit, name, err))) goto fail;
   size_t bytes = ((size_t)j->p->layout.arena_bytes + 63) / 64 * 64;
@@ -136,6 +136,7 @@ fail:
 
 snc_backend *snc_backend_jit_new(const snc_graph *g, const snc_jit_backend_opts *o, snc_error *err) {
   snc_cg_options co = {.dump_graph = o ? o->dump_graph : NULL, .profile = o && o->profile, .split_step = o && o->split_step,
+                       .no_eval = o && o->no_eval,
                        .schedule = o ? o->schedule : NULL, .schedule_user = o ? o->schedule_user : NULL};
   snc_program *p = snc_program_build(g, &co, err);
   if (!p) return NULL;

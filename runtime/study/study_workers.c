@@ -97,10 +97,12 @@ static int ws_prepare(st_study *s, wstate *w, int k, double *seconds, int *cache
     char dir[4096];
     if (!w->sched && !(w->sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !s->no_tune, s->threads, err))) return -1;
     jo.schedule = snc_sched_choose, jo.schedule_user = w->sched;
+    int eb = snc_eval_batch(w->g, 1, s->eval_batch); /* the training build then leaves its evaluation out */
+    jo.no_eval = eb > 0;
     w->be = snc_backend_jit_new(w->g, &jo, err);
     *cached = w->be && snc_backend_jit_timing(w->be)->cache_status == SNC_JIT_CACHE_HIT;
-    int eb = w->be ? snc_eval_batch(w->g, snc_backend_jit_program(w->be), s->eval_batch) : 0;
-    if (eb > 0 && snc_eval_build_new(s->model, t->ov, t->nov, eb, &jo, &w->eg, &w->ebe, err) != 0)
+    jo.no_eval = 0;
+    if (w->be && eb > 0 && snc_eval_build_new(s->model, t->ov, t->nov, eb, &jo, &w->eg, &w->ebe, err) != 0)
       return -1;
     if (w->ebe) *cached = *cached && snc_backend_jit_timing(w->ebe)->cache_status == SNC_JIT_CACHE_HIT;
   } else {

@@ -101,13 +101,13 @@ void snc_evaluate(const snc_graph *g, snc_backend *be, const snc_split *s, uint6
 
 /* ---- evaluation on a wider build ---------------------------------------------------------------- */
 
-int snc_eval_batch(const snc_graph *g, const snc_program *p, int requested) {
-  if (!p) return 0;
+int snc_eval_batch(const snc_graph *g, int jit, int requested) {
+  if (!jit) return 0;
   int batch = requested;
   if (batch < 0) { /* automatic: the lanes an evaluation of the test set runs on, calls times padded rows
                       per build (an unknown size counts as large); worth a second build from 5% fewer */
     double n = g->data.test_size > 0 ? (double)g->data.test_size : 1e6, E = SNC_EVAL_BATCH;
-    double train = ceil(n / g->batch) * p->layout.bp, wide = ceil(n / E) * E;
+    double train = ceil(n / g->batch) * snc_cg_batch_lanes(g->batch), wide = ceil(n / E) * E;
     batch = g->batch < SNC_EVAL_BATCH && wide <= 0.95 * train ? SNC_EVAL_BATCH : 0;
   }
   int64_t most = g->data.test_size > g->data.train_size ? g->data.test_size : g->data.train_size;

@@ -369,15 +369,17 @@ static int cmd_train(cli *c) {
     if (!(sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !c->no_tune, c->threads, &err))) goto done;
     if (c->tune && snc_sched_tune(g, sched, c->quiet ? NULL : stdout, &err) != 0) goto done;
     jo.schedule = snc_sched_choose, jo.schedule_user = sched;
+    /* evaluation on the forward graph built for more rows (snc/train.h, "evaluation on a wider build"):
+       the training build then leaves its own evaluation out */
+    int eb = dp ? 0 : snc_eval_batch(g, 1, c->eval_batch);
+    jo.no_eval = eb > 0;
     if (!(be = snc_backend_jit_new(g, &jo, &err))) goto done;
     if (!c->quiet)
       printf("compiled %s: %d kernels, arena %.1f MiB (%.1f MiB without reuse), %.3f s\n", g->name,
              snc_backend_jit_program(be)->nkernels, snc_backend_jit_program(be)->layout.arena_bytes / 1048576.0,
              snc_backend_jit_program(be)->layout.unplanned_bytes / 1048576.0, snc_backend_jit_compile_seconds(be));
-    /* evaluation on the forward graph built for more rows (snc/train.h, "evaluation on a wider build") */
-    int eb = snc_eval_batch(g, snc_backend_jit_program(be), c->eval_batch);
-    if (eb > 0 && !dp) {
-      jo.split_step = 0;
+    if (eb > 0) {
+      jo.split_step = jo.no_eval = 0;
       if (c->tune) { /* the evaluation build's kernels have shapes of their own (more rows, pooling fused) */
         snc_graph *tg = snc_model_load_batch(c->model, c->sets, c->nsets, eb, &err);
         int trc = tg ? snc_sched_tune(tg, sched, c->quiet ? NULL : stdout, &err) : -1;
