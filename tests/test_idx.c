@@ -241,6 +241,33 @@ static void test_dataset_errors(void) {
   unsetenv("SNC_DATA");
 }
 
+/* the memo: the same bytes as a load, a file rewritten is read again, a bad file still fails */
+static void test_dataset_cached(void) {
+  char dir[128];
+  snprintf(dir, sizeof dir, "%s/memo", tmpdir);
+  CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+  write_split(dir, "train", 7, 7, 28, 0);
+  snc_dataset a, b, c;
+  snc_error err = {{0}};
+  CU_ASSERT_EQUAL_FATAL(snc_dataset_load(dir, 0, &a, &err), 0);
+  for (int k = 0; k < 2; k++) { /* a miss, then a hit */
+    CU_ASSERT_EQUAL_FATAL(snc_dataset_load_cached(dir, 0, &b, &err), 0);
+    CU_ASSERT_EQUAL(b.n, a.n);
+    CU_ASSERT(b.images != a.images && !memcmp(b.images, a.images, (size_t)a.n * 28 * 28) && !memcmp(b.labels, a.labels, (size_t)a.n));
+    snc_dataset_free(&b);
+  }
+  write_split(dir, "train", 9, 9, 28, 0); /* rewritten: 9 images now */
+  CU_ASSERT_EQUAL_FATAL(snc_dataset_load_cached(dir, 0, &c, &err), 0);
+  CU_ASSERT_EQUAL(c.n, 9);
+  CU_ASSERT_EQUAL(c.labels[8], 8);
+  snc_dataset_free(&c);
+  write_split(dir, "train", 9, 9, 28, 1); /* the same size, a bad label */
+  CU_ASSERT_EQUAL(snc_dataset_load_cached(dir, 0, &c, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "label 12 at index 8"));
+  CU_ASSERT_PTR_NULL(c.images);
+  snc_dataset_free(&a);
+}
+
 static void check_split(const snc_dataset *d, int64_t lo, int64_t hi) {
   CU_ASSERT(d->n >= lo && d->n <= hi);
   int count[10] = {0};
@@ -297,7 +324,8 @@ static void register_tests(void) {
   SNC_SUITE("idx", {"read raw", test_read_raw}, {"write gz, deterministic", test_write_gz_deterministic},
             {"truncated", test_truncated}, {"bad magic / type", test_bad_magic}, {"dimension count", test_dim_count},
             {"trailing bytes", test_trailing}, {"absurd dims", test_absurd_dims}, {"missing file", test_missing});
-  SNC_SUITE("dataset", {"errors and SNC_DATA", test_dataset_errors}, {"bundled mnist", test_bundled},
+  SNC_SUITE("dataset", {"errors and SNC_DATA", test_dataset_errors}, {"the memo of decoded splits", test_dataset_cached},
+            {"bundled mnist", test_bundled},
             {"fashion-mnist", test_fashion});
 }
 

@@ -76,6 +76,12 @@ int snc_dataset_load(const char *dir, int test_split, snc_dataset *out, snc_erro
 
 void snc_dataset_free(snc_dataset *d);
 
+/* snc_dataset_load, from a memo of the last few splits decoded in this process when their files are
+ * the ones read then (the same paths, device, inode, size and modification time): a copy instead
+ * of decompressing them again (a study's rounds each draw from the same two pools). The caller owns
+ * out as with snc_dataset_load; errors are snc_dataset_load's. Thread-safe. */
+int snc_dataset_load_cached(const char *dir, int test_split, snc_dataset *out, snc_error *err);
+
 /* ---- pair sets and digit sets (runtime/data/pairs.c) ----------------------------------------- */
 
 /* N pairs of 2x2-average-pooled digits, values on the 0..255 scale (mean of four bytes). */

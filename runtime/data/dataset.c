@@ -1,5 +1,6 @@
 /* MNIST-format datasets: a directory with the four standard IDX names; see include/snc/data.h. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,4 +91,76 @@ void snc_dataset_free(snc_dataset *d) {
   free(d->images);
   free(d->labels);
   memset(d, 0, sizeof *d);
+}
+
+/* ---- the same splits again: a memo of decoded files (snc_dataset_load_cached) ------------------ */
+
+typedef struct memo {
+  char ipath[4096], lpath[4096];
+  struct stat ist, lst; /* the files as they were read */
+  snc_dataset d;        /* the memo's own copy */
+  unsigned long used;   /* 0: free; else the tick of its last use */
+} memo;
+#define NMEMO 4
+static memo memos[NMEMO];
+static unsigned long ticks;
+static pthread_mutex_t memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int same_file(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+         a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static int copy_dataset(const snc_dataset *from, snc_dataset *to) {
+  to->n = from->n;
+  to->images = malloc((size_t)from->n * SNC_IMG_SIDE * SNC_IMG_SIDE);
+  to->labels = malloc((size_t)from->n);
+  if (!to->images || !to->labels) {
+    snc_dataset_free(to);
+    return -1;
+  }
+  memcpy(to->images, from->images, (size_t)from->n * SNC_IMG_SIDE * SNC_IMG_SIDE);
+  memcpy(to->labels, from->labels, (size_t)from->n);
+  return 0;
+}
+
+int snc_dataset_load_cached(const char *dir, int test_split, snc_dataset *out, snc_error *err) {
+  memset(out, 0, sizeof *out);
+  if (!dir) dir = snc_data_default_dir();
+  const char *prefix = test_split ? "t10k" : "train";
+  char name[64], ipath[4096], lpath[4096];
+  struct stat ist, lst;
+  snc_error ignored = {0};
+  snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
+  int known = find_file(dir, name, ipath, sizeof ipath, &ignored) == 0 && stat(ipath, &ist) == 0;
+  snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
+  known = known && find_file(dir, name, lpath, sizeof lpath, &ignored) == 0 && stat(lpath, &lst) == 0;
+  if (!known) return snc_dataset_load(dir, test_split, out, err); /* its messages name what is wrong */
+  pthread_mutex_lock(&memo_lock);
+  for (int k = 0; k < NMEMO; k++) {
+    memo *m = &memos[k];
+    if (m->used && !strcmp(m->ipath, ipath) && !strcmp(m->lpath, lpath) && same_file(&m->ist, &ist) &&
+        same_file(&m->lst, &lst)) {
+      m->used = ++ticks;
+      int rc = copy_dataset(&m->d, out);
+      pthread_mutex_unlock(&memo_lock);
+      if (rc == 0) return 0;
+      return snc_errorf(err, "%s: out of memory for %lld images", dir, (long long)m->d.n);
+    }
+  }
+  pthread_mutex_unlock(&memo_lock);
+  if (snc_dataset_load(dir, test_split, out, err) != 0) return -1;
+  pthread_mutex_lock(&memo_lock);
+  memo *m = &memos[0]; /* a free entry, else the least recently used */
+  for (int k = 1; k < NMEMO && m->used; k++)
+    if (memos[k].used < m->used) m = &memos[k];
+  snc_dataset_free(&m->d);
+  m->used = 0;
+  if (copy_dataset(out, &m->d) == 0) { /* no memory for the memo: the next call loads again */
+    snprintf(m->ipath, sizeof m->ipath, "%s", ipath);
+    snprintf(m->lpath, sizeof m->lpath, "%s", lpath);
+    m->ist = ist, m->lst = lst, m->used = ++ticks;
+  }
+  pthread_mutex_unlock(&memo_lock);
+  return 0;
 }

@@ -42,7 +42,7 @@ static void apply_stats(float *x, int64_t n, float mean, float std) {
 static int draw(const snc_graph *g, snc_train_data *d, int which, int64_t n, uint64_t seed, snc_error *err) {
   snc_dataset pool = {0};
   int pairs = !strcmp(d->generator, "mnist_pairs"), rc = -1;
-  if (snc_dataset_load(d->dir, which, &pool, err) != 0) return -1;
+  if (snc_dataset_load_cached(d->dir, which, &pool, err) != 0) return -1;
   if (pairs) {
     if (snc_pairs_generate(&pool, n, seed, &d->pairs[which], err) != 0) goto cleanup;
     bind_pairs(which ? &d->test : &d->train, &d->pairs[which]);
