@@ -157,6 +157,18 @@ static void build_entry(snc_cg *cg, const char *name, LLVMValueRef region) {
   LLVMBuildRetVoid(cg->b);
 }
 
+/* The region "<prefix>.<what>.region" over calls k[0, n) (`region`: its number for profiles) and its
+   entry point "<prefix>_<entry>"; returns the region's barriers. */
+static int build_step(snc_cg *cg, const char *prefix, const char *what, const char *entry, int region, kcall *k, int n) {
+  char name[160];
+  snprintf(name, sizeof name, "%s.%s.region", prefix, what);
+  cg->nbarriers = 0;
+  LLVMValueRef r = build_region(cg, name, region, k, n);
+  snprintf(name, sizeof name, "%s_%s", prefix, entry);
+  build_entry(cg, name, r);
+  return cg->nbarriers;
+}
+
 typedef struct klist {
   kcall *k;
   int n, cap;
@@ -395,7 +407,6 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   init_types(&cg);
   snc_cg_emit_begin(&cg, p);
 
-  char name[160];
   int has_step = g->nnodes > g->nforward;
   if (has_step) {
     if (emit_range(&cg, g->nnodes, 1, &train, &cache, err)) goto fail_b;
@@ -403,24 +414,13 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
     int cut = 0, first = snc_graph_first_update(g);
     while (cut < train.n && train.k[cut].node < first) cut++;
     if (schedule(train.k, 0, cut) || schedule(train.k, cut, train.n)) goto oom_b;
-    snprintf(name, sizeof name, "%s.train.region", p->prefix);
-    cg.nbarriers = 0;
-    LLVMValueRef r = build_region(&cg, name, 0, train.k, train.n);
-    p->nbarriers[0] = cg.nbarriers;
-    snprintf(name, sizeof name, "%s_train_step", p->prefix);
-    build_entry(&cg, name, r);
+    p->nbarriers[0] = build_step(&cg, p->prefix, "train", "train_step", 0, train.k, train.n);
     if (opt && opt->split_step) { /* the same calls cut before the first optimizer update */
       for (int k = cut; k < train.n; k++) SNC_ASSERT(train.k[k].node >= first);
       int profile = cg.profile;
       cg.profile = 0; /* profiles time P_train_step's region only */
-      snprintf(name, sizeof name, "%s.grad.region", p->prefix);
-      LLVMValueRef rg = build_region(&cg, name, 2, train.k, cut);
-      snprintf(name, sizeof name, "%s_grad_step", p->prefix);
-      build_entry(&cg, name, rg);
-      snprintf(name, sizeof name, "%s.apply.region", p->prefix);
-      LLVMValueRef ra = build_region(&cg, name, 3, train.k + cut, train.n - cut);
-      snprintf(name, sizeof name, "%s_apply_step", p->prefix);
-      build_entry(&cg, name, ra);
+      build_step(&cg, p->prefix, "grad", "grad_step", 2, train.k, cut);
+      build_step(&cg, p->prefix, "apply", "apply_step", 3, train.k + cut, train.n - cut);
       cg.profile = profile;
     }
   }
@@ -430,12 +430,7 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
     LLVMValueRef f = snc_cg_emit_outputs(&cg, p);
     if (f) push(&cg, &eval, f, "outputs", -1);
     if (schedule(eval.k, 0, eval.n)) goto oom_b;
-    snprintf(name, sizeof name, "%s.eval.region", p->prefix);
-    cg.nbarriers = 0;
-    LLVMValueRef r = build_region(&cg, name, 1, eval.k, eval.n);
-    p->nbarriers[1] = cg.nbarriers;
-    snprintf(name, sizeof name, "%s_eval", p->prefix);
-    build_entry(&cg, name, r);
+    p->nbarriers[1] = build_step(&cg, p->prefix, "eval", "eval", 1, eval.k, eval.n);
   }
   p->nkernels = cg.nkernels;
   { /* P_init: from the init specs, or a copy of the embedded weights */
