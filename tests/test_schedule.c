@@ -221,19 +221,19 @@ static void test_cache(void) {
   CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
-/* tunes g on 1 thread into a new tuning cache in dir (a mkdtemp template), then builds g from that
-   cache as read back from its file; *t is the table the build used */
-static snc_backend *tuned_build(const snc_graph *g, char *dir, snc_sched_table **t) {
+/* tunes g on 1 thread into a new tuning cache in dir (a mkdtemp template), then builds g (without its
+   evaluation when no_eval) from that cache as read back from its file; *t is the table the build used */
+static snc_backend *tuned_build(const snc_graph *g, char *dir, int no_eval, snc_sched_table **t) {
   snc_error err = {0};
   CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
   unsetenv("SNC_SCHEDULE");
   *t = snc_sched_open(dir, 1, 1, &err);
-  int rc = snc_sched_tune(g, *t, NULL, &err);
+  int rc = snc_sched_tune(g, *t, no_eval, NULL, &err);
   if (rc) printf("\n  %s\n", err.msg);
   CU_ASSERT_EQUAL(rc, 0);
   snc_sched_free(*t);
   *t = snc_sched_open(dir, 1, 1, &err);
-  snc_jit_backend_opts o = {.threads = 1, .schedule = snc_sched_choose, .schedule_user = *t};
+  snc_jit_backend_opts o = {.threads = 1, .no_eval = no_eval, .schedule = snc_sched_choose, .schedule_user = *t};
   snc_backend *be = snc_backend_jit_new(g, &o, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(be);
   return be;
@@ -245,28 +245,33 @@ static void remove_dir(const char *dir) {
   CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
-/* the search on the small net: every shape recorded, the file written, and read back */
+/* the search on the small net: every shape recorded, the file written, and read back; also for a
+   training build without its evaluation (no_eval, snrun's beside an evaluation build), whose trials
+   the tuner must run as steps alone (an evaluation forward on them stops the test) */
 static void test_tune(void) {
   snc_error err = {0};
   snc_graph *g = snc_model_load_text(model, strlen(model), "sched.yaml", NULL, 0, &err);
   CU_ASSERT_PTR_NOT_NULL_FATAL(g);
   CU_ASSERT_EQUAL_FATAL(snc_autodiff(g, 0, &err), 0);
-  char dir[] = "/tmp/snc_tune_XXXXXX";
-  snc_sched_table *t = NULL;
-  snc_backend *be = tuned_build(g, dir, &t); /* every shape found in the cache */
-  FILE *f = fopen(snc_sched_path(t), "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  char line[4096];
-  int lines = 0;
-  while (fgets(line, sizeof line, f)) lines++;
-  fclose(f);
-  CU_ASSERT(lines >= 1 + 8); /* the key line, then one line per scheduled shape */
-  int fc, fo, ns;
-  snc_sched_counts(t, &fc, &fo, &ns);
-  CU_ASSERT(ns == lines - 1 && fc == ns && fo == 0);
-  be->free(be);
-  snc_sched_free(t);
-  remove_dir(dir);
+  for (int no_eval = 0; no_eval < 2; no_eval++) {
+    char dir[] = "/tmp/snc_tune_XXXXXX";
+    snc_sched_table *t = NULL;
+    snc_backend *be = tuned_build(g, dir, no_eval, &t); /* every shape found in the cache */
+    CU_ASSERT_EQUAL(snc_backend_jit_program(be)->ncalls[1] == 0, no_eval);
+    FILE *f = fopen(snc_sched_path(t), "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    char line[4096];
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) lines++;
+    fclose(f);
+    CU_ASSERT(lines >= 1 + 8); /* the key line, then one line per scheduled shape */
+    int fc, fo, ns;
+    snc_sched_counts(t, &fc, &fo, &ns);
+    CU_ASSERT(ns == lines - 1 && fc == ns && fo == 0);
+    be->free(be);
+    snc_sched_free(t);
+    remove_dir(dir);
+  }
   snc_graph_free(g);
 }
 
@@ -292,7 +297,7 @@ static void test_tune_forward(void) {
   CU_ASSERT_EQUAL_FATAL(g->nnodes, g->nforward);
   char dir[] = "/tmp/snc_tune_fwd_XXXXXX";
   snc_sched_table *t = NULL;
-  snc_backend *be = tuned_build(g, dir, &t);
+  snc_backend *be = tuned_build(g, dir, 0, &t);
   int fc, fo, ns;
   snc_sched_counts(t, &fc, &fo, &ns);
   CU_ASSERT(ns >= 3 && fc == ns && fo == 0);

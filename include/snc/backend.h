@@ -165,7 +165,7 @@ void snc_profile_set_thread_clock(int on);
  *
  *   char dir[4096];
  *   snc_sched_table *t = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), 1, 2, &err); // 2 threads
- *   snc_sched_tune(g, t, stdout, &err);             // optional: time the candidates, record, save
+ *   snc_sched_tune(g, t, 0, stdout, &err);          // optional: time the candidates, record, save
  *   snc_cg_options co = {.schedule = snc_sched_choose, .schedule_user = t};   // or snc_jit_backend_opts
  *   ... build and run ...
  *   snc_sched_free(t);
@@ -206,8 +206,9 @@ const char *snc_sched_path(const snc_sched_table *t); /* "" without a dir */
  * training steps, when g has them, and evaluation forwards, on zero inputs; per-kernel time from the
  * profiler), keeps per shape the fastest when it beats the default by 5% or more, records every
  * shape of both regions in t and saves t (entries of other shapes already there are kept). A
- * forward-only g (an evaluation build) is tuned on its forward alone, on t's thread count. log (may
- * be NULL) gets one line per shape. 0, or -1 with err. */
-int snc_sched_tune(const snc_graph *g, snc_sched_table *t, FILE *log, snc_error *err);
+ * forward-only g (an evaluation build) is tuned on its forward alone; no_eval as the run's
+ * snc_jit_backend_opts.no_eval (a training build without its evaluation: the step alone). On t's
+ * thread count. log (may be NULL) gets one line per shape. 0, or -1 with err. */
+int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int no_eval, FILE *log, snc_error *err);
 
 #endif

@@ -31,7 +31,7 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-int snc_sched_tune(const snc_graph *g, snc_sched_table *t, FILE *log, snc_error *err) {
+int snc_sched_tune(const snc_graph *g, snc_sched_table *t, int no_eval, FILE *log, snc_error *err) {
   const int threads = snc_sched_threads(t);
   snc_backend *be[MAX_TRIALS] = {0};
   const snc_program *pr[MAX_TRIALS] = {0};
@@ -39,9 +39,10 @@ int snc_sched_tune(const snc_graph *g, snc_sched_table *t, FILE *log, snc_error 
   char **shapes = NULL;
   double *times = NULL, *calls = NULL; /* times[(trial * nshapes + shape) * ROUNDS + round] */
   const int training = g->nnodes > g->nforward; /* region 0 (the step) runs only with a training step */
+  const int regions = training && no_eval ? 1 : 2; /* region 1 (the evaluation) as the run builds it */
   for (int k = 0; k < MAX_TRIALS; k++) { /* trial k: every kernel takes its k-th candidate */
     snc_sched_set_trial(t, k);
-    snc_cg_options co = {.profile = 1, .schedule = snc_sched_choose, .schedule_user = t};
+    snc_cg_options co = {.profile = 1, .no_eval = no_eval, .schedule = snc_sched_choose, .schedule_user = t};
     snc_program *p = snc_program_build(g, &co, err);
     if (!p) goto done;
     snc_jit_backend_opts jo = {.threads = threads, .profile = 1};
@@ -58,7 +59,7 @@ int snc_sched_tune(const snc_graph *g, snc_sched_table *t, FILE *log, snc_error 
   shapes = calloc((size_t)2 * ncalls + 1, sizeof *shapes);
   calls = calloc((size_t)ncalls + 1, sizeof *calls);
   if (!shapes || !calls) goto oom;
-  for (int r = !training; r < 2; r++) /* distinct shapes, in call order */
+  for (int r = !training; r < regions; r++) /* distinct shapes, in call order */
     for (int k = 0; k < pr[0]->ncalls[r]; k++) {
       const char *s = pr[0]->call_shapes[r][k];
       int seen = !s;
@@ -81,9 +82,9 @@ int snc_sched_tune(const snc_graph *g, snc_sched_table *t, FILE *log, snc_error 
       snc_profile_reset();
       for (int s = 0; s < STEPS; s++, step.step++) {
         if (training) be[k]->run(be[k], SNC_RUN_STEP, &step);
-        be[k]->run(be[k], SNC_RUN_FORWARD, &eval);
+        if (regions == 2) be[k]->run(be[k], SNC_RUN_FORWARD, &eval);
       }
-      for (int reg = !training; reg < 2; reg++) { /* a shape's time: its calls in both regions, per run */
+      for (int reg = !training; reg < regions; reg++) { /* a shape's time: its calls in both regions, per run */
         long n = snc_profile_times(reg, calls, ncalls);
         for (int c = 0; c < pr[k]->ncalls[reg] && c < ncalls; c++) {
           const char *s = pr[k]->call_shapes[reg][c];

@@ -142,10 +142,11 @@ int snc_dataset_load_cached(const char *dir, int test_split, snc_dataset *out, s
     if (m->used && !strcmp(m->ipath, ipath) && !strcmp(m->lpath, lpath) && same_file(&m->ist, &ist) &&
         same_file(&m->lst, &lst)) {
       m->used = ++ticks;
+      long long n = (long long)m->d.n;
       int rc = copy_dataset(&m->d, out);
       pthread_mutex_unlock(&memo_lock);
       if (rc == 0) return 0;
-      return snc_errorf(err, "%s: out of memory for %lld images", dir, (long long)m->d.n);
+      return snc_errorf(err, "%s: out of memory for %lld images", dir, n);
     }
   }
   pthread_mutex_unlock(&memo_lock);

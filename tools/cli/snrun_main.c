@@ -367,12 +367,12 @@ static int cmd_train(cli *c) {
     /* kernel schedules: this machine's tuning cache (docs/jit.md, "Schedules"), searched first with --tune */
     char dir[4096];
     if (!(sched = snc_sched_open(snc_jit_cache_default_dir(dir, sizeof dir), !c->no_tune, c->threads, &err))) goto done;
-    if (c->tune && snc_sched_tune(g, sched, c->quiet ? NULL : stdout, &err) != 0) goto done;
-    jo.schedule = snc_sched_choose, jo.schedule_user = sched;
     /* evaluation on the forward graph built for more rows (snc/train.h, "evaluation on a wider build"):
        the training build then leaves its own evaluation out */
     int eb = dp ? 0 : snc_eval_batch(g, 1, c->eval_batch);
     jo.no_eval = eb > 0;
+    if (c->tune && snc_sched_tune(g, sched, jo.no_eval, c->quiet ? NULL : stdout, &err) != 0) goto done;
+    jo.schedule = snc_sched_choose, jo.schedule_user = sched;
     if (!(be = snc_backend_jit_new(g, &jo, &err))) goto done;
     if (!c->quiet)
       printf("compiled %s: %d kernels, arena %.1f MiB (%.1f MiB without reuse), %.3f s\n", g->name,
@@ -382,7 +382,7 @@ static int cmd_train(cli *c) {
       jo.split_step = jo.no_eval = 0;
       if (c->tune) { /* the evaluation build's kernels have shapes of their own (more rows, pooling fused) */
         snc_graph *tg = snc_model_load_batch(c->model, c->sets, c->nsets, eb, &err);
-        int trc = tg ? snc_sched_tune(tg, sched, c->quiet ? NULL : stdout, &err) : -1;
+        int trc = tg ? snc_sched_tune(tg, sched, 0, c->quiet ? NULL : stdout, &err) : -1;
         snc_graph_free(tg);
         if (trc != 0) goto done;
       }
