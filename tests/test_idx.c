@@ -241,30 +241,50 @@ static void test_dataset_errors(void) {
   unsetenv("SNC_DATA");
 }
 
-/* the memo: the same bytes as a load, a file rewritten is read again, a bad file still fails */
+/* the memo: the same bytes as a load, lent without a copy; a file rewritten is read again while the
+ * old split stays valid for whoever holds it; a bad file still fails; more holders than entries */
 static void test_dataset_cached(void) {
   char dir[128];
   snprintf(dir, sizeof dir, "%s/memo", tmpdir);
   CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
   write_split(dir, "train", 7, 7, 28, 0);
-  snc_dataset a, b, c;
+  snc_dataset a;
   snc_error err = {{0}};
   CU_ASSERT_EQUAL_FATAL(snc_dataset_load(dir, 0, &a, &err), 0);
-  for (int k = 0; k < 2; k++) { /* a miss, then a hit */
-    CU_ASSERT_EQUAL_FATAL(snc_dataset_load_cached(dir, 0, &b, &err), 0);
-    CU_ASSERT_EQUAL(b.n, a.n);
-    CU_ASSERT(b.images != a.images && !memcmp(b.images, a.images, (size_t)a.n * 28 * 28) && !memcmp(b.labels, a.labels, (size_t)a.n));
-    snc_dataset_free(&b);
+  const snc_dataset *b[2];
+  for (int k = 0; k < 2; k++) { /* a miss, then a hit: the same split */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b[k] = snc_dataset_acquire(dir, 0, &err));
+    CU_ASSERT_EQUAL(b[k]->n, a.n);
+    CU_ASSERT(b[k]->images != a.images && !memcmp(b[k]->images, a.images, (size_t)a.n * 28 * 28) &&
+              !memcmp(b[k]->labels, a.labels, (size_t)a.n));
   }
+  CU_ASSERT_PTR_EQUAL(b[0], b[1]);
+  snc_dataset_release(b[1]);
   write_split(dir, "train", 9, 9, 28, 0); /* rewritten: 9 images now */
-  CU_ASSERT_EQUAL_FATAL(snc_dataset_load_cached(dir, 0, &c, &err), 0);
-  CU_ASSERT_EQUAL(c.n, 9);
-  CU_ASSERT_EQUAL(c.labels[8], 8);
-  snc_dataset_free(&c);
+  const snc_dataset *c = snc_dataset_acquire(dir, 0, &err);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+  CU_ASSERT_EQUAL(c->n, 9);
+  CU_ASSERT_EQUAL(c->labels[8], 8);
+  CU_ASSERT(b[0]->n == 7 && !memcmp(b[0]->images, a.images, (size_t)a.n * 28 * 28)); /* still held: intact */
+  snc_dataset_release(b[0]);
+  snc_dataset_release(c);
+  /* more splits held at once than the memo has entries: the extra ones are freed on release */
+  enum { HELD = 6 };
+  const snc_dataset *h[HELD];
+  for (int k = 0; k < HELD; k++) {
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s/held%d", dir, k);
+    CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0700), 0);
+    write_split(sub, "train", 3 + k, 3 + k, 28, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h[k] = snc_dataset_acquire(sub, 0, &err));
+  }
+  for (int k = 0; k < HELD; k++) {
+    CU_ASSERT_EQUAL(h[k]->n, 3 + k);
+    snc_dataset_release(h[k]);
+  }
   write_split(dir, "train", 9, 9, 28, 1); /* the same size, a bad label */
-  CU_ASSERT_EQUAL(snc_dataset_load_cached(dir, 0, &c, &err), -1);
+  CU_ASSERT_PTR_NULL(snc_dataset_acquire(dir, 0, &err));
   CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "label 12 at index 8"));
-  CU_ASSERT_PTR_NULL(c.images);
   snc_dataset_free(&a);
 }
 

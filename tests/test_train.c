@@ -74,6 +74,8 @@ static const char *siamese_small(void) {
 }
 
 static int g_eval_train; /* run()'s --eval-train */
+static int g_prefetch;   /* run()'s data: 0 drawn by snc_train, 1 prefetched, 2 prefetched for another seed */
+static const char *g_data_dir; /* run()'s data_dir (NULL: the model's) */
 
 /* Trains `model` (with overrides); sizes < 0 keep the file's. Returns 0 on success. */
 static int run(const char *model, const snc_override *sets, int nsets, uint64_t seed, int epochs, int ntrain,
@@ -91,7 +93,11 @@ static int run(const char *model, const snc_override *sets, int nsets, uint64_t 
     o.quiet = 1;
     o.save_path = save;
     o.eval_train = g_eval_train;
+    o.data_dir = g_data_dir;
+    if (g_prefetch) o.prefetch = snc_train_prefetch_start(g, g_data_dir, g_prefetch == 1 ? seed : seed + 1);
+    CU_ASSERT(!g_prefetch || o.prefetch);
     rc = snc_train(g, be, &o, r, err);
+    snc_train_prefetch_free(o.prefetch);
   }
   if (be) be->free(be);
   snc_graph_free(g);
@@ -275,6 +281,32 @@ static void test_same_seed_same_run(void) {
   snc_train_result_free(&a);
   snc_train_result_free(&b);
   snc_train_result_free(&c);
+}
+
+/* Data drawn on a thread during the compile (snc_train_prefetch_start): the same run to the bit; a
+ * prefetch for another seed is not taken (the run draws its own); a failed draw fails the run with
+ * the loader's message */
+static void test_prefetch_same_run(void) {
+  snc_error err = {0};
+  snc_train_result r[3] = {{0}};
+  for (int k = 0; k < 3; k++) {
+    g_prefetch = k;
+    CU_ASSERT_EQUAL_FATAL(run(siamese_small(), NULL, 0, 3, 2, 100, 50, NULL, &r[k], &err), 0);
+  }
+  for (int k = 1; k < 3; k++) {
+    CU_ASSERT_EQUAL(r[k].mean, r[0].mean);
+    for (int i = 0; i < 2; i++) {
+      CU_ASSERT_EQUAL(memcmp(&r[0].epoch[i].step_loss, &r[k].epoch[i].step_loss, sizeof(double)), 0);
+      CU_ASSERT_EQUAL(memcmp(&r[0].epoch[i].test, &r[k].epoch[i].test, sizeof r[0].epoch[i].test), 0);
+    }
+  }
+  snc_train_result bad = {0};
+  g_prefetch = 1, g_data_dir = "/nonexistent/snc-data";
+  CU_ASSERT_EQUAL(run(siamese_small(), NULL, 0, 3, 1, 100, 50, NULL, &bad, &err), -1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "/nonexistent/snc-data: cannot open dataset directory"));
+  g_prefetch = 0, g_data_dir = NULL;
+  snc_train_result_free(&bad);
+  for (int k = 0; k < 3; k++) snc_train_result_free(&r[k]);
 }
 
 /* --eval-train end / never: the same training and test curve to the bit, the training set evaluated
@@ -606,6 +638,7 @@ static void register_tests(void) {
   SNC_SUITE("train", {"siamese learns", test_siamese_learns}, {"eval matches training", test_eval_matches_training},
             {"--init from a checkpoint", test_init_from_checkpoint},
             {"same seed same run", test_same_seed_same_run}, {"--eval-train end, never", test_eval_train},
+            {"data drawn during the compile", test_prefetch_same_run},
             {"a JIT from the compiled-module cache trains the same", test_jit_cache_same_run},
             {"an evaluation build gives the same results", test_eval_build_same_results},
             {"an evaluation build of another model is refused", test_eval_build_refused}, {"digit_cnn learns", test_digit_cnn_learns},

@@ -13,19 +13,28 @@
 
 /* ------------------------------------------------------------------------------ initialisation */
 
-static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+/* The host's JIT needs only the native target; registering every backend LLVM was built with costs
+ * a few milliseconds of each process's start, so that happens only for a cross target. */
+static pthread_once_t g_native_once = PTHREAD_ONCE_INIT, g_all_once = PTHREAD_ONCE_INIT;
 
-static void init_targets(void) {
+static void init_native(void) {
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+}
+
+static void init_all(void) {
   LLVMInitializeAllTargetInfos();
   LLVMInitializeAllTargets();
   LLVMInitializeAllTargetMCs();
   LLVMInitializeAllAsmPrinters();
   LLVMInitializeAllAsmParsers();
-  LLVMInitializeNativeTarget();
-  LLVMInitializeNativeAsmPrinter();
 }
 
-static void ensure_init(void) { pthread_once(&g_init_once, init_targets); }
+static void ensure_native(void) { pthread_once(&g_native_once, init_native); }
+static void ensure_all(void) {
+  ensure_native();
+  pthread_once(&g_all_once, init_all);
+}
 
 /* ----------------------------------------------------------------------------- target machines */
 
@@ -83,7 +92,7 @@ static LLVMTargetMachineRef create_checked(LLVMTargetRef target, const char *tri
 
 LLVMTargetMachineRef snc_cg_target_new(const char *triple, const char *cpu, const char *features,
                                        snc_error *err) {
-  ensure_init();
+  ensure_all();
   if (!triple || !triple[0]) {
     snc_errorf(err, "target: empty target triple");
     return NULL;
@@ -107,7 +116,7 @@ LLVMTargetMachineRef snc_cg_target_new(const char *triple, const char *cpu, cons
 }
 
 LLVMTargetMachineRef snc_cg_target_host(snc_error *err) {
-  ensure_init();
+  ensure_native();
   LLVMTargetMachineRef tm = NULL;
   char *triple = LLVMGetDefaultTargetTriple();
   char *cpu = LLVMGetHostCPUName();

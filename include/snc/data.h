@@ -76,11 +76,14 @@ int snc_dataset_load(const char *dir, int test_split, snc_dataset *out, snc_erro
 
 void snc_dataset_free(snc_dataset *d);
 
-/* snc_dataset_load, from a memo of the last few splits decoded in this process when their files are
- * the ones read then (the same paths, device, inode, size and modification time): a copy instead
- * of decompressing them again (a study's rounds each draw from the same two pools). The caller owns
- * out as with snc_dataset_load; errors are snc_dataset_load's. Thread-safe. */
-int snc_dataset_load_cached(const char *dir, int test_split, snc_dataset *out, snc_error *err);
+/* A split as snc_dataset_load reads it, lent read-only from a memo of the last few splits decoded in
+ * this process: a split whose files are the ones read then (the same paths, device, inode, size and
+ * modification time) is not decompressed again (a study's rounds each draw from the same two pools),
+ * and nothing is copied. NULL on error (snc_dataset_load's messages). Each acquire is paired with one
+ * snc_dataset_release; a lent split stays valid until then, even when its files change meanwhile.
+ * Thread-safe. */
+const snc_dataset *snc_dataset_acquire(const char *dir, int test_split, snc_error *err);
+void snc_dataset_release(const snc_dataset *d); /* NULL: nothing */
 
 /* ---- pair sets and digit sets (runtime/data/pairs.c) ----------------------------------------- */
 

@@ -79,6 +79,23 @@ typedef struct snc_train_data {
 int snc_train_data_load(const snc_graph *g, const char *dir, uint64_t seed, const float *stored_ms,
                         snc_train_data *d, snc_error *err);
 void snc_train_data_free(snc_train_data *d);
+/* The draw of snc_train on a thread of its own, started before the compile so that the two overlap
+ * (the run then waits only for what is left of it):
+ *
+ *   snc_train_prefetch *pf = snc_train_prefetch_start(g, o.data_dir, o.seed);  // NULL: draw later
+ *   ... compile ...; o.prefetch = pf; snc_train(g, be, &o, &r, &err);
+ *   snc_train_prefetch_free(pf);   // the caller's, always: joins the thread, frees what was not taken
+ *
+ * g must stay alive and unchanged until the free. snc_train takes the sets only when g, data_dir and
+ * seed are the ones it was started with, and draws afresh otherwise. */
+typedef struct snc_train_prefetch snc_train_prefetch;
+snc_train_prefetch *snc_train_prefetch_start(const snc_graph *g, const char *dir, uint64_t seed);
+void snc_train_prefetch_free(snc_train_prefetch *p);
+/* 0: d is the prefetched draw (now the caller's); 1: p was started for another (g, dir, seed), d
+ * untouched; -1: the draw failed (err says why, d empty). Joins the thread first. */
+int snc_train_prefetch_take(snc_train_prefetch *p, const snc_graph *g, const char *dir, uint64_t seed,
+                            snc_train_data *d, snc_error *err);
+
 /* Every INPUT binds to a stream of the right dtype and size, and integer labels fit where the model
  * needs them: [0, classes) before one_hot, [0, C) for cross_entropy and argmax outputs, 0/1 for
  * thresholded outputs. Errors name the model place, the split, the sample and the value. */
@@ -149,6 +166,8 @@ typedef struct snc_train_opts {
   snc_backend *eval_backend;
   const char *init_path; /* start from this checkpoint's parameters instead of the initialisation
                             (snc_checkpoint_init; snrun train --init); NULL: the model's init */
+  snc_train_prefetch *prefetch; /* the sets drawn already (snc_train_prefetch_start); NULL: drawn here.
+                                   r->data_seconds is then the wait for what was left of the draw */
 } snc_train_opts;
 
 /* "every", "end", "never" (--eval-train) to SNC_EVAL_TRAIN_*; -1 for anything else. */

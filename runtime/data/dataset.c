@@ -1,5 +1,7 @@
 /* MNIST-format datasets: a directory with the four standard IDX names; see include/snc/data.h. */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,13 +95,17 @@ void snc_dataset_free(snc_dataset *d) {
   memset(d, 0, sizeof *d);
 }
 
-/* ---- the same splits again: a memo of decoded files (snc_dataset_load_cached) ------------------ */
+/* ---- the same splits again: a memo of decoded files (snc_dataset_acquire) ----------------------- */
 
+/* A decoded split as acquire lends it. In the table, it stays after its last release until a newer
+ * split needs the entry; a split loaded while every entry was lent is a loose one, freed on release. */
 typedef struct memo {
+  snc_dataset d;        /* first: acquire hands out &d, release finds the memo from it */
   char ipath[4096], lpath[4096];
   struct stat ist, lst; /* the files as they were read */
-  snc_dataset d;        /* the memo's own copy */
-  unsigned long used;   /* 0: free; else the tick of its last use */
+  unsigned long used;   /* in the table: 0 free, else the tick of its last use */
+  int refs;             /* acquires not yet released */
+  int loose;            /* not in the table */
 } memo;
 #define NMEMO 4
 static memo memos[NMEMO];
@@ -111,21 +117,7 @@ static int same_file(const struct stat *a, const struct stat *b) {
          a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
-static int copy_dataset(const snc_dataset *from, snc_dataset *to) {
-  to->n = from->n;
-  to->images = malloc((size_t)from->n * SNC_IMG_SIDE * SNC_IMG_SIDE);
-  to->labels = malloc((size_t)from->n);
-  if (!to->images || !to->labels) {
-    snc_dataset_free(to);
-    return -1;
-  }
-  memcpy(to->images, from->images, (size_t)from->n * SNC_IMG_SIDE * SNC_IMG_SIDE);
-  memcpy(to->labels, from->labels, (size_t)from->n);
-  return 0;
-}
-
-int snc_dataset_load_cached(const char *dir, int test_split, snc_dataset *out, snc_error *err) {
-  memset(out, 0, sizeof *out);
+const snc_dataset *snc_dataset_acquire(const char *dir, int test_split, snc_error *err) {
   if (!dir) dir = snc_data_default_dir();
   const char *prefix = test_split ? "t10k" : "train";
   char name[64], ipath[4096], lpath[4096];
@@ -135,33 +127,56 @@ int snc_dataset_load_cached(const char *dir, int test_split, snc_dataset *out, s
   int known = find_file(dir, name, ipath, sizeof ipath, &ignored) == 0 && stat(ipath, &ist) == 0;
   snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
   known = known && find_file(dir, name, lpath, sizeof lpath, &ignored) == 0 && stat(lpath, &lst) == 0;
-  if (!known) return snc_dataset_load(dir, test_split, out, err); /* its messages name what is wrong */
-  pthread_mutex_lock(&memo_lock);
-  for (int k = 0; k < NMEMO; k++) {
-    memo *m = &memos[k];
-    if (m->used && !strcmp(m->ipath, ipath) && !strcmp(m->lpath, lpath) && same_file(&m->ist, &ist) &&
-        same_file(&m->lst, &lst)) {
-      m->used = ++ticks;
-      long long n = (long long)m->d.n;
-      int rc = copy_dataset(&m->d, out);
-      pthread_mutex_unlock(&memo_lock);
-      if (rc == 0) return 0;
-      return snc_errorf(err, "%s: out of memory for %lld images", dir, n);
+  if (known) {
+    pthread_mutex_lock(&memo_lock);
+    for (int k = 0; k < NMEMO; k++) {
+      memo *m = &memos[k];
+      if (m->used && !strcmp(m->ipath, ipath) && !strcmp(m->lpath, lpath) && same_file(&m->ist, &ist) &&
+          same_file(&m->lst, &lst)) {
+        m->used = ++ticks;
+        m->refs++;
+        pthread_mutex_unlock(&memo_lock);
+        return &m->d;
+      }
     }
+    pthread_mutex_unlock(&memo_lock);
   }
-  pthread_mutex_unlock(&memo_lock);
-  if (snc_dataset_load(dir, test_split, out, err) != 0) return -1;
+  snc_dataset d;
+  if (snc_dataset_load(dir, test_split, &d, err) != 0) return NULL; /* its messages name what is wrong */
+  memo *m = NULL;
+  if (known) {
+    pthread_mutex_lock(&memo_lock);
+    for (int k = 0; k < NMEMO; k++) /* a free entry, else the least recently used one nobody holds */
+      if (!memos[k].refs && (!m || memos[k].used < m->used)) m = &memos[k];
+    if (m) {
+      snc_dataset_free(&m->d);
+      m->d = d; /* the table owns the arrays now */
+      snprintf(m->ipath, sizeof m->ipath, "%s", ipath);
+      snprintf(m->lpath, sizeof m->lpath, "%s", lpath);
+      m->ist = ist, m->lst = lst, m->used = ++ticks, m->refs = 1;
+    }
+    pthread_mutex_unlock(&memo_lock);
+    if (m) return &m->d;
+  }
+  if (!(m = calloc(1, sizeof *m))) {
+    snc_dataset_free(&d);
+    snc_errorf(err, "%s: out of memory", dir);
+    return NULL;
+  }
+  m->d = d; /* a loose memo owns the arrays; release frees both */
+  m->refs = 1, m->loose = 1;
+  return &m->d;
+}
+
+void snc_dataset_release(const snc_dataset *d) {
+  if (!d) return;
+  memo *m = (memo *)(void *)((char *)(uintptr_t)d - offsetof(memo, d));
   pthread_mutex_lock(&memo_lock);
-  memo *m = &memos[0]; /* a free entry, else the least recently used */
-  for (int k = 1; k < NMEMO && m->used; k++)
-    if (memos[k].used < m->used) m = &memos[k];
-  snc_dataset_free(&m->d);
-  m->used = 0;
-  if (copy_dataset(out, &m->d) == 0) { /* no memory for the memo: the next call loads again */
-    snprintf(m->ipath, sizeof m->ipath, "%s", ipath);
-    snprintf(m->lpath, sizeof m->lpath, "%s", lpath);
-    m->ist = ist, m->lst = lst, m->used = ++ticks;
-  }
+  SNC_ASSERT(m->refs > 0);
+  int last = --m->refs == 0 && m->loose;
   pthread_mutex_unlock(&memo_lock);
-  return 0;
+  if (last) {
+    snc_dataset_free(&m->d);
+    free(m);
+  }
 }

@@ -135,8 +135,10 @@ int snc_train(const snc_graph *g, snc_backend *be, const snc_train_opts *o, snc_
   const snc_graph *eg = wide ? o->eval_graph : g;
   snc_backend *ebe = wide ? o->eval_backend : be;
   if (eg != g && snc_train_eval_sync(g, be, eg, ebe, err) != 0) return -1; /* checks every parameter's match */
-  if (snc_train_data_load(g, o->data_dir, o->seed, NULL, &d, err) != 0) return -1;
-  r->data_seconds = now() - t0;
+  double td = now();
+  int got = o->prefetch ? snc_train_prefetch_take(o->prefetch, g, o->data_dir, o->seed, &d, err) : 1;
+  if (got < 0 || (got == 1 && snc_train_data_load(g, o->data_dir, o->seed, NULL, &d, err) != 0)) return -1;
+  r->data_seconds = now() - td;
   r->mean = d.mean;
   r->std = d.std;
   if (d.train.n > UINT32_MAX) {

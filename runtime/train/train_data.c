@@ -1,6 +1,8 @@
 /* Training and test sets for a model: drawn by the model's generator, standardised, bound to the
  * model's INPUT nodes and checked against what the model expects of its labels. */
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "snc/train.h"
@@ -40,14 +42,14 @@ static void apply_stats(float *x, int64_t n, float mean, float std) {
 
 /* Draws split `which` (0 train, 1 test) of n samples from the pool in dir. */
 static int draw(const snc_graph *g, snc_train_data *d, int which, int64_t n, uint64_t seed, snc_error *err) {
-  snc_dataset pool = {0};
   int pairs = !strcmp(d->generator, "mnist_pairs"), rc = -1;
-  if (snc_dataset_load_cached(d->dir, which, &pool, err) != 0) return -1;
+  const snc_dataset *pool = snc_dataset_acquire(d->dir, which, err);
+  if (!pool) return -1; /* its message names the file */
   if (pairs) {
-    if (snc_pairs_generate(&pool, n, seed, &d->pairs[which], err) != 0) goto cleanup;
+    if (snc_pairs_generate(pool, n, seed, &d->pairs[which], err) != 0) goto cleanup;
     bind_pairs(which ? &d->test : &d->train, &d->pairs[which]);
   } else {
-    if (snc_digits_generate(&pool, n, seed, &d->digits[which], err) != 0) goto cleanup;
+    if (snc_digits_generate(pool, n, seed, &d->digits[which], err) != 0) goto cleanup;
     bind_digits(which ? &d->test : &d->train, &d->digits[which]);
   }
   rc = 0;
@@ -56,7 +58,7 @@ cleanup:
     snc_error inner = *err; /* say which model asked for the draw */
     snc_errorf(err, "%s: data: %s", g->file, inner.msg);
   }
-  snc_dataset_free(&pool);
+  snc_dataset_release(pool);
   return rc;
 }
 
@@ -99,6 +101,66 @@ int snc_train_data_load(const snc_graph *g, const char *dir, uint64_t seed, cons
 fail:
   snc_train_data_free(d);
   return -1;
+}
+
+/* ---- the draw on a thread of its own (snc_train_prefetch_start) -------------------------------- */
+
+struct snc_train_prefetch {
+  pthread_t thread;
+  int joined;
+  const snc_graph *g;
+  const char *dir;
+  uint64_t seed;
+  int rc, taken;
+  snc_train_data d;
+  snc_error err;
+};
+
+static void *prefetch_run(void *arg) {
+  snc_train_prefetch *p = arg;
+  p->rc = snc_train_data_load(p->g, p->dir, p->seed, NULL, &p->d, &p->err);
+  return NULL;
+}
+
+snc_train_prefetch *snc_train_prefetch_start(const snc_graph *g, const char *dir, uint64_t seed) {
+  snc_train_prefetch *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->g = g, p->dir = dir, p->seed = seed;
+  if (pthread_create(&p->thread, NULL, prefetch_run, p) != 0) { /* no thread: snc_train draws itself */
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+static void prefetch_join(snc_train_prefetch *p) {
+  if (p->joined) return;
+  pthread_join(p->thread, NULL);
+  p->joined = 1;
+}
+
+static int same_dir(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+int snc_train_prefetch_take(snc_train_prefetch *p, const snc_graph *g, const char *dir, uint64_t seed,
+                            snc_train_data *d, snc_error *err) {
+  prefetch_join(p);
+  if (p->taken || p->g != g || !same_dir(p->dir, dir) || p->seed != seed) return 1;
+  p->taken = 1;
+  if (p->rc != 0) {
+    *err = p->err;
+    memset(d, 0, sizeof *d);
+    return -1;
+  }
+  *d = p->d; /* the sets are the caller's now */
+  memset(&p->d, 0, sizeof p->d);
+  return 0;
+}
+
+void snc_train_prefetch_free(snc_train_prefetch *p) {
+  if (!p) return;
+  prefetch_join(p);
+  snc_train_data_free(&p->d); /* what was not taken (freed already after a failed draw: a no-op) */
+  free(p);
 }
 
 /* ---- checks ------------------------------------------------------------------------------------ */
