@@ -2,6 +2,11 @@
  * model's INPUT nodes and checked against what the model expects of its labels. */
 #include <math.h>
 #include <pthread.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +123,11 @@ struct snc_train_prefetch {
 
 static void *prefetch_run(void *arg) {
   snc_train_prefetch *p = arg;
+#ifdef __linux__
+  /* the lowest priority: the draw fills the gaps of the compile (its serial parts) instead of taking
+     a core from its two code generation threads; the run waits only for what is left */
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0) { /* not allowed: the normal one */ }
+#endif
   p->rc = snc_train_data_load(p->g, p->dir, p->seed, NULL, &p->d, &p->err);
   return NULL;
 }
