@@ -125,6 +125,10 @@ now() { date +%s.%N; }
 part() { awk -v w="$1" -v a="$2" -v b="$3" -v c="$4" -v d="$5" 'BEGIN { printf "%.3f", w - a - b - c - d }'; }
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# the training step's build alone: snrun's "compiled MODEL: N kernels, ..., T s" line (the evaluation
+# build has a line of its own, "compiled MODEL for evaluation ...")
+step_build() { sed -n '/^compiled .* for evaluation/d; s/^compiled .*, \([0-9.]*\) s$/\1/p' "$1" | head -1; }
+snc_t="" cold_step=""
 snc_s="" snc_c="" snc_a="" torch_s="" torch_a="" snc_fallback=0
 snc_w="" snc_e="" snc_d="" torch_w="" torch_e="" torch_d="" torch_i=""
 snc_o="" snc_r="" torch_o="" torch_r="" # per run: the rest of the whole command, and whole / steps
@@ -141,6 +145,7 @@ if "$snrun" train --help 2>&1 | grep -q -- "--no-cache"; then
   "$snrun" train "$model" "${sets[@]}" --backend "$backend" --threads "$threads" --epochs 1 --seed "$seed" --no-cache \
     >"$logs/snc_cold.txt" 2>&1 || { tail -20 "$logs/snc_cold.txt" >&2; die "snrun failed (log: $logs/snc_cold.txt)"; }
   cold=$(sed -n 's/^time: .*compile \([0-9.]*\) s.*/\1/p' "$logs/snc_cold.txt")
+  cold_step=$(step_build "$logs/snc_cold.txt")
   "$snrun" train "$model" "${sets[@]}" --backend "$backend" --threads "$threads" --epochs 1 --seed "$seed" \
     >"$logs/snc_warmup.txt" 2>&1 || die "snrun failed (log: $logs/snc_warmup.txt)"
 fi
@@ -154,6 +159,7 @@ for ((r = 1; r <= repeat; r++)); do
   steps=$(sed -n 's/^time: training steps \([0-9.]*\) s.*/\1/p' "$log")
   comp=$(sed -n 's/^time: .*compile \([0-9.]*\) s.*/\1/p' "$log")
   [[ -n $comp ]] || comp=$(sed -n 's/^compiled .*, \([0-9.]*\) s$/\1/p' "$log")
+  snc_t+=" $(step_build "$log")"
   if [[ -z $steps ]]; then steps=$wall; snc_fallback=1; fi
   acc=$(sed -n 's/.*test accuracy \([0-9.]*\)%.*/\1/p' "$log" | tail -1)
   ev=$(sed -n 's/^time: .*, evaluation \([0-9.]*\) s.*/\1/p' "$log")
@@ -220,7 +226,7 @@ awk -v t="$mt" -v s="$ms" 'BEGIN { w = (t >= s) ? "faster" : "slower"; printf "r
 bs=$(tr ' ' '\n' <<<"$snc_s" | awk 'NF' | sort -g | head -1) bt=$(tr ' ' '\n' <<<"$torch_s" | awk 'NF' | sort -g | head -1)
 echo "fastest runs:      snc $bs s ($(gf "$bs") GFLOP/s, $(pct "$(gf "$bs")") of peak), pytorch $bt s; ratio $(awk -v t="$bt" -v s="$bs" 'BEGIN { printf "%.2f", t / s }')x"
 if [[ $mc == n/a ]]; then echo "snc JIT compile:   n/a (no compile time in snrun's output)"
-else echo "snc JIT compile:   $mc s (median; runs: ${snc_c# })"; fi
+else echo "snc JIT compile:   $mc s (median; runs: ${snc_c# }); of which the training step's build $(median <<<"$snc_t") s"; fi
 echo "test accuracies:   snc ${snc_a# } %, pytorch ${torch_a# } % (different random pairs and initial weights: same sizes, same distribution)"
 
 # --- the whole command and its parts (what a user waits for) -----------------------------------------
@@ -243,5 +249,6 @@ fi
 echo "  evaluation: the test set after every epoch, the training set after the last (snrun train's default,"
 echo "  --eval-train end; PyTorch the same, each set in one batch); snc compile: building the module and"
 echo "  loading its machine code from the compiled-module cache"
-[[ -n $cold ]] && echo "snc JIT compile cold (--no-cache): $cold s; warm (the compiled-module cache): $mc s"
+echo "  data: what the run waited for; snrun draws its data on a second thread during the compile"
+[[ -n $cold ]] && echo "snc JIT compile cold (--no-cache): $cold s (the training step's build ${cold_step:-n/a} s); warm (the compiled-module cache): $mc s (the training step's build $(median <<<"$snc_t") s)"
 echo "logs:              $logs"
