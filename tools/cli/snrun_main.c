@@ -629,7 +629,7 @@ int main(int argc, char **argv) {
 #ifdef __GLIBC__
   /* Keep freed memory in the heap instead of unmapping it: on a virtual machine the first touch of each
    * fresh page is a fault costing microseconds, and the memory a compile frees is what the data and the
-   * arena reuse next (a warm 25-epoch run takes ~10,800 faults otherwise; docs/snrun.md). */
+   * arena reuse next (docs/jit.md, "Where the rest of a run goes"). */
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
