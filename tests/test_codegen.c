@@ -391,6 +391,58 @@ static void test_dw_prologue_no_bias(void) {
   snc_graph_free(g);
 }
 
+/* Evaluation of a convolution whose chain ends in a max pooling: with an epilogue of monotone ops
+ * (tanh, relu, sigmoid, dropout outside training) the kernel pools the raw sums and applies the
+ * epilogue to the pooled values. Against the reference executor, in the fused kernel, with batch
+ * rows that leave lanes unused. (A chain with a batch normalisation, which may decrease, pools its
+ * activations: siamese_plus's evaluation build in test_train.) */
+static void test_pooled_eval(void) {
+  static const snc_opcode acts[][2] = {{SNC_OP_TANH, 0}, {SNC_OP_RELU, 0}, {SNC_OP_SIGMOID, 0}, {SNC_OP_DROPOUT, SNC_OP_TANH}};
+  for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++) {
+    snc_graph *g = snc_graph_new("pooled_eval", "pooled_eval");
+    g->batch = 37;
+    int x = snc_example_input(g, 3, (int64_t[]){3, 12, 10}, SNC_F32);
+    int w = snc_example_param(g, 4, (int64_t[]){8, 3, 3, 3}), b = snc_example_param(g, 1, (int64_t[]){8});
+    int y = snc_example_op(g, SNC_OP_CONV2D, (int[]){x, w, b}, 3, (snc_attrs){.stride = {1, 1}, .pad = {1, 1}});
+    for (int a = 0; a < 2 && acts[k][a]; a++) y = snc_example_op(g, acts[k][a], &y, 1, (snc_attrs){.p = 0.25f});
+    int pooled = snc_example_op(g, SNC_OP_MAXPOOL2D, &y, 1, (snc_attrs){.kernel = {2, 2}, .stride = {2, 2}});
+    g->loss = snc_example_op(g, SNC_OP_SUM, &pooled, 1, (snc_attrs){0});
+    g->nforward = g->nnodes; /* forward only, as an evaluation build: the pooling's input is nobody's */
+    cg_run r;
+    snc_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(cgu_build(g, 0, &r, &err), 0);
+    int fused = 0;
+    for (int c = 0; c < r.p->ncalls[1]; c++) fused += !strncmp(r.p->call_names[1][c], "conv2d+", 7) && strstr(r.p->call_names[1][c], "+maxpool2d ");
+    if (fused != 1)
+      for (int c = 0; c < r.p->ncalls[1]; c++) fprintf(stderr, "\n  case %zu call %s", k, r.p->call_names[1][c]);
+    CU_ASSERT_EQUAL(fused, 1);
+    snc_exec *ex = snc_exec_new(g, &err);
+    snc_exec_init_params(ex, 3);
+    gc_fill_inputs(g, ex, 4);
+    cgu_copy_params(&r, ex, g);
+    for (int nb = 37; nb >= 30; nb -= 7) {
+      snc_kctx ev = {.nb = nb, .seed = 5, .step = 1, .training = 0, .lr_scale = 1};
+      snc_exec_run(ex, SNC_RUN_FORWARD, &ev);
+      const void *ins[8];
+      for (int i = 0; i < r.p->ninputs; i++) ins[i] = snc_exec_buf(ex, r.p->inputs[i]);
+      float loss = 0, *outs0[1] = {&loss};
+      snc_step_args a = {.inputs = ins, .outputs = (void *const *)outs0, .nb = nb, .seed = 5, .step = 1, .lr_scale = 1, .nthreads = 2};
+      r.eval(r.arena, &a);
+      int64_t e = snc_kernel_numel(g->nodes[pooled], &ev);
+      float *buf = malloc((size_t)e * 4);
+      cgu_read(&r, g, pooled, nb, buf);
+      int bad = cgu_compare("pooled", buf, snc_exec_buf(ex, pooled), e, 1e-4, 2e-5);
+      if (bad) fprintf(stderr, "\n  epilogue %s%s%s, batch %d: %d of %lld differ\n", snc_op_name(acts[k][0]), acts[k][1] ? "+" : "",
+                       acts[k][1] ? snc_op_name(acts[k][1]) : "", nb, bad, (long long)e);
+      CU_ASSERT_EQUAL(bad, 0);
+      free(buf);
+    }
+    snc_exec_free(ex);
+    cgu_free(&r);
+    snc_graph_free(g);
+  }
+}
+
 /* Optimizer updates on exact gradients (loss = sum(p*p), gradient 2p): JIT and reference agree to
  * float rounding of the update formula, for Adam with weight decay and SGD with Nesterov momentum. */
 static void test_updates(void) {
@@ -560,7 +612,8 @@ static void register_tests(void) {
             {"whole models: training steps and evaluation", test_models_train},
             {"1 thread against 2 threads, bitwise", test_threads_bitwise},
             {"fused against unfused, bitwise", test_fusion_bitwise},
-            {"a first convolution without bias: dw takes its dy chain", test_dw_prologue_no_bias}, {"optimizer updates", test_updates},
+            {"a first convolution without bias: dw takes its dy chain", test_dw_prologue_no_bias},
+            {"pooled evaluation: the epilogue after the pooling", test_pooled_eval}, {"optimizer updates", test_updates},
             {"siamese kernels: fused pooling gradients, one update kernel", test_siamese_kernels},
             {"barrier groups respect every dependence", test_barrier_groups});
 }

@@ -54,6 +54,7 @@ typedef struct gather {
   LLVMValueRef src, w, bias, out, spill;
   const snc_node *pool;      /* pooled: the max pooling that ends the chain (tile only), out is its buffer */
   LLVMValueRef keep;         /* pooled in a training graph: the pooling's input, stored too (a side output) */
+  int after_pool;            /* pooled: the epilogue runs on the pooled values (epilogue_after_pool) */
 } gather;
 
 /* One vector v of the produced element f (channel-major index; channel c, row oy, column ox), lanes
@@ -309,6 +310,45 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
   cg_loop_end(cg, &le);
 }
 
+/* Max pooling commutes with an epilogue whose every op is monotone non-decreasing and reads nothing
+ * but its input: tanh, relu, sigmoid, and dropout outside training (the identity). Without a side
+ * output (evaluation), the kernel then pools the raw sums and applies the epilogue to the pooled
+ * values only: a quarter of conv1's tanh for a 2x2 window. snc's tanh (cg_vtanh) is monotone only to
+ * a few ulp (0.7% of neighbouring floats in [-9, 9] step down, by at most 4.2e-7), so a pooled value
+ * may differ from the elementwise order at that level, within the reference executor's tolerance. */
+static int epilogue_after_pool(const snc_cg *cg) {
+  if (cg->nside || !cg->nepi) return 0;
+  for (int k = 0; k < cg->nepi; k++) {
+    const snc_node *e = cg->g->nodes[cg->epi[k]];
+    if (e->ninputs != 1) return 0;
+    if (e->op == SNC_OP_DROPOUT ? cg->training : e->op != SNC_OP_TANH && e->op != SNC_OP_RELU && e->op != SNC_OP_SIGMOID)
+      return 0;
+  }
+  return 1;
+}
+
+/* the epilogue over the pooled planes of channels [out0, out0 + R): a few vectors side by side */
+static void pooled_epilogue(snc_cg *cg, const gather *G, LLVMValueRef out0) {
+  int64_t plane = (G->OH / G->pool->attr.kernel[0]) * (G->OW / G->pool->attr.kernel[1]);
+  int nvec = (int)(G->bp / SNC_VW), U = nvec;
+  if (U > 8)
+    for (U = 8; nvec % U; U--) {}
+  snc_cg_loop li, lb;
+  cg_loop_begin(cg, &li, cg_i64(cg, 0), cg_i64(cg, G->R * plane), 1, "pooled");
+  LLVMValueRef pf = cg_add(cg, cg_mul(cg, out0, cg_i64(cg, plane)), li.iv); /* channel-major pooled element */
+  cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, G->bp), U * SNC_VW, "pv");
+  LLVMValueRef vals[8], fs[8], bvs[8], ps[8];
+  for (int u = 0; u < U; u++) {
+    bvs[u] = cg_add(cg, lb.iv, cg_i64(cg, u * SNC_VW)), fs[u] = pf;
+    ps[u] = cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, pf, cg_i64(cg, G->bp)), bvs[u]));
+    vals[u] = cg_vload(cg, ps[u], 64);
+  }
+  cg_epilogue_n(cg, G->head, vals, fs, bvs, U);
+  for (int u = 0; u < U; u++) cg_vstore(cg, vals[u], ps[u], 64);
+  cg_loop_end(cg, &lb);
+  cg_loop_end(cg, &li);
+}
+
 /* source columns an item reads: all of them (one block per row), or those of one block */
 static int64_t tile_columns(const gather *G, int P) { return P == G->OW ? G->SW : (int64_t)(P - 1) * G->d.s[1] + G->d.kw; }
 
@@ -402,6 +442,8 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
   int64_t ntx = (G->OW + P - 1) / P, nblk = (G->nout + G->R - 1) / G->R, nvec = G->bp / SNC_VW;
   int64_t nvb = (nvec + G->V - 1) / G->V;
   LLVMValueRef acc[32];
+  int nepi = cg->nepi; /* after_pool: the blocks pool raw sums, pooled_epilogue does the rest */
+  if (G->after_pool) cg->nepi = 0;
   for (int i = 0; i < G->R * P * G->V; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
   if (cg->nepi && G->U < G->R * P * G->V) G->spill = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(G->R * P * G->V)), "spill");
   LLVMValueRef lo, hi;
@@ -462,6 +504,9 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
     cg_loop_end(cg, &lpv);
     cg_loop_end(cg, &lpx);
     cg_loop_end(cg, &lpy);
+    cg->nepi = nepi;
+    /* the block's windows are all complete (out0 of the rows is not in scope here; R divides the channels) */
+    if (G->after_pool) pooled_epilogue(cg, G, cg_mul(cg, blk, cg_i64(cg, G->R)));
   }
   cg_loop_end(cg, &li);
 }
@@ -513,6 +558,7 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
       SNC_ASSERT(cg->side[0] == G.pool->inputs[0] && cg->side[0] == cg_out_node(cg, n->id));
       G.keep = cg_node_ptr(cg, cg->side[0]);
     }
+    G.after_pool = epilogue_after_pool(cg);
   }
   if (P) {
     int nc = tile_candidates(&G, P, cg->nepi > 0, c, 16);
