@@ -443,6 +443,48 @@ static void test_pooled_eval(void) {
   }
 }
 
+/* Twin kernels (the other branch, the evaluation region) get their slot tables mapped from the
+ * first one's instead of being emitted again (compiler/codegen/cg_reuse.c). The module must be the same
+ * text either way: every slot table is a global in it. With SNC_CHECK_KERNEL_REUSE=1 the twins are
+ * emitted too and every mapped table is asserted against the emitted one. */
+static void test_kernel_reuse(void) {
+  static const struct { const char *path, *set; int forward_only, twins; } cases[] = {
+      {"models/siamese.yaml", "weight_sharing=true", 0, 1}, {"models/siamese.yaml", "weight_sharing=false", 0, 1},
+      {"models/siamese.yaml", "aux_loss=false", 1, 1},      {"models/siamese_plus.yaml", NULL, 0, 1},
+      {"models/digit_cnn.yaml", NULL, 0, 1},                {"models/mlp.yaml", NULL, 1, 0}};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    snc_error err = {0};
+    char buf[64] = "";
+    snc_override ov;
+    int nov = 0;
+    if (cases[c].set) snprintf(buf, sizeof buf, "%s", cases[c].set), nov = snc_override_parse(buf, &ov, &err) == 0;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", SNC_SOURCE_DIR, cases[c].path);
+    snc_graph *g = snc_model_load(path, &ov, nov, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    if (!cases[c].forward_only) CU_ASSERT_EQUAL_FATAL(snc_autodiff(g, 0, &err), 0);
+    char *text[2];
+    int reused[2];
+    for (int check = 0; check < 2; check++) {
+      CU_ASSERT_EQUAL(setenv("SNC_CHECK_KERNEL_REUSE", check ? "1" : "0", 1), 0);
+      snc_program *p = snc_program_build(g, NULL, &err);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+      text[check] = LLVMPrintModuleToString(p->module);
+      reused[check] = p->nreused;
+      snc_program_free(p);
+    }
+    unsetenv("SNC_CHECK_KERNEL_REUSE");
+    int same = !strcmp(text[0], text[1]);
+    if (!same) fprintf(stderr, "\n  %s %s: the module differs with its twins mapped\n", cases[c].path, cases[c].set ? cases[c].set : "");
+    CU_ASSERT(same);
+    CU_ASSERT(cases[c].twins ? reused[0] > 0 : reused[0] == 0);
+    CU_ASSERT_EQUAL(reused[1], 0); /* the check emits every twin */
+    LLVMDisposeMessage(text[0]);
+    LLVMDisposeMessage(text[1]);
+    snc_graph_free(g);
+  }
+}
+
 /* Optimizer updates on exact gradients (loss = sum(p*p), gradient 2p): JIT and reference agree to
  * float rounding of the update formula, for Adam with weight decay and SGD with Nesterov momentum. */
 static void test_updates(void) {
@@ -613,7 +655,8 @@ static void register_tests(void) {
             {"1 thread against 2 threads, bitwise", test_threads_bitwise},
             {"fused against unfused, bitwise", test_fusion_bitwise},
             {"a first convolution without bias: dw takes its dy chain", test_dw_prologue_no_bias},
-            {"pooled evaluation: the epilogue after the pooling", test_pooled_eval}, {"optimizer updates", test_updates},
+            {"pooled evaluation: the epilogue after the pooling", test_pooled_eval},
+            {"twin kernels: slot tables mapped, the same module", test_kernel_reuse}, {"optimizer updates", test_updates},
             {"siamese kernels: fused pooling gradients, one update kernel", test_siamese_kernels},
             {"barrier groups respect every dependence", test_barrier_groups});
 }

@@ -22,6 +22,8 @@ typedef struct snc_cg {
   LLVMValueRef fn, arena, args, tid, nt, offs;
   int slot_node[32]; /* node whose buffer offset the slot holds, or -1 for a data value */
   int64_t slot_val[32];
+  int slot_src[32];  /* a data value's node and what of it (cg_data_of), else -1 and 0 */
+  int slot_kind[32];
   int nslots;
   int nbarriers; /* barriers of the region being built */
   int training;
@@ -40,6 +42,19 @@ typedef struct snc_cg {
   snc_cg_schedule sched; /* its schedule (kind SNC_SCHED_NONE when it has none) */
   char sched_shape[256]; /* its shape key */
 } snc_cg;
+
+/* A kernel's slot table in terms of its chain (cg_reuse.c): a node with the same kernel key maps it
+ * instead of emitting the same code again. */
+typedef struct cg_slots {
+  int n, node[32], src[32], kind[32];
+  int64_t val[32];
+  int head, root, nepi, epi[16], nside, side[4];
+  int reusable; /* every data slot is a value of a node (cg_data_of) */
+} cg_slots;
+void cg_slots_record(const snc_cg *cg, int head, int root, cg_slots *s); /* after emitting root's kernel */
+/* root's chain (cg->epi, cg->side set): the table mapped into cg's slot_* arrays; 0 when it does not
+   map (cg's slot_* arrays are then undefined until the next kernel begins) */
+int cg_slots_map(snc_cg *cg, const cg_slots *s, int head, int root);
 
 typedef struct snc_cg_loop {
   LLVMBasicBlockRef header, body, exit;
@@ -71,6 +86,11 @@ void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after);
 
 /* memory: node buffers live in the arena at the layout's offsets */
 LLVMValueRef cg_node_ptr(snc_cg *cg, int node);                      /* float* (or i32*) base */
+/* a per-call i64 that is a value of a node, which cg_reuse.c can map to a twin kernel's node */
+enum { CG_DATA_STREAM = 1, CG_DATA_NUMEL, CG_DATA_PER_SAMPLE, CG_DATA_DIM1, CG_DATA_INNER };
+int64_t cg_data_value(const snc_graph *g, int node, int kind); /* stream, numel, per sample, dim 1, per sample / dim 1 */
+LLVMValueRef cg_data_of(snc_cg *cg, int node, int kind);
+LLVMValueRef cg_data_fresh_of(snc_cg *cg, int node, int kind); /* in a slot of its own */
 LLVMValueRef cg_data(snc_cg *cg, int64_t value);                      /* a per-call i64 (e.g. an RNG stream) */
 /* a per-call i64 in a slot of its own: for sizes of kernels shared across shapes, whose slot layout
    must not depend on two sizes happening to be equal */

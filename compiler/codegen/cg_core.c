@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "codegen/cg.h"
+#include "codegen/emit.h" /* cg_per_sample */
 
 LLVMValueRef cg_i64(snc_cg *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
 LLVMValueRef cg_i32(snc_cg *cg, int32_t v) { return LLVMConstInt(cg->i32, (unsigned long long)(int64_t)v, 1); }
@@ -100,14 +101,17 @@ void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after) {
 
 /* node >= 0: the node's buffer offset (one slot per node); -1: a data value (one slot per value);
    -2: a data value in a slot of its own (cg_data_fresh) */
-static LLVMValueRef slot(snc_cg *cg, int node, int64_t val) {
+static LLVMValueRef slot(snc_cg *cg, int node, int64_t val, int src, int kind) {
   int k = 0;
   while (k < cg->nslots && !(node != -2 && cg->slot_node[k] == node && (node >= 0 || cg->slot_val[k] == val))) k++;
   if (k == cg->nslots) {
     SNC_ASSERT(k < 32);
     cg->slot_node[k] = node;
     cg->slot_val[k] = val;
+    cg->slot_src[k] = src, cg->slot_kind[k] = kind;
     cg->nslots++;
+  } else if (cg->slot_src[k] != src || cg->slot_kind[k] != kind) {
+    cg->slot_src[k] = -1, cg->slot_kind[k] = 0; /* a value of two origins: not one node's */
   }
   LLVMBasicBlockRef back = cg_entry_begin(cg);
   LLVMValueRef idx = cg_i64(cg, k);
@@ -120,15 +124,31 @@ static LLVMValueRef slot(snc_cg *cg, int node, int64_t val) {
 LLVMValueRef cg_node_ptr(snc_cg *cg, int node) {
   int64_t off = cg->lay->offset[node];
   SNC_ASSERT(off >= 0);
-  LLVMValueRef idx = slot(cg, node, off);
+  LLVMValueRef idx = slot(cg, node, off, -1, 0);
   LLVMBasicBlockRef back = cg_entry_begin(cg);
   LLVMValueRef p = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->arena, &idx, 1, cg->g->nodes[node]->name);
   cg_entry_end(cg, back);
   return p;
 }
 
-LLVMValueRef cg_data(snc_cg *cg, int64_t value) { return slot(cg, -1, value); }
-LLVMValueRef cg_data_fresh(snc_cg *cg, int64_t value) { return slot(cg, -2, value); }
+LLVMValueRef cg_data(snc_cg *cg, int64_t value) { return slot(cg, -1, value, -1, 0); }
+LLVMValueRef cg_data_fresh(snc_cg *cg, int64_t value) { return slot(cg, -2, value, -1, 0); }
+
+int64_t cg_data_value(const snc_graph *g, int node, int kind) {
+  const snc_node *n = g->nodes[node];
+  switch (kind) {
+  case CG_DATA_STREAM: return n->attr.stream;
+  case CG_DATA_NUMEL: return snc_shape_numel(&n->shape);
+  case CG_DATA_PER_SAMPLE: return cg_per_sample(g, node);
+  case CG_DATA_DIM1: return n->shape.dim[1];
+  case CG_DATA_INNER: return cg_per_sample(g, node) / n->shape.dim[1];
+  default: SNC_ASSERT(!"a data kind"); return 0;
+  }
+}
+LLVMValueRef cg_data_of(snc_cg *cg, int node, int kind) { return slot(cg, -1, cg_data_value(cg->g, node, kind), node, kind); }
+LLVMValueRef cg_data_fresh_of(snc_cg *cg, int node, int kind) {
+  return slot(cg, -2, cg_data_value(cg->g, node, kind), node, kind);
+}
 
 LLVMValueRef cg_gep(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx) {
   return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &idx, 1, "");

@@ -266,7 +266,10 @@ typedef struct kcache {
   char **keys;
   char **scheds, **shapes; /* per kernel: " [schedule]" (or "") and the shape key (or NULL) */
   LLVMValueRef *fns;
+  cg_slots *slots;         /* per kernel: its slot table in terms of its chain (cg_reuse.c) */
   int n, cap;
+  int check;               /* $SNC_CHECK_KERNEL_REUSE: emit twins anyway, and assert the mapped tables */
+  int reused;              /* twins whose table was mapped, not emitted */
 } kcache;
 
 /* Emits the kernels of nodes [0, end) in one mode; appends their calls to l. */
@@ -303,10 +306,6 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
         SNC_ASSERT(cg->nside < 4);
         cg->side[cg->nside++] = m;
       }
-    LLVMValueRef ks[4];
-    int nk = snc_cg_emit_node(cg, cg->g->nodes[head], ks);
-    if (nk < 0) return snc_errorf(err, "%s: no code generator for op %s (node '%s')", cg->g->file, snc_op_name(n->op), n->name);
-    SNC_ASSERT(nk == 1);
     char what[160];
     int wl = snprintf(what, sizeof what, "%s", snc_op_name(cg->g->nodes[head]->op));
     for (int k = 0; k < cg->nepi && wl < (int)sizeof what; k++)
@@ -314,12 +313,6 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     for (int k = 0; k < cg->nside && wl < (int)sizeof what; k++) /* side outputs (those of the chain are named) */
       if (cg->side[k] > i) wl += snprintf(what + wl, sizeof what - (size_t)wl, "+%s", snc_op_name(cg->g->nodes[cg->side[k]]->op));
     if (wl < (int)sizeof what) wl += snprintf(what + wl, sizeof what - (size_t)wl, " %s", n->name);
-    char sched[64] = "";
-    if (cg->sched.kind) {
-      sched[0] = ' ', sched[1] = '[';
-      int sl = 2 + snc_cg_schedule_format(&cg->sched, sched + 2, sizeof sched - 3);
-      if (sl < (int)sizeof sched - 1) sched[sl] = ']', sched[sl + 1] = 0;
-    }
     node_key(cg, cg->g->nodes[head], key, sizeof key);
     for (int k = 0, prev = pro ? -1 : head; k < cg->nepi; k++) { /* the epilogue is part of the code */
       const snc_node *e = cg->g->nodes[cg->epi[k]];
@@ -338,6 +331,33 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     int hit = -1;
     for (int c = 0; c < cache->n && hit < 0; c++)
       if (!strcmp(cache->keys[c], key)) hit = c;
+    /* a twin of an earlier kernel: its slot table mapped from that kernel's, without emitting */
+    int mapped = hit >= 0 && cg_slots_map(cg, &cache->slots[hit], head, i);
+    if (mapped && !cache->check) {
+      if (wl < (int)sizeof what) snprintf(what + wl, sizeof what - (size_t)wl, "%s", cache->scheds[hit]);
+      push(cg, l, cache->fns[hit], what, i);
+      if (cache->shapes[hit]) l->k[l->n - 1].shape = strdup(cache->shapes[hit]);
+      cache->reused++;
+      continue;
+    }
+    cg_slots want; /* the check: what the map gave, against what the emission does */
+    if (mapped) cg_slots_record(cg, head, i, &want);
+    LLVMValueRef ks[4];
+    int nk = snc_cg_emit_node(cg, cg->g->nodes[head], ks);
+    if (nk < 0) return snc_errorf(err, "%s: no code generator for op %s (node '%s')", cg->g->file, snc_op_name(n->op), n->name);
+    SNC_ASSERT(nk == 1);
+    char sched[64] = "";
+    if (cg->sched.kind) {
+      sched[0] = ' ', sched[1] = '[';
+      int sl = 2 + snc_cg_schedule_format(&cg->sched, sched + 2, sizeof sched - 3);
+      if (sl < (int)sizeof sched - 1) sched[sl] = ']', sched[sl + 1] = 0;
+    }
+    if (mapped) {
+      SNC_ASSERT(cg->nslots == want.n && !strcmp(sched, cache->scheds[hit]));
+      for (int k = 0; k < cg->nslots; k++)
+        SNC_ASSERT(cg->slot_node[k] == want.node[k] && cg->slot_val[k] == want.val[k] && cg->slot_src[k] == want.src[k] &&
+                   cg->slot_kind[k] == want.kind[k]);
+    }
     if (hit >= 0) { /* same code as an earlier kernel: call that one with this node's slots */
       LLVMDeleteFunction(ks[0]);
       cg->nkernels--;
@@ -352,8 +372,10 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
       cache->fns = realloc(cache->fns, (size_t)cache->cap * sizeof *cache->fns);
       cache->scheds = realloc(cache->scheds, (size_t)cache->cap * sizeof *cache->scheds);
       cache->shapes = realloc(cache->shapes, (size_t)cache->cap * sizeof *cache->shapes);
-      SNC_ASSERT(cache->keys && cache->fns && cache->scheds && cache->shapes);
+      cache->slots = realloc(cache->slots, (size_t)cache->cap * sizeof *cache->slots);
+      SNC_ASSERT(cache->keys && cache->fns && cache->scheds && cache->shapes && cache->slots);
     }
+    cg_slots_record(cg, head, i, &cache->slots[cache->n]);
     cache->keys[cache->n] = strdup(key);
     cache->scheds[cache->n] = strdup(sched);
     cache->shapes[cache->n] = cg->sched.kind ? strdup(cg->sched_shape) : NULL;
@@ -371,6 +393,8 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   snc_program *p = calloc(1, sizeof *p);
   klist train = {0}, eval = {0};
   kcache cache = {0};
+  const char *check = getenv("SNC_CHECK_KERNEL_REUSE");
+  cache.check = check && check[0] == '1';
   if (!p) return snc_errorf(err, "%s: out of memory", g->file), NULL;
   p->g = g;
   snprintf(p->prefix, sizeof p->prefix, "%s", opt && opt->prefix ? opt->prefix : g->name);
@@ -477,6 +501,8 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   free(cache.scheds);
   free(cache.shapes);
   free(cache.fns);
+  free(cache.slots);
+  p->nreused = cache.reused;
   p->build_seconds = now() - t0;
   if (opt && opt->dump_graph) snc_cg_dump_plan(p, opt->dump_graph);
   return p;
@@ -497,6 +523,7 @@ fail:
   free(cache.scheds);
   free(cache.shapes);
   free(cache.fns);
+  free(cache.slots);
   snc_program_free(p);
   return NULL;
 }

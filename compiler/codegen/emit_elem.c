@@ -48,7 +48,7 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
     /* element (row0 + row) * F + f: a batch split over ranks draws the undivided batch's masks */
     LLVMValueRef row = cg_add(cg, b0, cg_arg(cg, SNC_ARG_ROW0));
     LLVMValueRef base = cg_add(cg, cg_mul(cg, row, cg_i64(cg, F)), f);
-    LLVMValueRef keep = cg_vdropout_keep(cg, cg_arg(cg, SNC_ARG_SEED), cg_arg(cg, SNC_ARG_STEP), cg_data(cg, n->attr.stream), base, F, p);
+    LLVMValueRef keep = cg_vdropout_keep(cg, cg_arg(cg, SNC_ARG_SEED), cg_arg(cg, SNC_ARG_STEP), cg_data_of(cg, n->id, CG_DATA_STREAM), base, F, p);
     return sel(cg, keep, xmul(cg, x, cg_vf(cg, s)), cg_vf(cg, 0));
   }
   default: SNC_ASSERT(!"not elementwise"); return NULL;
@@ -117,7 +117,7 @@ int snc_cg_emit_elementwise(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
                                         split among threads, the size per call (one kernel for all) */
     SNC_ASSERT(!cg->nepi && F < INT32_MAX);
     for (int i = 0; i < n->ninputs; i++) ins[i] = cg_node_ptr(cg, n->inputs[i]);
-    LLVMValueRef ev = cg_data(cg, F), lo, hi;
+    LLVMValueRef ev = cg_data_of(cg, n->id, CG_DATA_PER_SAMPLE), lo, hi;
     LLVMValueRef nv = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, ev, cg_i64(cg, SNC_VW - 1), ""), cg_i64(cg, SNC_VW), "nv");
     cg_partition_v(cg, nv, &lo, &hi);
     snc_cg_loop l;
@@ -249,7 +249,7 @@ int snc_cg_emit_reduce(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     cg_store(cg, LLVMBuildFPTrunc(cg->b, LLVMBuildLoad2(cg->b, cg->f64, acc, ""), cg->f32, ""), out);
     cg_if_end(cg, after);
   } else { /* bias_grad over every dim but 1; the sizes per call (one kernel for every shape) */
-    LLVMValueRef C = cg_data_fresh(cg, x->shape.dim[1]), inner = cg_data_fresh(cg, cg_per_sample(g, x->id) / x->shape.dim[1]);
+    LLVMValueRef C = cg_data_fresh_of(cg, x->id, CG_DATA_DIM1), inner = cg_data_fresh_of(cg, x->id, CG_DATA_INNER);
     LLVMValueRef lo, hi;
     cg_partition_v(cg, C, &lo, &hi);
     snc_cg_loop lc, li;
@@ -319,7 +319,7 @@ int snc_cg_emit_update(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
      old bits (a select before every store). The size is per call (a slot), so one kernel serves
      every parameter with the same hyperparameters. */
   SNC_ASSERT(E < INT32_MAX);
-  LLVMValueRef ev = cg_data(cg, E);
+  LLVMValueRef ev = cg_data_of(cg, n->inputs[0], CG_DATA_NUMEL);
   LLVMValueRef nv = LLVMBuildSDiv(cg->b, LLVMBuildAdd(cg->b, ev, cg_i64(cg, SNC_VW - 1), ""), cg_i64(cg, SNC_VW), "nv");
   cg_partition_v(cg, nv, &lo, &hi);
   snc_cg_loop l;

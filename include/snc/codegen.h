@@ -120,6 +120,8 @@ typedef struct snc_program {
                              each graph output's prediction, then its labels when those are computed
                              (not an input); the loss comes after them */
   int nkernels;                 /* distinct kernel functions */
+  int nreused;                  /* calls of an earlier call's kernel whose slot table was mapped, not
+                                   emitted (compiler/codegen/cg_reuse.c) */
   int ncalls[2];                /* kernel calls in the train [0] and eval [1] regions */
   int nbarriers[2];             /* barriers between them (independent neighbours share none) */
   int *call_nodes[2];           /* per call: the node it computes (its chain's root), -1 for the copies */
