@@ -272,6 +272,14 @@ typedef struct kcache {
   int reused;              /* twins whose table was mapped, not emitted */
 } kcache;
 
+/* a call of kernel `hit` for node with the current slot table, named what (wl chars so far) plus the
+   kernel's schedule */
+static void push_twin(snc_cg *cg, klist *l, const kcache *cache, int hit, char *what, size_t cap, int wl, int node) {
+  if (wl < (int)cap) snprintf(what + wl, cap - (size_t)wl, "%s", cache->scheds[hit]);
+  push(cg, l, cache->fns[hit], what, node);
+  if (cache->shapes[hit]) l->k[l->n - 1].shape = strdup(cache->shapes[hit]);
+}
+
 /* Emits the kernels of nodes [0, end) in one mode; appends their calls to l. */
 static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache, snc_error *err) {
   cg->training = training;
@@ -334,9 +342,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     /* a twin of an earlier kernel: its slot table mapped from that kernel's, without emitting */
     int mapped = hit >= 0 && cg_slots_map(cg, &cache->slots[hit], head, i);
     if (mapped && !cache->check) {
-      if (wl < (int)sizeof what) snprintf(what + wl, sizeof what - (size_t)wl, "%s", cache->scheds[hit]);
-      push(cg, l, cache->fns[hit], what, i);
-      if (cache->shapes[hit]) l->k[l->n - 1].shape = strdup(cache->shapes[hit]);
+      push_twin(cg, l, cache, hit, what, sizeof what, wl, i);
       cache->reused++;
       continue;
     }
@@ -361,9 +367,7 @@ static int emit_range(snc_cg *cg, int end, int training, klist *l, kcache *cache
     if (hit >= 0) { /* same code as an earlier kernel: call that one with this node's slots */
       LLVMDeleteFunction(ks[0]);
       cg->nkernels--;
-      if (wl < (int)sizeof what) snprintf(what + wl, sizeof what - (size_t)wl, "%s", cache->scheds[hit]);
-      push(cg, l, cache->fns[hit], what, i);
-      if (cache->shapes[hit]) l->k[l->n - 1].shape = strdup(cache->shapes[hit]);
+      push_twin(cg, l, cache, hit, what, sizeof what, wl, i);
       continue;
     }
     if (cache->n == cache->cap) {
