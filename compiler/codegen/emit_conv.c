@@ -327,12 +327,17 @@ static int epilogue_after_pool(const snc_cg *cg) {
   return 1;
 }
 
+/* the largest divisor of nvec up to 8: batch vectors handled side by side */
+static int chunk_vectors(int nvec) {
+  for (int vc = nvec < 8 ? nvec : 8; vc > 1; vc--)
+    if (nvec % vc == 0) return vc;
+  return 1;
+}
+
 /* the epilogue over the pooled planes of channels [out0, out0 + R): a few vectors side by side */
 static void pooled_epilogue(snc_cg *cg, const gather *G, LLVMValueRef out0) {
   int64_t plane = (G->OH / G->pool->attr.kernel[0]) * (G->OW / G->pool->attr.kernel[1]);
-  int nvec = (int)(G->bp / SNC_VW), U = nvec;
-  if (U > 8)
-    for (U = 8; nvec % U; U--) {}
+  int U = chunk_vectors((int)(G->bp / SNC_VW));
   snc_cg_loop li, lb;
   cg_loop_begin(cg, &li, cg_i64(cg, 0), cg_i64(cg, G->R * plane), 1, "pooled");
   LLVMValueRef pf = cg_add(cg, cg_mul(cg, out0, cg_i64(cg, plane)), li.iv); /* channel-major pooled element */
@@ -509,12 +514,6 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
     if (G->after_pool) pooled_epilogue(cg, G, cg_mul(cg, blk, cg_i64(cg, G->R)));
   }
   cg_loop_end(cg, &li);
-}
-
-static int chunk_vectors(int nvec) {
-  for (int vc = nvec < 8 ? nvec : 8; vc > 1; vc--)
-    if (nvec % vc == 0) return vc;
-  return 1;
 }
 
 /* the produced and read sizes and the weight strides of a forward (dx 0) or input-gradient kernel */

@@ -6,6 +6,9 @@
 #include <string.h>
 #ifdef __linux__
 #include <sys/mman.h>
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack the name */
+#endif
 #endif
 
 #include "snc/codegen.h"
@@ -82,9 +85,6 @@ static void *arena_new(size_t bytes, size_t *mapped) {
       if (head) munmap(m, head); /* keep [a, a + used): huge-page aligned */
       if (len - head > used) munmap(a + used, len - head - used);
       (void)madvise(a, used, MADV_HUGEPAGE); /* advice: refused (THP off), small pages */
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
       (void)madvise(a, used, MADV_POPULATE_WRITE); /* refused (old kernel): faults on first touch */
       *mapped = used;
       return a; /* anonymous memory is zero */
