@@ -2,6 +2,7 @@
 #ifndef SNC_TEST_CODEGEN_UTIL_H
 #define SNC_TEST_CODEGEN_UTIL_H
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,46 @@ static inline int cgu_compare(const char *what, const float *a, const float *b, 
       bad++;
     }
   }
+  return bad;
+}
+
+/* Checks node i's compact buffer (snc_fuse_compact: per pooled element and lane, the row-major
+ * position of the window's argmax as a byte) and its pooling's output against the full activation
+ * full (batch-major, nb rows): the position must be the first one equal to the window's maximum and
+ * the pooled value the activation there, to the bit when exact; otherwise (full from the reference
+ * executor) the position's activation must be within tolerance of the maximum and the pooled value
+ * of the activation there. Returns the number of bad entries. */
+static inline int cgu_compact_check(const cg_run *r, const snc_graph *g, int i, int64_t nb, const float *full, int exact) {
+  const snc_node *n = g->nodes[i], *pool = g->nodes[-2 - r->p->into[i]];
+  int64_t C = n->shape.dim[1], H = n->shape.dim[2], W = n->shape.dim[3], bp = r->p->layout.bp;
+  int ky = pool->attr.kernel[0], kx = pool->attr.kernel[1];
+  int64_t PH = H / ky, PW = W / kx;
+  const float *m = (const float *)((const char *)r->arena + r->p->layout.offset[pool->id]);
+  const unsigned char *idx = (const unsigned char *)r->arena + r->p->layout.offset[i];
+  double scale = 0;
+  for (int64_t k = 0; k < nb * C * H * W; k++) scale = fmax(scale, fabs(full[k]));
+  int bad = 0;
+  for (int64_t b = 0; b < nb; b++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t py = 0; py < PH; py++)
+        for (int64_t px = 0; px < PW; px++) {
+          float w[64], mx = -INFINITY;
+          int first = -1;
+          for (int e = 0; e < ky * kx; e++) {
+            w[e] = full[b * C * H * W + (c * H + py * ky + e / kx) * W + px * kx + e % kx];
+            mx = fmaxf(mx, w[e]);
+          }
+          for (int e = 0; e < ky * kx && first < 0; e++)
+            if (w[e] == mx) first = e;
+          int64_t pf = (c * PH + py) * PW + px;
+          int at = idx[pf * bp + b];
+          float v = m[pf * bp + b];
+          double tol = 2e-5 * scale + 1e-4 * fabs(mx);
+          int ok = at < ky * kx && (exact ? at == first && !memcmp(&v, &w[at], 4) : w[at] >= mx - tol && fabs(v - w[at]) <= tol);
+          if (!ok && bad++ < 3)
+            fprintf(stderr, "\n  %s: pooled %lld row %lld: argmax %d (%.8g) expected %d (%.8g)", n->name, (long long)pf, (long long)b,
+                    at, at < ky * kx ? v : NAN, first, mx);
+        }
   return bad;
 }
 

@@ -34,6 +34,10 @@ typedef struct snc_cg {
   int nepi;
   int side[4];     /* the side outputs it also stores (fuse.c: into[s] = its root, s after the root) */
   int nside;
+  /* while subst_val is set, cg_operand gives it for node subst_node instead of loading the node's
+     value (a compact activation's readers: the window's maximum) */
+  int subst_node;
+  LLVMValueRef subst_val;
   snc_error *err;
   /* schedules (cg_sched.c): the options' chooser, and the choice for the kernel being emitted */
   int (*sched_fn)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);

@@ -61,6 +61,10 @@ int cg_slots_map(snc_cg *cg, const cg_slots *s, int head, int root) {
     for (int q = 0; q < a->ninputs; q++)
       if (!pair(&m, a->inputs[q], b->inputs[q])) return 0;
   }
+  /* a compact activation's readers read its pooling's output too (snc_fuse_compact) */
+  for (int p = 0, pairs = m.n; p < pairs; p++)
+    if (cg->lay->compact && cg->lay->compact[m.from[p]] && !pair(&m, snc_fuse_root(cg->into, m.from[p]), snc_fuse_root(cg->into, m.to[p])))
+      return 0;
   for (int k = 0; k < s->n; k++) {
     int t = image(&m, s->node[k] >= 0 ? s->node[k] : s->src[k]);
     if (t < 0) return 0;

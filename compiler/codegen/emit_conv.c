@@ -54,6 +54,7 @@ typedef struct gather {
   LLVMValueRef src, w, bias, out, spill;
   const snc_node *pool;      /* pooled: the max pooling that ends the chain (tile only), out is its buffer */
   LLVMValueRef keep;         /* pooled in a training graph: the pooling's input, stored too (a side output) */
+  int compact;               /* keep holds the compact form (snc_fuse_compact): each window's argmax */
   int after_pool;            /* pooled: the epilogue runs on the pooled values (epilogue_after_pool) */
 } gather;
 
@@ -66,7 +67,7 @@ typedef struct gather {
    of f per vector cost conv1's kernel, nine FMAs a vector, a third of its time. */
 static void tile_store(snc_cg *cg, const gather *G, LLVMValueRef v, LLVMValueRef f, LLVMValueRef c, LLVMValueRef oy,
                        LLVMValueRef ox, LLVMValueRef b) {
-  if (!G->pool || G->keep) cg_vstore(cg, v, cg_gep(cg, G->pool ? G->keep : G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b)), 64);
+  if (!G->pool || (G->keep && !G->compact)) cg_vstore(cg, v, cg_gep(cg, G->pool ? G->keep : G->out, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), b)), 64);
   if (!G->pool) return;
   int64_t ky = G->pool->attr.kernel[0], kx = G->pool->attr.kernel[1];
   int64_t PH = G->OH / ky, PW = G->OW / kx;
@@ -75,8 +76,21 @@ static void tile_store(snc_cg *cg, const gather *G, LLVMValueRef v, LLVMValueRef
                                     LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildURem(cg->b, ox, cg_i64(cg, kx), ""), cg_i64(cg, 0), ""), "first");
   LLVMValueRef pf = cg_add(cg, cg_mul(cg, c, cg_i64(cg, PH * PW)), cg_add(cg, cg_mul(cg, py, cg_i64(cg, PW)), px));
   LLVMValueRef p = cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, pf, cg_i64(cg, G->bp)), b));
-  LLVMValueRef m = cg_fmax(cg, cg_vload(cg, p, 64), v);
-  cg_vstore(cg, LLVMBuildSelect(cg->b, first, v, m, ""), p, 64);
+  LLVMValueRef old = cg_vload(cg, p, 64), gt = LLVMBuildFCmp(cg->b, LLVMRealOGT, v, old, "");
+  cg_vstore(cg, LLVMBuildSelect(cg->b, first, v, LLVMBuildSelect(cg->b, gt, v, old, ""), ""), p, 64); /* cg_fmax(old, v) */
+  if (!G->compact) return;
+  /* the compact side output (snc_fuse_compact): the window's argmax so far, its row-major position as
+     a byte per lane. v takes it where it takes the maximum: first, or greater; the visiting order is
+     row-major, so that is the first element equal to the maximum, which the gradient routes dy to */
+  LLVMTypeRef vb = LLVMVectorType(cg->i8, SNC_VW);
+  LLVMValueRef at = cg_add(cg, cg_mul(cg, pf, cg_i64(cg, G->bp)), b);
+  LLVMValueRef ip = LLVMBuildInBoundsGEP2(cg->b, cg->i8, G->keep, &at, 1, "");
+  LLVMValueRef e = cg_add(cg, cg_mul(cg, LLVMBuildURem(cg->b, oy, cg_i64(cg, ky), ""), cg_i64(cg, kx)), LLVMBuildURem(cg->b, ox, cg_i64(cg, kx), ""));
+  LLVMValueRef io = LLVMBuildLoad2(cg->b, vb, ip, "");
+  LLVMSetAlignment(io, 16);
+  LLVMValueRef take = LLVMBuildOr(cg->b, gt, cg_splat(cg, first), "take");
+  LLVMValueRef st = LLVMBuildStore(cg->b, LLVMBuildSelect(cg->b, take, cg_splat(cg, LLVMBuildTrunc(cg->b, e, cg->i8, "")), io, ""), ip);
+  LLVMSetAlignment(st, 16);
 }
 
 /* acc[r][v] += w(out0+r, red, ky, kx) * src[red][sy][sx][v] over red, for one (ky, kx) */
@@ -556,6 +570,7 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
     if (cg->nside) { /* the pooling's input: the last node of the rest */
       SNC_ASSERT(cg->side[0] == G.pool->inputs[0] && cg->side[0] == cg_out_node(cg, n->id));
       G.keep = cg_node_ptr(cg, cg->side[0]);
+      G.compact = cg->lay->compact && cg->lay->compact[cg->side[0]];
     }
     G.after_pool = epilogue_after_pool(cg);
   }

@@ -19,6 +19,7 @@ typedef struct dwspec {
   const snc_node *pool;
   LLVMValueRef y, gp, db, dba[8], scratch;
   int na;
+  int compact; /* y holds the compact form (snc_fuse_compact): each window's argmax */
 } dwspec;
 
 /* The prologue's dy for one window of channel o (its top-left element at row oy, column ox),
@@ -29,25 +30,35 @@ static void dy_window(snc_cg *cg, const dwspec *S, int r, LLVMValueRef o, LLVMVa
   const conv_dims *d = &S->d;
   int k0 = S->pool->attr.kernel[0], k1 = S->pool->attr.kernel[1];
   int64_t PW = d->OW / k1, nvb = S->bp / SNC_VW;
-  LLVMValueRef plane = cg_mul(cg, o, cg_i64(cg, d->OH * d->OW)), v[16], m = NULL, f[16];
+  LLVMValueRef plane = cg_mul(cg, o, cg_i64(cg, d->OH * d->OW)), v[16], m = NULL, f[16], idx = NULL;
+  LLVMValueRef pf = cg_add(cg, cg_mul(cg, o, cg_i64(cg, (d->OH / k0) * PW)),
+                           cg_add(cg, cg_mul(cg, LLVMBuildUDiv(cg->b, oy, cg_i64(cg, k0), ""), cg_i64(cg, PW)), LLVMBuildUDiv(cg->b, ox, cg_i64(cg, k1), "")));
+  LLVMValueRef pi = cg_add(cg, cg_mul(cg, pf, cg_i64(cg, S->bp)), b);
   for (int wy = 0, e = 0; wy < k0; wy++)
     for (int wx = 0; wx < k1; wx++, e++) {
       f[e] = cg_add(cg, plane, cg_add(cg, cg_mul(cg, cg_add(cg, oy, cg_i64(cg, wy)), cg_i64(cg, d->OW)), cg_add(cg, ox, cg_i64(cg, wx))));
+      if (S->compact) continue;
       v[e] = cg_vload(cg, cg_gep(cg, S->y, cg_add(cg, cg_mul(cg, f[e], cg_i64(cg, S->bp)), b)), 64);
       m = e ? cg_fmax(cg, m, v[e]) : v[e];
     }
-  LLVMValueRef pf = cg_add(cg, cg_mul(cg, o, cg_i64(cg, (d->OH / k0) * PW)),
-                           cg_add(cg, cg_mul(cg, LLVMBuildUDiv(cg->b, oy, cg_i64(cg, k0), ""), cg_i64(cg, PW)), LLVMBuildUDiv(cg->b, ox, cg_i64(cg, k1), "")));
-  LLVMValueRef gv = cg_vload(cg, cg_gep(cg, S->gp, cg_add(cg, cg_mul(cg, pf, cg_i64(cg, S->bp)), b)), 64);
+  if (S->compact) { /* y compact (snc_fuse_compact): the argmax's position, per lane; its value the pooled y */
+    m = cg_vload(cg, cg_gep(cg, cg_node_ptr(cg, snc_fuse_root(cg->into, S->pool->inputs[0])), pi), 64);
+    idx = LLVMBuildLoad2(cg->b, LLVMVectorType(cg->i8, SNC_VW), LLVMBuildInBoundsGEP2(cg->b, cg->i8, S->y, &pi, 1, ""), "argmax");
+    LLVMSetAlignment(idx, 16);
+    cg->subst_node = S->pool->inputs[0], cg->subst_val = m;
+  }
+  LLVMValueRef gv = cg_vload(cg, cg_gep(cg, S->gp, pi), 64);
   LLVMValueRef taken = LLVMConstNull(cg->vi1), bv = LLVMBuildUDiv(cg->b, b, cg_i64(cg, SNC_VW), "");
   for (int wy = 0, e = 0; wy < k0; wy++)
     for (int wx = 0; wx < k1; wx++, e++) {
-      LLVMValueRef eq = LLVMBuildAnd(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, v[e], m, ""), LLVMBuildNot(cg->b, taken, ""), "");
+      LLVMValueRef eq = S->compact ? LLVMBuildICmp(cg->b, LLVMIntEQ, idx, cg_splat(cg, LLVMConstInt(cg->i8, (unsigned)e, 0)), "")
+                                   : LLVMBuildAnd(cg->b, LLVMBuildFCmp(cg->b, LLVMRealOEQ, v[e], m, ""), LLVMBuildNot(cg->b, taken, ""), "");
       LLVMValueRef g = cg_epilogue_from(cg, 1, S->pool->id, LLVMBuildSelect(cg->b, eq, gv, cg_vf(cg, 0), ""), f[e], b);
       taken = LLVMBuildOr(cg->b, taken, eq, "");
       LLVMValueRef si = cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, (int64_t)(r * k0 + wy) * d->OW + wx), ox), cg_i64(cg, nvb)), bv);
       cg_vstore(cg, g, LLVMBuildInBoundsGEP2(cg->b, cg->vf, S->scratch, &si, 1, ""), 64);
     }
+  cg->subst_val = NULL;
 }
 
 /* the stack scratch of a prologue block: k0 rows of dy, every lane, per block channel */
@@ -202,6 +213,7 @@ void cg_emit_dw(snc_cg *cg, const snc_node *n) {
     SNC_ASSERT(!lin && cg->g->nodes[cg->epi[0]]->op == SNC_OP_MAXPOOL2D_DX && S.d.C * kk <= 32);
     S.pool = cg->g->nodes[cg->epi[0]];
     S.y = cg_node_ptr(cg, S.pool->inputs[0]);
+    S.compact = cg->lay->compact && cg->lay->compact[S.pool->inputs[0]];
     S.gp = cg_node_ptr(cg, S.pool->inputs[1]);
     int nv = S.bp / SNC_VW;
     S.na = nv < 8 ? nv : 8;

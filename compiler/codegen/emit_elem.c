@@ -56,6 +56,7 @@ static LLVMValueRef expr(snc_cg *cg, const snc_node *n, LLVMValueRef *in, LLVMVa
 }
 
 LLVMValueRef cg_operand(snc_cg *cg, int node, LLVMValueRef f, LLVMValueRef b0) {
+  if (cg->subst_val && node == cg->subst_node) return cg->subst_val;
   LLVMValueRef base = cg_node_ptr(cg, node);
   if (!(cg->g->nodes[node]->flags & SNC_NF_BATCHED)) /* broadcast over the batch: one value per feature */
     return cg_splat(cg, cg_load(cg, cg_gep(cg, base, f)));

@@ -42,6 +42,8 @@ typedef struct wctx {
   LLVMValueRef feat0; /* feature index of the plane's first position (fused epilogues) */
   int64_t bp;
   int avg, head;
+  LLVMValueRef idx; /* compact x (snc_fuse_compact): each lane's argmax position in the window */
+  int xnode, e;     /* x's node, and the position being visited */
 } wctx;
 
 static LLVMValueRef at(snc_cg *cg, wctx *w, LLVMValueRef base, LLVMValueRef pos) {
@@ -80,6 +82,20 @@ static void visit_maxgrad_store(snc_cg *cg, void *c, LLVMValueRef pos, int first
   if (cg->nepi) g = cg_epilogue(cg, w->head, g, cg_add(cg, w->feat0, pos), w->b);
   cg_vstore(cg, g, at(cg, w, w->dx, pos), 64);
   LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, taken, eq, ""), w->taken);
+}
+
+/* the same from a compact x: dy to the recorded argmax, whose activation, the window's maximum (the
+ * pooled x), the chain reads in place of x (every other element's value is zero, which the chain
+ * keeps) */
+static void visit_maxgrad_compact(snc_cg *cg, void *c, LLVMValueRef pos, int first) {
+  (void)first;
+  wctx *w = c;
+  LLVMValueRef eq = LLVMBuildICmp(cg->b, LLVMIntEQ, w->idx, cg_splat(cg, LLVMConstInt(cg->i8, (unsigned)w->e++, 0)), "");
+  LLVMValueRef g = LLVMBuildSelect(cg->b, eq, w->dy, cg_vf(cg, 0), "");
+  cg->subst_node = w->xnode, cg->subst_val = w->maxv;
+  if (cg->nepi) g = cg_epilogue(cg, w->head, g, cg_add(cg, w->feat0, pos), w->b);
+  cg->subst_val = NULL;
+  cg_vstore(cg, g, at(cg, w, w->dx, pos), 64);
 }
 
 static void visit_avggrad(snc_cg *cg, void *c, LLVMValueRef pos, int first) {
@@ -146,7 +162,14 @@ int snc_cg_emit_pool(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     w.b = lb.iv;
     LLVMValueRef oi = cg_add(cg, cg_add(cg, cg_mul(cg, lc.iv, cg_i64(cg, oplane)), cg_mul(cg, cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d.OW)), lx.iv), cg_i64(cg, bp))), lb.iv);
     w.dy = cg_vload(cg, cg_gep(cg, dyp, oi), 64);
-    if (maxg) {
+    if (maxg && cg->lay->compact && cg->lay->compact[n->inputs[0]]) {
+      SNC_ASSERT(tiled);
+      w.xnode = n->inputs[0], w.e = 0;
+      w.maxv = cg_vload(cg, cg_gep(cg, cg_node_ptr(cg, snc_fuse_root(cg->into, w.xnode)), oi), 64); /* the pooled x */
+      w.idx = LLVMBuildLoad2(cg->b, LLVMVectorType(cg->i8, SNC_VW), LLVMBuildInBoundsGEP2(cg->b, cg->i8, w.x, &oi, 1, ""), "argmax");
+      LLVMSetAlignment(w.idx, 16);
+      window(cg, &d, ly.iv, lx.iv, visit_maxgrad_compact, &w);
+    } else if (maxg) {
       cg_vstore(cg, cg_vf(cg, -__builtin_inff()), w.acc, 64);
       w.avg = 0;
       window(cg, &d, ly.iv, lx.iv, visit_reduce, &w);

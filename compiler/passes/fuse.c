@@ -13,7 +13,8 @@
  * A tiling max pooling also takes the forward convolution chain before it (pool_takes): conv2d,
  * dropout, tanh, maxpool2d as one kernel that stores the pooled tensor; in a training graph, whose
  * backward pass reads the activation the pooling reads, the kernel stores that activation too, as
- * a side output before its root: into[tanh] = -2 - maxpool2d (codegen.h).
+ * a side output before its root: into[tanh] = -2 - maxpool2d (codegen.h); compact, one argmax byte
+ * per window and lane, when the backward pass needs it only at the argmax (snc_fuse_compact).
  * A convolution's weight gradient takes its output gradient's chain when that chain starts at a
  * tiling max pooling's gradient and its only other reader is the bias gradient (dw_takes: a first
  * layer, whose input gradient nobody needs): maxpool2d_dx, tanh_dx, dropout_dx, conv2d_dw and
@@ -81,6 +82,46 @@ static int dw_takes(const snc_graph *g, const int *into, const snc_node *e, int 
   for (int m = 0; m < p && head == p; m++)
     if (into[m] == p) head = m;
   return maxpool_dx_tiled(g, g->nodes[head]) && snc_cg_dw_prologue_fits(g, e, g->nodes[head]);
+}
+
+/* A backward op in a chain that reads the pooled activation a (compact side outputs below): the
+   chain's value is zero at every element but each window's argmax, and these ops keep a zero dy
+   zero (+0) whatever finite activation they read, which may therefore be the window's maximum */
+static int zero_keeping(const snc_graph *g, const snc_node *m, int a) {
+  switch (m->op) {
+  case SNC_OP_DROPOUT_DX: return m->inputs[0] != a;
+  case SNC_OP_TANH_DX: case SNC_OP_SIGMOID_DX: case SNC_OP_RELU_DX: return m->inputs[1] != a; /* (y, dy) */
+  default: (void)g; return 0;
+  }
+}
+
+int snc_fuse_compact(const snc_graph *g, const int *into, int a) {
+  if (!into || into[a] > -2) return 0;
+  const snc_node *pool = g->nodes[-2 - into[a]];
+  if (pool->op != SNC_OP_MAXPOOL2D || pool->inputs[0] != a) return 0;
+  for (int j = a + 1; j < g->nnodes; j++) {
+    const snc_node *r = g->nodes[j];
+    int reads = 0;
+    for (int k = 0; k < r->ninputs; k++) reads |= r->inputs[k] == a;
+    if (!reads || j == pool->id) continue;
+    if (j < g->nforward) return 0;
+    int root = snc_fuse_root(into, j), head = root;
+    for (int m = 0; m < root && head == root; m++)
+      if (into[m] == root) head = m;
+    if (g->nodes[root]->op == SNC_OP_CONV2D_DW && head == root) return 0; /* a dw kernel of its own: no chain */
+    const snc_node *h = g->nodes[head];
+    /* the chain starts at the gradient of this pooling (same windows) reading a as its x */
+    if (h->op != SNC_OP_MAXPOOL2D_DX || h->inputs[0] != a || !maxpool_dx_tiled(g, h) ||
+        memcmp(h->attr.kernel, pool->attr.kernel, sizeof pool->attr.kernel) || g->nodes[h->inputs[1]]->shape.rank != 4)
+      return 0;
+    /* every other member keeps zeros zero; a weight gradient at the root reads the chain's value */
+    for (int m = head + 1; m <= root; m++) {
+      if (snc_fuse_root(into, m) != root) continue;
+      const snc_node *e = g->nodes[m];
+      if (m == root && e->op == SNC_OP_CONV2D_DW ? e->inputs[0] == a : !zero_keeping(g, e, a)) return 0;
+    }
+  }
+  return 1;
 }
 
 int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err) {

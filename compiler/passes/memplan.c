@@ -44,9 +44,10 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
   lay->offset = malloc((size_t)n * sizeof *lay->offset);
   lay->bytes = malloc((size_t)n * sizeof *lay->bytes);
   lay->live_end = malloc((size_t)n * sizeof *lay->live_end);
+  lay->compact = into ? calloc((size_t)n, 1) : NULL;
   block *live = malloc((size_t)n * sizeof *live);
   int *side = malloc(2 * (size_t)n * sizeof *side); /* per root its first side output, per side output the next */
-  if (!lay->offset || !lay->bytes || !lay->live_end || !live || !side) {
+  if (!lay->offset || !lay->bytes || !lay->live_end || !live || !side || (into && !lay->compact)) {
     free(live);
     free(side);
     snc_layout_free(lay);
@@ -56,7 +57,13 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     const snc_node *nd = g->nodes[i];
     int64_t e = snc_shape_numel(&nd->shape);
     if (nd->flags & SNC_NF_BATCHED) e = e / nd->shape.dim[0] * lay->bp;
-    lay->bytes[i] = align_up((e ? e : 1) * 4, ALIGN);
+    if (into && snc_fuse_compact(g, into, i)) { /* per pooled element and lane: a byte */
+      const snc_node *pool = g->nodes[-2 - into[i]];
+      e = snc_shape_numel(&pool->shape) / pool->shape.dim[0] * lay->bp;
+      lay->compact[i] = 1;
+      lay->bytes[i] = align_up(e, ALIGN);
+    } else
+      lay->bytes[i] = align_up((e ? e : 1) * 4, ALIGN);
     if ((!into || into[i] <= i) && snc_layout_view_delta(g, i, lay->bp) < 0) lay->unplanned_bytes += lay->bytes[i];
     lay->live_end[i] = i;
     lay->offset[i] = -1;
@@ -71,6 +78,8 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     if (lay->live_end[g->outputs[o].target] < g->nforward) lay->live_end[g->outputs[o].target] = g->nforward;
   }
   if (g->loss >= 0) lay->live_end[g->loss] = n; /* the runtime reads the loss after a training step */
+  for (int i = 0; i < n; i++) /* a compact activation's readers read its pooling's output too */
+    if (lay->compact && lay->compact[i] && lay->live_end[-2 - into[i]] < lay->live_end[i]) lay->live_end[-2 - into[i]] = lay->live_end[i];
   /* a view keeps the buffer it looks into alive as long as itself (views of views included) */
   for (int i = n - 1; i >= 0; i--)
     if (snc_layout_view_delta(g, i, lay->bp) >= 0) {
@@ -134,5 +143,6 @@ void snc_layout_free(snc_layout *lay) {
   free(lay->offset);
   free(lay->bytes);
   free(lay->live_end);
+  free(lay->compact);
   memset(lay, 0, sizeof *lay);
 }

@@ -22,6 +22,8 @@ typedef struct snc_layout {
   int64_t persistent_bytes;/* parameters, state and constants (at the start of the arena) */
   int bp;                  /* batch padded to a multiple of the vector width */
   int *live_end;           /* per node: last node index that reads it (for dumps) */
+  unsigned char *compact;  /* per node: its buffer holds the compact form of a pooled activation
+                              (snc_fuse_compact), not the activation; NULL without a fusion plan */
 } snc_layout;
 
 /* Fusion (compiler/passes/fuse.c): into[i] = the node whose kernel computes node i (i itself when
@@ -32,6 +34,16 @@ typedef struct snc_layout {
  * training graph's activation that a convolution's kernel pools: the backward pass reads it). */
 int snc_fuse_plan(const snc_graph *g, int *into, snc_error *err);
 int snc_fuse_elementwise(snc_opcode op);
+/* Is the side output a (an activation a pooling kernel stores for the backward pass) needed only
+ * at each window's argmax? So it is when every backward reader is in a chain headed by that
+ * pooling's gradient whose other members keep a zero gradient zero whatever activation they read
+ * (tanh_dx, sigmoid_dx, relu_dx, dropout_dx): the chain's value is zero off the argmax, and at the
+ * argmax the activation is the window's maximum, which the pooling's output holds. Its buffer then
+ * holds, per pooled element and lane, the argmax's row-major position in the window (one byte,
+ * 1/16 of the activation for 2 x 2 windows), and the pooling's output stays alive as long as it.
+ * The pooling kernel writes it (codegen/emit_conv.c), the chains read it (emit_pool.c, emit_dw.c),
+ * to the same bits. */
+int snc_fuse_compact(const snc_graph *g, const int *into, int a);
 /* Has node i a buffer of its own under the plan into (may be NULL)? Views aside. */
 static inline int snc_fuse_stored(const int *into, int i) { return !into || into[i] <= i; }
 /* The root of the chain whose kernel computes node i (i itself when it is a kernel of its own). */
