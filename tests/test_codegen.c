@@ -6,80 +6,14 @@
  * polynomial exp/log/tanh good to ~2 ulp; each value is a short chain of such operations on O(1)
  * inputs, so errors stay near 1e-6 of the tensor's scale. We allow 2e-5 of the tensor's largest
  * magnitude plus 1e-4 relative: ten times that, and far below any indexing or formula error. */
-#include "codegen_util.h"
-#include "gradcheck.h"
-#include "ops/op.h"
+#include "codegen_check.h"
 #include "testutil.h"
-
-/* loss = sum(y * r) for a random r, then the backward pass for inputs and parameters */
-static snc_graph *with_loss(snc_graph *g, int y, const char *name) {
-  const snc_node *yn = g->nodes[y];
-  if (yn->shape.rank == 0) {
-    g->loss = y;
-  } else {
-    int64_t dims[SNC_MAX_DIMS];
-    for (int i = 1; i < yn->shape.rank; i++) dims[i - 1] = yn->shape.dim[i];
-    int r = snc_example_input(g, yn->shape.rank - 1, dims, SNC_F32);
-    int m = snc_example_op(g, SNC_OP_MUL, (int[]){y, r}, 2, (snc_attrs){0});
-    g->loss = snc_example_op(g, SNC_OP_SUM, &m, 1, (snc_attrs){0});
-  }
-  g->nforward = g->nnodes;
-  snc_error err = {0};
-  if (snc_autodiff(g, SNC_AD_INPUTS | SNC_AD_NO_UPDATES, &err)) {
-    fprintf(stderr, "\n%s: %s\n", name, err.msg);
-    snc_graph_free(g);
-    return NULL;
-  }
-  return g;
-}
 
 static snc_graph *example_graph(snc_opcode op, int batch) {
   const snc_op_info *info = snc_op(op);
   snc_graph *g = snc_graph_new(info->name, "example");
   g->batch = batch;
-  return with_loss(g, info->example(g), info->name);
-}
-
-/* Runs the graph's step in the reference executor and in generated code r (built by cgu_build with
- * the given flags; nb is a run-time argument, so one build serves every batch size) and compares
- * every node that has a buffer (with fusion, the nodes computed inside a chain have none). */
-static int run_both(snc_graph *g, cg_run *rp, int64_t nb, int nthreads) {
-  snc_error err = {0};
-  snc_exec *ex = snc_exec_new(g, &err);
-  snc_exec_init_params(ex, 11);
-  gc_fill_inputs(g, ex, 5);
-  snc_kctx ctx = {.nb = nb, .seed = 9, .step = 3, .training = 1, .lr_scale = 1};
-  cg_run r = *rp;
-  /* the arena starts as NaN bytes, not as the previous run left it: a kernel that read memory no
-   * kernel wrote, or skipped a write, would show */
-  memset(r.arena, 0xff, (size_t)r.p->layout.arena_bytes);
-  cgu_copy_params(&r, ex, g); /* before the reference step changes state (batchnorm statistics) */
-  snc_exec_run(ex, SNC_RUN_STEP, &ctx);
-  const void *ins[64];
-  for (int k = 0; k < r.p->ninputs; k++) ins[k] = snc_exec_buf(ex, r.p->inputs[k]);
-  snc_step_args a = {.inputs = ins, .nb = nb, .seed = 9, .step = 3, .lr_scale = 1, .nthreads = nthreads};
-  r.train(r.arena, &a);
-  int bad = 0;
-  {
-    float *buf = malloc((size_t)r.p->layout.unplanned_bytes + 64);
-    for (int i = 0; i < g->nnodes; i++) {
-      const snc_node *n = g->nodes[i];
-      if (n->op == SNC_OP_ADAM || n->op == SNC_OP_SGD || r.p->layout.offset[i] < 0) continue;
-      int64_t e = snc_kernel_numel(n, &ctx);
-      int b;
-      if (r.p->layout.compact && r.p->layout.compact[i]) /* the argmax of each window, not the activation */
-        b = cgu_compact_check(&r, g, i, nb, snc_exec_buf(ex, i), 0);
-      else {
-        cgu_read(&r, g, i, nb, buf);
-        b = cgu_compare(n->name, buf, snc_exec_buf(ex, i), e, 1e-4, 2e-5);
-      }
-      if (b) fprintf(stderr, "\n  %s (%s): %d of %lld differ\n", n->name, snc_op_name(n->op), b, (long long)e);
-      bad += b;
-    }
-    free(buf);
-  }
-  snc_exec_free(ex);
-  return bad;
+  return cgu_with_loss(g, info->example(g), info->name);
 }
 
 static void test_every_op(void) {
@@ -95,11 +29,11 @@ static void test_every_op(void) {
         snc_error err = {0};
         if (cgu_build(g, flags, &r, &err)) fprintf(stderr, "\n%s: %s\n", g->name, err.msg);
         else {
-          int bad = run_both(g, &r, batch, 2);
+          int bad = cgu_run_both(g, &r, batch, 2);
           if (bad) fprintf(stderr, "\n  op %s, batch %d, flags %d: %d values differ\n", info->name, batch, flags, bad);
           CU_ASSERT_EQUAL(bad, 0);
           /* a smaller last batch, on the same code and arena (the parameters are copied in again) */
-          bad = run_both(g, &r, batch - 1, 2);
+          bad = cgu_run_both(g, &r, batch - 1, 2);
           CU_ASSERT_EQUAL(bad, 0);
           cgu_free(&r);
         }
@@ -142,13 +76,13 @@ static void test_conv_shapes(void) {
       int w = snc_example_param(g, 4, (int64_t[]){cs[i].o, cs[i].c, cs[i].kh, cs[i].kw});
       int b = snc_example_param(g, 1, (int64_t[]){cs[i].o});
       int y = snc_example_op(g, SNC_OP_CONV2D, (int[]){x, w, b}, 3, (snc_attrs){.stride = {cs[i].sy, cs[i].sx}, .pad = {cs[i].py, cs[i].px}});
-      g = with_loss(g, y, "conv2d");
+      g = cgu_with_loss(g, y, "conv2d");
       CU_ASSERT_PTR_NOT_NULL_FATAL(g);
       for (int flags = 1; flags <= 3; flags += 2) { /* the loss's product fused into the kernel, or not */
         cg_run r;
         snc_error err = {0};
         CU_ASSERT_EQUAL_FATAL(cgu_build(g, flags, &r, &err), 0);
-        int bad = run_both(g, &r, batch, 2) + run_both(g, &r, batch - 2, 1);
+        int bad = cgu_run_both(g, &r, batch, 2) + cgu_run_both(g, &r, batch - 2, 1);
         if (bad) fprintf(stderr, "\n  conv shape %zu, batch %d, flags %d: %d values differ\n", i, batch, flags, bad);
         CU_ASSERT_EQUAL(bad, 0);
         cgu_free(&r);
@@ -400,7 +334,7 @@ static void test_dw_prologue_no_bias(void) {
     int fused = 0;
     for (int k = 0; k < run.p->ncalls[0]; k++) fused += !strncmp(run.p->call_names[0][k], "conv2d_dw+maxpool2d_dx+tanh_dx+dropout_dx ", 42);
     CU_ASSERT_EQUAL(fused, flags == 1);
-    int bad = run_both(g, &run, 21, 2) + run_both(g, &run, 17, 1);
+    int bad = cgu_run_both(g, &run, 21, 2) + cgu_run_both(g, &run, 17, 1);
     if (bad) fprintf(stderr, "\n  flags %d: %d values differ\n", flags, bad);
     CU_ASSERT_EQUAL(bad, 0);
     cgu_free(&run);

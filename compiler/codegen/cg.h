@@ -38,6 +38,7 @@ typedef struct snc_cg {
      value (a compact activation's readers: the window's maximum) */
   int subst_node;
   LLVMValueRef subst_val;
+  int direct_conv; /* snc_cg_options.direct_conv: no Winograd */
   snc_error *err;
   /* schedules (cg_sched.c): the options' chooser, and the choice for the kernel being emitted */
   int (*sched_fn)(void *user, const char *name, const char *shape, const snc_cg_schedule *cands, int n);

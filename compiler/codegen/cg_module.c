@@ -2,6 +2,7 @@
  * points P_train_step and P_eval, each one OpenMP parallel region (GOMP_parallel) that calls the
  * kernels in order with GOMP_barrier between them, and P_init (cg_init.c). Shared by the JIT and the
  * object writer. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -427,7 +428,8 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
     }
 
   snc_cg cg = {.g = g, .lay = &p->layout, .err = err, .profile = opt && opt->profile, .into = p->into,
-               .sched_fn = opt ? opt->schedule : NULL, .sched_user = opt ? opt->schedule_user : NULL};
+               .sched_fn = opt ? opt->schedule : NULL, .sched_user = opt ? opt->schedule_user : NULL,
+               .direct_conv = (opt && opt->direct_conv) || (getenv("SNC_DIRECT_CONV") && !strcmp(getenv("SNC_DIRECT_CONV"), "1"))};
   p->context = cg.ctx = LLVMContextCreate();
   char modname[96];
   snprintf(modname, sizeof modname, "snc.%s", p->prefix);

@@ -34,6 +34,24 @@ typedef struct conv_dims {
 conv_dims cg_conv_dims(const snc_graph *g, const snc_node *n);
 void cg_emit_dw(snc_cg *cg, const snc_node *n);
 
+/* forward 3x3 convolutions as Winograd F(4x4, 3x3) (emit_wino.c): the kernel's geometry, its
+   buffers and its fused chain (the epilogue in cg->epi, a max pooling ending it) */
+typedef struct cg_wino {
+  conv_dims d;
+  int64_t bp;
+  int head;                 /* the convolution's node */
+  LLVMValueRef x, w, bias, out; /* out: the chain's root, or the pooled tensor */
+  const snc_node *pool;     /* the max pooling that ends the chain, or NULL */
+  LLVMValueRef keep;        /* pooled in a training graph: the side output (the activation, or compact) */
+  int compact, after_pool;  /* as the direct kernel's (emit_conv.c) */
+  const char *shape;        /* the schedule's shape key (cg_sched_shape) */
+} cg_wino;
+/* Does a convolution of these dims (ending in pool, may be NULL) run as Winograd? Unpadded, stride
+   1, 3x3, outputs in whole 4x4 tiles whose windows the pooling tiles, 16 channels in and 8 out at
+   least, its scratch within the thread's stack budget. */
+int cg_wino_ok(const conv_dims *d, const snc_node *pool);
+void cg_wino_emit(snc_cg *cg, const cg_wino *W);
+
 /* helpers */
 int64_t cg_per_sample(const snc_graph *g, int node); /* numel per sample (numel when not batched) */
 LLVMValueRef cg_nb(snc_cg *cg);                      /* i64 rows in use */

@@ -574,6 +574,13 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
     }
     G.after_pool = epilogue_after_pool(cg);
   }
+  if (!dx && n->op == SNC_OP_CONV2D && !cg->direct_conv && cg_wino_ok(&G.d, G.pool)) {
+    cg_wino W = {.d = G.d, .bp = G.bp, .head = n->id, .x = G.src, .w = G.w, .bias = G.bias, .out = G.out, .pool = G.pool,
+                 .keep = G.keep, .compact = G.compact, .after_pool = G.after_pool, .shape = shape};
+    cg_wino_emit(cg, &W);
+    if (G.pool) cg->nepi++;
+    return;
+  }
   if (P) {
     int nc = tile_candidates(&G, P, cg->nepi > 0, c, 16);
     if (G.pool) { /* whole channel blocks per thread: block sizes that divide the channels */

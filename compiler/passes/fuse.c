@@ -89,7 +89,7 @@ static int dw_takes(const snc_graph *g, const int *into, const snc_node *e, int 
    zero (+0) whatever finite activation they read, which may therefore be the window's maximum */
 static int zero_keeping(const snc_graph *g, const snc_node *m, int a) {
   switch (m->op) {
-  case SNC_OP_DROPOUT_DX: return m->inputs[0] != a;
+  case SNC_OP_DROPOUT_DX: case SNC_OP_SCALE: return m->inputs[0] != a; /* read nothing but dy */
   case SNC_OP_TANH_DX: case SNC_OP_SIGMOID_DX: case SNC_OP_RELU_DX: return m->inputs[1] != a; /* (y, dy) */
   default: (void)g; return 0;
   }

@@ -37,7 +37,7 @@ int snc_fuse_elementwise(snc_opcode op);
 /* Is the side output a (an activation a pooling kernel stores for the backward pass) needed only
  * at each window's argmax? So it is when every backward reader is in a chain headed by that
  * pooling's gradient whose other members keep a zero gradient zero whatever activation they read
- * (tanh_dx, sigmoid_dx, relu_dx, dropout_dx): the chain's value is zero off the argmax, and at the
+ * (tanh_dx, sigmoid_dx, relu_dx, dropout_dx, scale): the chain's value is zero off the argmax, and at the
  * argmax the activation is the window's maximum, which the pooling's output holds. Its buffer then
  * holds, per pooled element and lane, the argmax's row-major position in the window (one byte,
  * 1/16 of the activation for 2 x 2 windows), and the pooling's output stays alive as long as it.
@@ -79,15 +79,17 @@ int snc_layout_batched(const snc_graph *g, int node);
  *   gather (linear layers, long padded rows): r output channels x v batch vectors (p = 1, order 0)
  *   dw     (weight gradients): r output channels x p input channels of weights (v = 1); order 0:
  *          input-channel blocks innermost, 1: output-channel blocks innermost
+ *   wino   (forward 3x3 convolutions as Winograd F(4x4, 3x3), codegen/emit_wino.c): r output
+ *          channels per block of the transformed products (p = v = 1, order 0)
  * Text form (snc_cg_schedule_format / _parse): "tile r6 p4 v1 o0 u24". */
-enum { SNC_SCHED_NONE = 0, SNC_SCHED_TILE, SNC_SCHED_GATHER, SNC_SCHED_DW };
+enum { SNC_SCHED_NONE = 0, SNC_SCHED_TILE, SNC_SCHED_GATHER, SNC_SCHED_DW, SNC_SCHED_WINO };
 typedef struct snc_cg_schedule {
-  int kind; /* SNC_SCHED_TILE, _GATHER or _DW */
+  int kind; /* SNC_SCHED_TILE, _GATHER, _DW or _WINO */
   int r, p, v, order;
   int u;    /* a fused epilogue (tile, gather): the block's vectors it takes per step, node by node
                side by side (all of them: straight from the accumulators); 1 without an epilogue */
 } snc_cg_schedule;
-#define SNC_CG_SCHEDULE_VERSION 2 /* bumped when a schedule's meaning or the candidates change */
+#define SNC_CG_SCHEDULE_VERSION 3 /* bumped when a schedule's meaning or the candidates change */
 int snc_cg_schedule_format(const snc_cg_schedule *s, char *buf, size_t n); /* returns the length */
 int snc_cg_schedule_parse(const char *text, snc_cg_schedule *s);           /* 0, or -1 if malformed */
 int snc_cg_schedule_equal(const snc_cg_schedule *a, const snc_cg_schedule *b);
@@ -98,6 +100,8 @@ typedef struct snc_cg_options {
   FILE *dump_graph;   /* print the kernels and the memory plan here when not NULL */
   int no_reuse;       /* every buffer its own space (tests) */
   int no_fusion;      /* one kernel per node */
+  int direct_conv;    /* every convolution as a direct sum, none as Winograd F(4x4, 3x3) (also when
+                         $SNC_DIRECT_CONV is 1) */
   int profile;        /* regions call snc_profile_mark(region, k) on thread 0 after kernel k's barrier */
   int no_eval;        /* with a training step: no P_eval (the caller evaluates on a build of its own,
                          snc/train.h "evaluation on a wider build"); its kernels are neither emitted
