@@ -6,10 +6,10 @@
  * 36 products per tile and channel pair instead of 144: a quarter of the multiplies, plus the
  * transforms. On [C][H][W][Bp] every transform runs on vectors of 16 samples.
  *
- * A thread takes whole batch vectors (the input transform is then done once) and
+ * A thread takes a range of work items (batch vector, tile, block of R output channels) and
  *   1. transforms the weights into U (its stack: [36][O][C] floats; 16 input channels side by side),
- *   2. for each of its batch vectors and every tile: transforms the input tile of every channel into
- *      V ([36][C] vectors), then for each block of R output channels sums
+ *   2. for each of its tiles of a batch vector: transforms the input tile of every channel into
+ *      V ([36][C] vectors), then for each of its blocks of R output channels sums
  *      M[p][r] = sum_c U[p][o0+r][c] V[p][c] in channel
  *      order, and per channel transforms M back to the 4x4 tile, adds the bias and runs the
  *      fused chain: the epilogue, and a max pooling whose windows the tile holds whole, in registers
@@ -134,8 +134,12 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
   LLVMValueRef ms = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(36 * R)), "wino_m");
   LLVMValueRef acc[WINO_R];
   for (int r = 0; r < R; r++) acc[r] = cg_alloca(cg, cg->vf, "acc");
+  /* work items (batch vector, tile, block) in that order: a thread's range has whole batch vectors
+     but at its ends, so it transforms the input of at most two tiles another thread transforms too,
+     and 7 batch vectors split evenly */
+  int64_t nblk = O / R, nitems = nvec * nty * ntx * nblk;
   LLVMValueRef lo, hi;
-  cg_partition(cg, nvec, &lo, &hi); /* batch vectors: a thread transforms the input its outputs need */
+  cg_partition(cg, nitems, &lo, &hi);
   LLVMBasicBlockRef none = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, lo, hi, ""), "mine");
   /* 1. U, [36][O][C]: U_c = G g_c G^T for 16 input channels at a time */
   snc_cg_loop lp, lc;
@@ -159,13 +163,16 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
   }
   cg_loop_end(cg, &lc);
   cg_loop_end(cg, &lp);
-  /* 2. per batch vector and tile */
-  snc_cg_loop lv, lt, lb, lpp, lr;
-  cg_loop_begin(cg, &lv, lo, hi, 1, "vec");
-  LLVMValueRef b0 = cg_mul(cg, lv.iv, cg_i64(cg, SNC_VW));
-  cg_loop_begin(cg, &lt, cg_i64(cg, 0), cg_i64(cg, nty * ntx), 1, "tile");
-  LLVMValueRef oy0 = cg_mul(cg, LLVMBuildUDiv(cg->b, lt.iv, cg_i64(cg, ntx), ""), cg_i64(cg, 4));
-  LLVMValueRef ox0 = cg_mul(cg, LLVMBuildURem(cg->b, lt.iv, cg_i64(cg, ntx), ""), cg_i64(cg, 4));
+  /* 2. per item: the input transform when its tile is new to the thread, then the block */
+  snc_cg_loop li, lpp, lr;
+  cg_loop_begin(cg, &li, lo, hi, 1, "item");
+  LLVMValueRef blk = LLVMBuildURem(cg->b, li.iv, cg_i64(cg, nblk), "blk"), rest = LLVMBuildUDiv(cg->b, li.iv, cg_i64(cg, nblk), "");
+  LLVMValueRef tile = LLVMBuildURem(cg->b, rest, cg_i64(cg, nty * ntx), "tile");
+  LLVMValueRef b0 = cg_mul(cg, LLVMBuildUDiv(cg->b, rest, cg_i64(cg, nty * ntx), ""), cg_i64(cg, SNC_VW));
+  LLVMValueRef oy0 = cg_mul(cg, LLVMBuildUDiv(cg->b, tile, cg_i64(cg, ntx), ""), cg_i64(cg, 4));
+  LLVMValueRef ox0 = cg_mul(cg, LLVMBuildURem(cg->b, tile, cg_i64(cg, ntx), ""), cg_i64(cg, 4));
+  LLVMValueRef fresh = LLVMBuildOr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, li.iv, lo, ""), LLVMBuildICmp(cg->b, LLVMIntEQ, blk, cg_i64(cg, 0), ""), "");
+  LLVMBasicBlockRef have_v = cg_if_begin(cg, fresh, "transform");
   /* V[p][c] = (B^T d_c B)[p] */
   cg_loop_begin(cg, &lc, cg_i64(cg, 0), cg_i64(cg, C), 1, "vc");
   LLVMValueRef dt[36], vt[36];
@@ -186,8 +193,8 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
     cg_vstore(cg, vt[p], LLVMBuildInBoundsGEP2(cg->b, cg->vf, vs, &vi, 1, ""), 64);
   }
   cg_loop_end(cg, &lc);
-  cg_loop_begin(cg, &lb, cg_i64(cg, 0), cg_i64(cg, O / R), 1, "blk");
-  LLVMValueRef o0 = cg_mul(cg, lb.iv, cg_i64(cg, R));
+  cg_if_end(cg, have_v);
+  LLVMValueRef o0 = cg_mul(cg, blk, cg_i64(cg, R));
   /* M[p][r] = sum_c U[p][o0+r][c] V[p][c], channels in order */
   cg_loop_begin(cg, &lpp, cg_i64(cg, 0), cg_i64(cg, 36), 1, "p");
   for (int r = 0; r < R; r++) cg_vstore(cg, cg_vf(cg, 0), acc[r], 64);
@@ -219,8 +226,6 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
   }
   tile_out(cg, W, o, oy0, ox0, b0, y);
   cg_loop_end(cg, &lr);
-  cg_loop_end(cg, &lb);
-  cg_loop_end(cg, &lt);
-  cg_loop_end(cg, &lv);
+  cg_loop_end(cg, &li);
   cg_if_end(cg, none);
 }
