@@ -12,18 +12,21 @@
 typedef struct wcase {
   int C, H, W, O, bias, pool;
   snc_opcode act[3];
-  int batch;
+  int batch, pad;
+  int wino_dx; /* the input gradient runs as Winograd too (padding 1, 16k output channels) */
 } wcase;
 
 /* tanh after a scale by 0.1: the sums of these examples' weights (fan-in 144 and more) would
    saturate it, and the windows' ties at tanh = 1 would go to whichever element rounds to 1 first,
    in the reference or in the (differently rounded) Winograd sum */
 static const wcase cases[] = {
-    {16, 10, 10, 8, 1, 1, {SNC_OP_SCALE, SNC_OP_TANH, 0}, 37},                /* 2 x 2 tiles, pooled */
-    {32, 6, 6, 24, 0, 1, {SNC_OP_DROPOUT, SNC_OP_SCALE, SNC_OP_TANH}, 21},    /* siamese's conv2, 3 blocks */
-    {16, 6, 10, 16, 1, 0, {SNC_OP_RELU, 0, 0}, 37},                           /* 1 x 2 tiles, no pooling */
-    {48, 6, 6, 8, 1, 0, {0, 0, 0}, 16},                                       /* no epilogue */
-    {16, 10, 10, 8, 0, 1, {SNC_OP_LEAKY_RELU, 0, 0}, 37}, /* pooled, the activation a full side output */
+    {16, 10, 10, 8, 1, 1, {SNC_OP_SCALE, SNC_OP_TANH, 0}, 37, 0, 0},          /* 2 x 2 tiles, pooled */
+    {32, 6, 6, 24, 0, 1, {SNC_OP_DROPOUT, SNC_OP_SCALE, SNC_OP_TANH}, 21, 0, 0},    /* siamese's conv2, 3 blocks */
+    {16, 6, 10, 16, 1, 0, {SNC_OP_RELU, 0, 0}, 37, 0, 0},                     /* 1 x 2 tiles, no pooling */
+    {48, 6, 6, 8, 1, 0, {0, 0, 0}, 16, 0, 0},                                 /* no epilogue */
+    {16, 10, 10, 8, 0, 1, {SNC_OP_LEAKY_RELU, 0, 0}, 37, 0, 0}, /* pooled, the activation a full side output */
+    {16, 14, 14, 16, 1, 0, {SNC_OP_RELU, 0, 0}, 21, 1, 1}, /* padded, 4 x 4 tiles cropped to 14; dx too */
+    {16, 12, 12, 32, 0, 1, {SNC_OP_SCALE, SNC_OP_TANH, 0}, 19, 1, 1}, /* padded and pooled; dx too */
 };
 
 /* x -> conv2d (3x3, no padding) -> activations -> [max pooling 2x2] */
@@ -33,7 +36,7 @@ static snc_graph *build(const wcase *c, int *out) {
   int x = snc_example_input(g, 3, (int64_t[]){c->C, c->H, c->W}, SNC_F32);
   int w = snc_example_param(g, 4, (int64_t[]){c->O, c->C, 3, 3});
   int ins[3] = {x, w, c->bias ? snc_example_param(g, 1, (int64_t[]){c->O}) : -1};
-  int y = snc_example_op(g, SNC_OP_CONV2D, ins, c->bias ? 3 : 2, (snc_attrs){.stride = {1, 1}});
+  int y = snc_example_op(g, SNC_OP_CONV2D, ins, c->bias ? 3 : 2, (snc_attrs){.stride = {1, 1}, .pad = {c->pad, c->pad}});
   for (int a = 0; a < 3 && c->act[a]; a++) y = snc_example_op(g, c->act[a], &y, 1, (snc_attrs){.p = 0.25f, .alpha = 0.1f});
   if (c->pool) y = snc_example_op(g, SNC_OP_MAXPOOL2D, &y, 1, (snc_attrs){.kernel = {2, 2}, .stride = {2, 2}});
   *out = y;
@@ -65,7 +68,7 @@ static void test_wino_train(void) {
       cg_run r;
       snc_error err = {0};
       CU_ASSERT_EQUAL_FATAL(cgu_build(g, flags, &r, &err), 0);
-      CU_ASSERT_EQUAL(wino_calls(&r, 0), 1);
+      CU_ASSERT_EQUAL(wino_calls(&r, 0), 1 + cases[k].wino_dx);
       /* tanh's or relu's gradient reads the pooled value, leaky relu's the activation */
       CU_ASSERT_EQUAL(compacts(&r, g), flags == 1 && cases[k].pool && cases[k].act[0] != SNC_OP_LEAKY_RELU);
       int bad = cgu_run_both(g, &r, cases[k].batch, 2) + cgu_run_both(g, &r, cases[k].batch - 5, 1);
@@ -140,18 +143,21 @@ static void test_wino_eval(void) {
   }
 }
 
-/* shapes it refuses run direct: padding, stride 2, too few input channels, rows not in whole tiles */
+/* shapes it refuses run direct: padding 2, stride 2, too few input channels, tiles mostly cropped */
 static void test_wino_refused(void) {
   conv_dims ok = {.C = 32, .H = 6, .W = 6, .O = 64, .OH = 4, .OW = 4, .kh = 3, .kw = 3, .s = {1, 1}};
   CU_ASSERT(cg_wino_ok(&ok, NULL));
   conv_dims d = ok;
-  d.p[0] = d.p[1] = 1, d.OH = d.OW = 6;
+  d.p[0] = d.p[1] = 2, d.OH = d.OW = 8; /* an input gradient of an unpadded one: no fewer multiplies */
   CU_ASSERT(!cg_wino_ok(&d, NULL));
+  d = ok, d.p[0] = d.p[1] = 1, d.OH = d.OW = 6; /* padded: 2 x 2 tiles, 144 products against 324 */
+  CU_ASSERT(cg_wino_ok(&d, NULL));
+  CU_ASSERT(!cg_wino_ok(&d, &(snc_node){.attr = {.kernel = {2, 2}}})); /* cropped tiles cannot pool */
   d = ok, d.s[0] = d.s[1] = 2;
   CU_ASSERT(!cg_wino_ok(&d, NULL));
   d = ok, d.C = 8;
   CU_ASSERT(!cg_wino_ok(&d, NULL));
-  d = ok, d.H = d.W = 7, d.OH = d.OW = 5;
+  d = ok, d.H = d.W = 7, d.OH = d.OW = 5; /* 2 x 2 tiles for 25 outputs: too much cropped */
   CU_ASSERT(!cg_wino_ok(&d, NULL));
   d = ok, d.C = 512, d.O = 512; /* its weights would not fit the thread's stack budget */
   CU_ASSERT(!cg_wino_ok(&d, NULL));

@@ -45,10 +45,13 @@ typedef struct cg_wino {
   LLVMValueRef keep;        /* pooled in a training graph: the side output (the activation, or compact) */
   int compact, after_pool;  /* as the direct kernel's (emit_conv.c) */
   const char *shape;        /* the schedule's shape key (cg_sched_shape) */
+  int dx;                   /* an input gradient: d is the convolution that computes it (from dy, C
+                               its output channels, the weights w[c][o] turned by 180 degrees) */
 } cg_wino;
-/* Does a convolution of these dims (ending in pool, may be NULL) run as Winograd? Unpadded, stride
-   1, 3x3, outputs in whole 4x4 tiles whose windows the pooling tiles, 16 channels in and 8 out at
-   least, its scratch within the thread's stack budget. */
+/* Does a convolution of these dims (ending in pool, may be NULL) run as Winograd? 3x3, stride 1,
+   padding 0 or 1, 16k channels in and 8k out, its 4x4 tiles (cropped at the edges) at most half the
+   direct kernel's multiplies, whole tiles whose windows the pooling tiles when it pools, its scratch
+   within the thread's stack budget. */
 int cg_wino_ok(const conv_dims *d, const snc_node *pool);
 void cg_wino_emit(snc_cg *cg, const cg_wino *W);
 

@@ -574,9 +574,17 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
     }
     G.after_pool = epilogue_after_pool(cg);
   }
-  if (!dx && n->op == SNC_OP_CONV2D && !cg->direct_conv && cg_wino_ok(&G.d, G.pool)) {
-    cg_wino W = {.d = G.d, .bp = G.bp, .head = n->id, .x = G.src, .w = G.w, .bias = G.bias, .out = G.out, .pool = G.pool,
-                 .keep = G.keep, .compact = G.compact, .after_pool = G.after_pool, .shape = shape};
+  /* Winograd (emit_wino.c): a forward convolution, or an input gradient as the convolution of dy
+     with the weights transposed and turned (padding 2 - p) */
+  conv_dims wd = G.d;
+  if (dx) {
+    wd.C = G.d.O, wd.H = G.d.OH, wd.W = G.d.OW, wd.O = G.d.C, wd.OH = G.d.H, wd.OW = G.d.W;
+    wd.p[0] = G.d.kh - 1 - G.d.p[0], wd.p[1] = G.d.kw - 1 - G.d.p[1];
+  }
+  if ((n->op == SNC_OP_CONV2D || n->op == SNC_OP_CONV2D_DX) && !cg->direct_conv && (!dx || G.d.s[0] * G.d.s[1] == 1) &&
+      cg_wino_ok(&wd, G.pool)) {
+    cg_wino W = {.d = wd, .bp = G.bp, .head = n->id, .x = G.src, .w = G.w, .bias = G.bias, .out = G.out, .pool = G.pool,
+                 .keep = G.keep, .compact = G.compact, .after_pool = G.after_pool, .shape = shape, .dx = dx};
     cg_wino_emit(cg, &W);
     if (G.pool) cg->nepi++;
     return;

@@ -56,9 +56,11 @@ static void sandwich(snc_cg *cg, const float (*L)[6], int m, const LLVMValueRef 
 static int64_t stack_bytes(const conv_dims *d) { return d->O * d->C * 36 * 4 + 36 * (d->C + 1) * 64 + 36 * WINO_R * 64; }
 
 int cg_wino_ok(const conv_dims *d, const snc_node *pool) {
-  if (d->kh != 3 || d->kw != 3 || d->s[0] != 1 || d->s[1] != 1 || d->p[0] || d->p[1]) return 0;
-  if (d->OH % 4 || d->OW % 4 || d->C % SNC_VW || d->O % 8 || stack_bytes(d) > WINO_STACK) return 0;
-  return !pool || (4 % pool->attr.kernel[0] == 0 && 4 % pool->attr.kernel[1] == 0);
+  if (d->kh != 3 || d->kw != 3 || d->s[0] != 1 || d->s[1] != 1 || d->p[0] > 1 || d->p[1] > 1 || d->p[0] < 0 || d->p[1] < 0) return 0;
+  if (d->OH < 4 || d->OW < 4 || d->C % SNC_VW || d->O % 8 || stack_bytes(d) > WINO_STACK) return 0;
+  /* tiles past the edge are cropped: at most half the direct kernel's multiplies */
+  if (((d->OH + 3) / 4) * ((d->OW + 3) / 4) * 36 * 2 > d->OH * d->OW * 9) return 0;
+  return !pool || (d->OH % 4 == 0 && d->OW % 4 == 0 && 4 % pool->attr.kernel[0] == 0 && 4 % pool->attr.kernel[1] == 0);
 }
 
 /* one channel's 4x4 tile y (row-major, at output row oy0, column ox0), lanes b0..: the chain, then
@@ -67,15 +69,26 @@ static void tile_out(snc_cg *cg, const cg_wino *W, LLVMValueRef o, LLVMValueRef 
                      LLVMValueRef *y) {
   const conv_dims *d = &W->d;
   LLVMValueRef fs[16], bs[16];
-  for (int e = 0; e < 16; e++) {
-    fs[e] = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, o, cg_i64(cg, d->OH)), cg_add(cg, oy0, cg_i64(cg, e / 4))), cg_i64(cg, d->OW)),
-                   cg_add(cg, ox0, cg_i64(cg, e % 4)));
+  int crop = d->OH % 4 || d->OW % 4; /* the last tiles of a row or column reach past the edge */
+  for (int e = 0; e < 16; e++) { /* a cropped element's chain reads inside the tensor, and is not stored */
+    LLVMValueRef oy = cg_add(cg, oy0, cg_i64(cg, e / 4)), ox = cg_add(cg, ox0, cg_i64(cg, e % 4));
+    if (crop) {
+      oy = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, oy, cg_i64(cg, d->OH), ""), oy, cg_i64(cg, d->OH - 1), "");
+      ox = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, ox, cg_i64(cg, d->OW), ""), ox, cg_i64(cg, d->OW - 1), "");
+    }
+    fs[e] = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, o, cg_i64(cg, d->OH)), oy), cg_i64(cg, d->OW)), ox);
     bs[e] = b0;
   }
   if (!W->after_pool && cg->nepi) cg_epilogue_n(cg, W->head, y, fs, bs, 16);
   if (!W->pool || (W->keep && !W->compact))
-    for (int e = 0; e < 16; e++)
+    for (int e = 0; e < 16; e++) {
+      LLVMBasicBlockRef in = NULL;
+      if (crop)
+        in = cg_if_begin(cg, LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, cg_add(cg, oy0, cg_i64(cg, e / 4)), cg_i64(cg, d->OH), ""),
+                                          LLVMBuildICmp(cg->b, LLVMIntSLT, cg_add(cg, ox0, cg_i64(cg, e % 4)), cg_i64(cg, d->OW), ""), ""), "in");
       cg_vstore(cg, y[e], cg_gep(cg, W->pool ? W->keep : W->out, cg_add(cg, cg_mul(cg, fs[e], cg_i64(cg, W->bp)), b0)), 64);
+      if (in) cg_if_end(cg, in);
+    }
   if (!W->pool) return;
   int ky = W->pool->attr.kernel[0], kx = W->pool->attr.kernel[1];
   int64_t PH = d->OH / ky, PW = d->OW / kx;
@@ -117,7 +130,7 @@ static void tile_out(snc_cg *cg, const cg_wino *W, LLVMValueRef o, LLVMValueRef 
 
 void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
   const conv_dims *d = &W->d;
-  int64_t C = d->C, O = d->O, nvec = W->bp / SNC_VW, nty = d->OH / 4, ntx = d->OW / 4;
+  int64_t C = d->C, O = d->O, nvec = W->bp / SNC_VW, nty = (d->OH + 3) / 4, ntx = (d->OW + 3) / 4;
   snc_cg_schedule c[3];
   int nc = 0;
   for (int k = 0; k < 3; k++) { /* 8 channels per block, then 4 and 16: the same sums in the same order */
@@ -149,7 +162,10 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
   for (int k = 0; k < 9; k++) { /* tap k of channels c.. c+15: stride 9 */
     g[k] = LLVMGetUndef(cg->vf);
     for (int l = 0; l < SNC_VW; l++) {
-      LLVMValueRef wi = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, lp.iv, cg_i64(cg, C)), cg_add(cg, lc.iv, cg_i64(cg, l))), cg_i64(cg, 9)), cg_i64(cg, k));
+      LLVMValueRef cl = cg_add(cg, lc.iv, cg_i64(cg, l)), wi;
+      if (!W->dx) wi = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, lp.iv, cg_i64(cg, C)), cl), cg_i64(cg, 9)), cg_i64(cg, k));
+      else /* the input gradient: the weights transposed (w[c][o]) and turned by 180 degrees */
+        wi = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, cl, cg_i64(cg, O)), lp.iv), cg_i64(cg, 9)), cg_i64(cg, 8 - k));
       g[k] = LLVMBuildInsertElement(cg->b, g[k], cg_load(cg, cg_gep(cg, W->w, wi)), cg_i32(cg, l), "");
     }
   }
@@ -173,15 +189,28 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
   LLVMValueRef ox0 = cg_mul(cg, LLVMBuildURem(cg->b, tile, cg_i64(cg, ntx), ""), cg_i64(cg, 4));
   LLVMValueRef fresh = LLVMBuildOr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, li.iv, lo, ""), LLVMBuildICmp(cg->b, LLVMIntEQ, blk, cg_i64(cg, 0), ""), "");
   LLVMBasicBlockRef have_v = cg_if_begin(cg, fresh, "transform");
+  /* the tile's input rows and columns: with padding or cropped tiles some are outside the input,
+     read as zeros (the address clamped inside) */
+  LLVMValueRef iy[6], ix[6], vy[6], vx[6];
+  int edges = d->p[0] || d->p[1] || d->OH % 4 || d->OW % 4;
+  for (int i = 0; i < 6; i++) {
+    LLVMValueRef t[2] = {cg_add(cg, oy0, cg_i64(cg, i - d->p[0])), cg_add(cg, ox0, cg_i64(cg, i - d->p[1]))};
+    int64_t lim[2] = {d->H, d->W};
+    LLVMValueRef *c[2] = {&iy[i], &ix[i]}, *v[2] = {&vy[i], &vx[i]};
+    for (int a = 0; a < 2; a++) {
+      *v[a] = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGE, t[a], cg_i64(cg, 0), ""), LLVMBuildICmp(cg->b, LLVMIntSLT, t[a], cg_i64(cg, lim[a]), ""), "");
+      *c[a] = LLVMBuildSelect(cg->b, *v[a], t[a], cg_i64(cg, 0), "");
+    }
+  }
   /* V[p][c] = (B^T d_c B)[p] */
   cg_loop_begin(cg, &lc, cg_i64(cg, 0), cg_i64(cg, C), 1, "vc");
   LLVMValueRef dt[36], vt[36];
   for (int i = 0; i < 6; i++)
     for (int j = 0; j < 6; j++) {
-      LLVMValueRef pos = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, lc.iv, cg_i64(cg, d->H)), cg_add(cg, oy0, cg_i64(cg, i))), cg_i64(cg, d->W)),
-                                cg_add(cg, ox0, cg_i64(cg, j)));
+      LLVMValueRef pos = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, lc.iv, cg_i64(cg, d->H)), iy[i]), cg_i64(cg, d->W)), ix[j]);
       LLVMValueRef xp = cg_gep(cg, W->x, cg_add(cg, cg_mul(cg, pos, cg_i64(cg, W->bp)), b0));
       dt[i * 6 + j] = cg_vload(cg, xp, 64);
+      if (edges) dt[i * 6 + j] = LLVMBuildSelect(cg->b, LLVMBuildAnd(cg->b, vy[i], vx[j], ""), dt[i * 6 + j], cg_vf(cg, 0), "");
       /* the next batch vector's line (the last vector's: past it, harmless): read from the cache of
          the core that wrote it, a line is ~100 ns, which the transform alone cannot hide */
       LLVMValueRef nx = LLVMBuildInBoundsGEP2(cg->b, cg->f32, xp, (LLVMValueRef[]){cg_i64(cg, SNC_VW)}, 1, "");
