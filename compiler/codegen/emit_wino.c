@@ -1,5 +1,7 @@
-/* Forward 3x3 convolutions as Winograd F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for
- * Convolutional Neural Networks", 2016): each 4x4 output tile comes from a 6x6 input tile as
+/* 3x3 convolutions of stride 1 and padding 0 or 1, and the input gradients of padding-1 ones (the
+ * convolution of dy with the weights transposed and turned by 180 degrees, cg_wino.dx), as Winograd
+ * F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each
+ * 4x4 output tile (cropped at the edges) comes from a 6x6 input tile (zeros outside the input) as
  *
  *   Y = A^T [ sum_c U_c (.) V_c ] A,   U_c = G g_c G^T (the weights),   V_c = B^T d_c B (the input)
  *
@@ -10,10 +12,10 @@
  *   1. transforms the weights into U (its stack: [36][O][C] floats; 16 input channels side by side),
  *   2. for each of its tiles of a batch vector: transforms the input tile of every channel into
  *      V ([36][C] vectors), then for each of its blocks of R output channels sums
- *      M[p][r] = sum_c U[p][o0+r][c] V[p][c] in channel
- *      order, and per channel transforms M back to the 4x4 tile, adds the bias and runs the
- *      fused chain: the epilogue, and a max pooling whose windows the tile holds whole, in registers
- *      (the first element, then each strictly greater one: the pooling kernel's order).
+ *      M[p][r] = sum_c U[p][o0+r][c] V[p][c] in channel order, and per channel transforms M back
+ *      to the 4x4 tile, adds the bias and runs the fused chain: the epilogue, and a max pooling
+ *      whose windows the tile holds whole, in registers (the first element, then each strictly
+ *      greater one: the pooling kernel's order).
  * Every output is computed the same way whatever the thread count. The transforms round
  * differently from the direct sum: outputs differ from the direct kernel's by about 1e-4
  * relative (docs/architecture.md). */
