@@ -87,11 +87,11 @@ static int dw_takes(const snc_graph *g, const int *into, const snc_node *e, int 
 /* A backward op in a chain that reads the pooled activation a (compact side outputs below): the
    chain's value is zero at every element but each window's argmax, and these ops keep a zero dy
    zero (+0) whatever finite activation they read, which may therefore be the window's maximum */
-static int zero_keeping(const snc_graph *g, const snc_node *m, int a) {
+static int zero_keeping(const snc_node *m, int a) {
   switch (m->op) {
   case SNC_OP_DROPOUT_DX: case SNC_OP_SCALE: return m->inputs[0] != a; /* read nothing but dy */
   case SNC_OP_TANH_DX: case SNC_OP_SIGMOID_DX: case SNC_OP_RELU_DX: return m->inputs[1] != a; /* (y, dy) */
-  default: (void)g; return 0;
+  default: return 0;
   }
 }
 
@@ -118,7 +118,7 @@ int snc_fuse_compact(const snc_graph *g, const int *into, int a) {
     for (int m = head + 1; m <= root; m++) {
       if (snc_fuse_root(into, m) != root) continue;
       const snc_node *e = g->nodes[m];
-      if (m == root && e->op == SNC_OP_CONV2D_DW ? e->inputs[0] == a : !zero_keeping(g, e, a)) return 0;
+      if (m == root && e->op == SNC_OP_CONV2D_DW ? e->inputs[0] == a : !zero_keeping(e, a)) return 0;
     }
   }
   return 1;
