@@ -292,6 +292,18 @@ static void test_checkpoint_mismatch(void) {
   free(before);
 }
 
+/* A shell whose soft stack limit is small (here 300 KiB): snrun raises it and the default thread
+ * stack, since a Winograd convolution keeps up to 512 KiB of scratch on each thread's stack (the
+ * siamese network's conv2 about 390 KiB). Before, this run ended in a segmentation fault. */
+static void test_small_stack(void) {
+  char cmd[1024], out[4096];
+  snprintf(cmd, sizeof cmd, "ulimit -S -s 300 && %s/snrun train %s/models/siamese.yaml --epochs 1 --threads 2 --no-cache",
+           SNC_BINARY_DIR, SNC_SOURCE_DIR);
+  int rc = run(cmd, out, sizeof out);
+  if (rc != 0) fprintf(stderr, "\n  exit %d: %s\n", rc, out);
+  CU_ASSERT_EQUAL(rc, 0);
+}
+
 static void cleanup_dir(void) {
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -304,6 +316,7 @@ static void register_tests(void) {
   atexit(cleanup_dir);
   SNC_SUITE("robust", {"numerics_overflow", test_numerics_overflow}, {"numerics_cli", test_numerics_cli},
             {"unwritable_dir", test_unwritable_dir}, {"full_disk", test_full_disk},
-            {"jit_missing_runtime", test_jit_missing_runtime}, {"checkpoint_mismatch", test_checkpoint_mismatch});
+            {"jit_missing_runtime", test_jit_missing_runtime}, {"checkpoint_mismatch", test_checkpoint_mismatch},
+            {"small_stack", test_small_stack});
 }
 SNC_TEST_MAIN(register_tests)

@@ -2,6 +2,8 @@
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #endif
 #include <omp.h>
 #include <signal.h>
@@ -625,8 +627,29 @@ static int run(int argc, char **argv, const char *cmd) {
   return !strcmp(cmd, "train") ? cmd_train(&c) : !strcmp(cmd, "pairs") ? cmd_pairs(&c) : cmd_eval(&c);
 }
 
+#ifdef __GLIBC__
+/* The generated kernels keep scratch on their thread's stack (a Winograd convolution up to 512 KiB,
+ * compiler/codegen/emit_wino.c): give every thread at least 8 MiB whatever the shell's soft limit.
+ * The main thread's stack grows up to the limit as it stands at the fault; threads created later
+ * (OpenMP's, the study's workers) take the default attributes' size. A hard limit below that stays. */
+static void ensure_stacks(void) {
+  const size_t want = (size_t)8 << 20;
+  struct rlimit r;
+  if (getrlimit(RLIMIT_STACK, &r) == 0 && r.rlim_cur != RLIM_INFINITY && r.rlim_cur < want) {
+    r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max >= want ? want : r.rlim_max;
+    setrlimit(RLIMIT_STACK, &r);
+  }
+  pthread_attr_t a;
+  size_t have = 0;
+  if (pthread_getattr_default_np(&a) != 0) return;
+  if (pthread_attr_getstacksize(&a, &have) == 0 && have < want && pthread_attr_setstacksize(&a, want) == 0) pthread_setattr_default_np(&a);
+  pthread_attr_destroy(&a);
+}
+#endif
+
 int main(int argc, char **argv) {
 #ifdef __GLIBC__
+  ensure_stacks();
   /* Keep freed memory in the heap instead of unmapping it: on a virtual machine the first touch of each
    * fresh page is a fault costing microseconds, and the memory a compile frees is what the data and the
    * arena reuse next (docs/jit.md, "Where the rest of a run goes"). */
