@@ -138,6 +138,12 @@ int cg_out_node(snc_cg *cg, int head);
 /* input `node` of an elementwise op at feature f, lanes b0..: a vector load, or a node without a
    batch (broadcast, mul's mask operand) loaded at f and splat */
 LLVMValueRef cg_operand(snc_cg *cg, int node, LLVMValueRef f, LLVMValueRef b0);
+/* compact side outputs (snc_fuse_compact): is node's buffer one? Its argmax bytes at the pooled
+   index at (lanes included), and in *pooled the pooling's output there (the activation at the
+   argmax); the byte vector idx stored at at */
+int cg_compact(const snc_cg *cg, int node);
+LLVMValueRef cg_compact_load(snc_cg *cg, int node, LLVMValueRef at, LLVMValueRef *pooled);
+void cg_compact_store(snc_cg *cg, LLVMValueRef base, LLVMValueRef at, LLVMValueRef idx);
 LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0);
 /* the chain from its k0-th member on, head the node whose value v is (a prologue's later members) */
 LLVMValueRef cg_epilogue_from(snc_cg *cg, int k0, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0);

@@ -251,7 +251,7 @@ static void node_key(snc_cg *cg, const snc_node *n, char *key, size_t len) {
   for (int j = -1; j < n->ninputs && k < len; j++) {
     const snc_node *t = j < 0 ? n : cg->g->nodes[n->inputs[j]];
     k += (size_t)snprintf(key + k, len - k, "%d%d%s:", t->dtype, !!(t->flags & SNC_NF_BATCHED),
-                          cg->lay->compact && cg->lay->compact[t->id] ? "c" : "");
+                          cg_compact(cg, t->id) ? "c" : "");
     for (int d = 0; d < t->shape.rank && k < len && !sized; d++) k += (size_t)snprintf(key + k, len - k, "%lld,", (long long)t->shape.dim[d]);
   }
   for (int d = 0; d < a->to.rank && k < len; d++) k += (size_t)snprintf(key + k, len - k, "t%lld,", (long long)a->to.dim[d]);

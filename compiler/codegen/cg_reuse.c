@@ -63,7 +63,7 @@ int cg_slots_map(snc_cg *cg, const cg_slots *s, int head, int root) {
   }
   /* a compact activation's readers read its pooling's output too (snc_fuse_compact) */
   for (int p = 0, pairs = m.n; p < pairs; p++)
-    if (cg->lay->compact && cg->lay->compact[m.from[p]] && !pair(&m, snc_fuse_root(cg->into, m.from[p]), snc_fuse_root(cg->into, m.to[p])))
+    if (cg_compact(cg, m.from[p]) && !pair(&m, snc_fuse_root(cg->into, m.from[p]), snc_fuse_root(cg->into, m.to[p])))
       return 0;
   for (int k = 0; k < s->n; k++) {
     int t = image(&m, s->node[k] >= 0 ? s->node[k] : s->src[k]);

@@ -75,7 +75,7 @@ static void tile_store(snc_cg *cg, const gather *G, LLVMValueRef v, LLVMValueRef
   LLVMValueRef first = LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildURem(cg->b, oy, cg_i64(cg, ky), ""), cg_i64(cg, 0), ""),
                                     LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildURem(cg->b, ox, cg_i64(cg, kx), ""), cg_i64(cg, 0), ""), "first");
   LLVMValueRef pf = cg_add(cg, cg_mul(cg, c, cg_i64(cg, PH * PW)), cg_add(cg, cg_mul(cg, py, cg_i64(cg, PW)), px));
-  LLVMValueRef p = cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, pf, cg_i64(cg, G->bp)), b));
+  LLVMValueRef at = cg_add(cg, cg_mul(cg, pf, cg_i64(cg, G->bp)), b), p = cg_gep(cg, G->out, at);
   LLVMValueRef old = cg_vload(cg, p, 64), gt = LLVMBuildFCmp(cg->b, LLVMRealOGT, v, old, "");
   cg_vstore(cg, LLVMBuildSelect(cg->b, first, v, LLVMBuildSelect(cg->b, gt, v, old, ""), ""), p, 64); /* cg_fmax(old, v) */
   if (!G->compact) return;
@@ -83,14 +83,12 @@ static void tile_store(snc_cg *cg, const gather *G, LLVMValueRef v, LLVMValueRef
      a byte per lane. v takes it where it takes the maximum: first, or greater; the visiting order is
      row-major, so that is the first element equal to the maximum, which the gradient routes dy to */
   LLVMTypeRef vb = LLVMVectorType(cg->i8, SNC_VW);
-  LLVMValueRef at = cg_add(cg, cg_mul(cg, pf, cg_i64(cg, G->bp)), b);
   LLVMValueRef ip = LLVMBuildInBoundsGEP2(cg->b, cg->i8, G->keep, &at, 1, "");
   LLVMValueRef e = cg_add(cg, cg_mul(cg, LLVMBuildURem(cg->b, oy, cg_i64(cg, ky), ""), cg_i64(cg, kx)), LLVMBuildURem(cg->b, ox, cg_i64(cg, kx), ""));
   LLVMValueRef io = LLVMBuildLoad2(cg->b, vb, ip, "");
   LLVMSetAlignment(io, 16);
   LLVMValueRef take = LLVMBuildOr(cg->b, gt, cg_splat(cg, first), "take");
-  LLVMValueRef st = LLVMBuildStore(cg->b, LLVMBuildSelect(cg->b, take, cg_splat(cg, LLVMBuildTrunc(cg->b, e, cg->i8, "")), io, ""), ip);
-  LLVMSetAlignment(st, 16);
+  cg_compact_store(cg, G->keep, at, LLVMBuildSelect(cg->b, take, cg_splat(cg, LLVMBuildTrunc(cg->b, e, cg->i8, "")), io, ""));
 }
 
 /* acc[r][v] += w(out0+r, red, ky, kx) * src[red][sy][sx][v] over red, for one (ky, kx) */
@@ -570,7 +568,7 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
     if (cg->nside) { /* the pooling's input: the last node of the rest */
       SNC_ASSERT(cg->side[0] == G.pool->inputs[0] && cg->side[0] == cg_out_node(cg, n->id));
       G.keep = cg_node_ptr(cg, cg->side[0]);
-      G.compact = cg->lay->compact && cg->lay->compact[cg->side[0]];
+      G.compact = cg_compact(cg, cg->side[0]);
     }
     G.after_pool = epilogue_after_pool(cg);
   }

@@ -42,9 +42,7 @@ static void dy_window(snc_cg *cg, const dwspec *S, int r, LLVMValueRef o, LLVMVa
       m = e ? cg_fmax(cg, m, v[e]) : v[e];
     }
   if (S->compact) { /* y compact (snc_fuse_compact): the argmax's position, per lane; its value the pooled y */
-    m = cg_vload(cg, cg_gep(cg, cg_node_ptr(cg, snc_fuse_root(cg->into, S->pool->inputs[0])), pi), 64);
-    idx = LLVMBuildLoad2(cg->b, LLVMVectorType(cg->i8, SNC_VW), LLVMBuildInBoundsGEP2(cg->b, cg->i8, S->y, &pi, 1, ""), "argmax");
-    LLVMSetAlignment(idx, 16);
+    idx = cg_compact_load(cg, S->pool->inputs[0], pi, &m);
     cg->subst_node = S->pool->inputs[0], cg->subst_val = m;
   }
   LLVMValueRef gv = cg_vload(cg, cg_gep(cg, S->gp, pi), 64);
@@ -213,7 +211,7 @@ void cg_emit_dw(snc_cg *cg, const snc_node *n) {
     SNC_ASSERT(!lin && cg->g->nodes[cg->epi[0]]->op == SNC_OP_MAXPOOL2D_DX && S.d.C * kk <= 32);
     S.pool = cg->g->nodes[cg->epi[0]];
     S.y = cg_node_ptr(cg, S.pool->inputs[0]);
-    S.compact = cg->lay->compact && cg->lay->compact[S.pool->inputs[0]];
+    S.compact = cg_compact(cg, S.pool->inputs[0]);
     S.gp = cg_node_ptr(cg, S.pool->inputs[1]);
     int nv = S.bp / SNC_VW;
     S.na = nv < 8 ? nv : 8;

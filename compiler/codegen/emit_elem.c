@@ -63,6 +63,20 @@ LLVMValueRef cg_operand(snc_cg *cg, int node, LLVMValueRef f, LLVMValueRef b0) {
   return cg_vload(cg, cg_gep(cg, base, cg_add(cg, cg_mul(cg, f, cg_i64(cg, cg->lay->bp)), b0)), 64);
 }
 
+int cg_compact(const snc_cg *cg, int node) { return cg->lay->compact && cg->lay->compact[node]; }
+
+LLVMValueRef cg_compact_load(snc_cg *cg, int node, LLVMValueRef at, LLVMValueRef *pooled) {
+  *pooled = cg_vload(cg, cg_gep(cg, cg_node_ptr(cg, snc_fuse_root(cg->into, node)), at), 64);
+  LLVMValueRef idx = LLVMBuildLoad2(cg->b, LLVMVectorType(cg->i8, SNC_VW), LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg_node_ptr(cg, node), &at, 1, ""), "argmax");
+  LLVMSetAlignment(idx, 16);
+  return idx;
+}
+
+void cg_compact_store(snc_cg *cg, LLVMValueRef base, LLVMValueRef at, LLVMValueRef idx) {
+  LLVMValueRef st = LLVMBuildStore(cg->b, idx, LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &at, 1, ""));
+  LLVMSetAlignment(st, 16);
+}
+
 int cg_out_node(snc_cg *cg, int head) { return cg->nepi ? cg->epi[cg->nepi - 1] : head; }
 
 LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0) {

@@ -162,12 +162,10 @@ int snc_cg_emit_pool(snc_cg *cg, const snc_node *n, LLVMValueRef *ks) {
     w.b = lb.iv;
     LLVMValueRef oi = cg_add(cg, cg_add(cg, cg_mul(cg, lc.iv, cg_i64(cg, oplane)), cg_mul(cg, cg_add(cg, cg_mul(cg, ly.iv, cg_i64(cg, d.OW)), lx.iv), cg_i64(cg, bp))), lb.iv);
     w.dy = cg_vload(cg, cg_gep(cg, dyp, oi), 64);
-    if (maxg && cg->lay->compact && cg->lay->compact[n->inputs[0]]) {
+    if (maxg && cg_compact(cg, n->inputs[0])) {
       SNC_ASSERT(tiled);
       w.xnode = n->inputs[0], w.e = 0;
-      w.maxv = cg_vload(cg, cg_gep(cg, cg_node_ptr(cg, snc_fuse_root(cg->into, w.xnode)), oi), 64); /* the pooled x */
-      w.idx = LLVMBuildLoad2(cg->b, LLVMVectorType(cg->i8, SNC_VW), LLVMBuildInBoundsGEP2(cg->b, cg->i8, w.x, &oi, 1, ""), "argmax");
-      LLVMSetAlignment(w.idx, 16);
+      w.idx = cg_compact_load(cg, w.xnode, oi, &w.maxv);
       window(cg, &d, ly.iv, lx.iv, visit_maxgrad_compact, &w);
     } else if (maxg) {
       cg_vstore(cg, cg_vf(cg, -__builtin_inff()), w.acc, 64);

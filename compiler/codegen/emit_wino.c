@@ -123,10 +123,7 @@ static void tile_out(snc_cg *cg, const cg_wino *W, LLVMValueRef o, LLVMValueRef 
   for (int k = 0; k < np; k++) {
     LLVMValueRef at = cg_add(cg, cg_mul(cg, pf[k], cg_i64(cg, W->bp)), b0);
     cg_vstore(cg, pv[k], cg_gep(cg, W->out, at), 64);
-    if (W->compact) {
-      LLVMValueRef st = LLVMBuildStore(cg->b, idx[k], LLVMBuildInBoundsGEP2(cg->b, cg->i8, W->keep, &at, 1, ""));
-      LLVMSetAlignment(st, 16);
-    }
+    if (W->compact) cg_compact_store(cg, W->keep, at, idx[k]);
   }
 }
 
