@@ -19,10 +19,13 @@ typedef struct cg_run {
   void *arena;
 } cg_run;
 
-/* flags: 1 every buffer its own space, 2 no fusion, 4 compiled on one thread, 8 on two */
-static inline int cgu_build(const snc_graph *g, int flags, cg_run *r, snc_error *err) {
+/* flags: 1 every buffer its own space, 2 no fusion, 4 compiled on one thread, 8 on two; opt (may be
+   NULL): the other options (schedules, direct convolutions) */
+static inline int cgu_build_with(const snc_graph *g, int flags, const snc_cg_options *opt, cg_run *r, snc_error *err) {
   memset(r, 0, sizeof *r);
-  snc_cg_options o = {.no_reuse = flags & 1, .no_fusion = (flags & 2) != 0};
+  snc_cg_options o = {0};
+  if (opt) o = *opt;
+  o.no_reuse = flags & 1, o.no_fusion = (flags & 2) != 0;
   r->p = snc_program_build(g, &o, err);
   if (!r->p) return -1;
   LLVMModuleRef m = r->p->module;
@@ -44,6 +47,8 @@ static inline int cgu_build(const snc_graph *g, int flags, cg_run *r, snc_error 
   memset(r->arena, 0, (size_t)r->p->layout.arena_bytes);
   return 0;
 }
+
+static inline int cgu_build(const snc_graph *g, int flags, cg_run *r, snc_error *err) { return cgu_build_with(g, flags, NULL, r, err); }
 
 static inline void cgu_free(cg_run *r) {
   snc_jit_free(r->jit);

@@ -1,10 +1,11 @@
-/* Forward 3x3 convolutions as Winograd F(4x4, 3x3) (compiler/codegen/emit_wino.c) against the
- * reference executor's direct sum, with the reference executor's tolerance (codegen tests): several
- * tiles, channel counts, bias or none, epilogues, a max pooling in registers (training: its argmax
- * as a compact side output; evaluation: the epilogue after the pooling), partial batches, 1 and 2
- * threads, every schedule. Each case checks that the kernel runs as Winograd, and that with
- * snc_cg_options.direct_conv it does not and the results differ (a different rounding: the test
- * would notice a Winograd kernel that silently fell back). */
+/* 3x3 convolutions as Winograd F(4x4, 3x3) (compiler/codegen/emit_wino.c) and their weight
+ * gradients as F(3x3, 4x4) (emit_wino_dw.c) against the reference executor's direct sums, with the
+ * reference executor's tolerance (codegen tests): several tiles, channel counts, bias or none,
+ * epilogues, a max pooling in registers (training: its argmax as a compact side output; evaluation:
+ * the epilogue after the pooling), partial batches, 1 and 2 threads, every schedule (the weight
+ * gradient's chunks of the batch among them). Each case checks that the kernels run as Winograd,
+ * and that with snc_cg_options.direct_conv they do not and the results differ (a different
+ * rounding: the test would notice a Winograd kernel that silently fell back). */
 #include "codegen/emit.h"
 #include "codegen_check.h"
 #include "testutil.h"
@@ -50,12 +51,13 @@ static int compacts(const cg_run *r, const snc_graph *g) {
   return n;
 }
 
-/* how many of region k's calls are the convolution's kernel as Winograd */
-static int wino_calls(const cg_run *r, int region) {
+/* how many of region k's calls are the convolution's kernel as Winograd (kind "[wino " or "[wdw ") */
+static int wino_calls_of(const cg_run *r, int region, const char *kind) {
   int n = 0;
-  for (int k = 0; k < r->p->ncalls[region]; k++) n += !strncmp(r->p->call_names[region][k], "conv2d", 6) && strstr(r->p->call_names[region][k], "[wino ");
+  for (int k = 0; k < r->p->ncalls[region]; k++) n += !strncmp(r->p->call_names[region][k], "conv2d", 6) && strstr(r->p->call_names[region][k], kind);
   return n;
 }
+static int wino_calls(const cg_run *r, int region) { return wino_calls_of(r, region, "[wino "); }
 
 /* training steps: every node against the reference, 2 and 1 threads, a partial batch */
 static void test_wino_train(void) {
@@ -69,6 +71,7 @@ static void test_wino_train(void) {
       snc_error err = {0};
       CU_ASSERT_EQUAL_FATAL(cgu_build(g, flags, &r, &err), 0);
       CU_ASSERT_EQUAL(wino_calls(&r, 0), 1 + cases[k].wino_dx);
+      CU_ASSERT_EQUAL(wino_calls_of(&r, 0, "[wdw "), 1);
       /* tanh's or relu's gradient reads the pooled value, leaky relu's the activation */
       CU_ASSERT_EQUAL(compacts(&r, g), flags == 1 && cases[k].pool && cases[k].act[0] != SNC_OP_LEAKY_RELU);
       int bad = cgu_run_both(g, &r, cases[k].batch, 2) + cgu_run_both(g, &r, cases[k].batch - 5, 1);
@@ -143,6 +146,60 @@ static void test_wino_eval(void) {
   }
 }
 
+static int wdw_pick, wdw_count; /* the weight gradient's schedule to take, and how many it has */
+static int pick_wdw(void *user, const char *name, const char *shape, const snc_cg_schedule *c, int n) {
+  (void)user, (void)name, (void)shape;
+  if (c[0].kind != SNC_SCHED_WDW) return 0;
+  wdw_count = n;
+  return wdw_pick < n ? wdw_pick : 0;
+}
+
+/* weight gradients: every schedule (blocks, chunks of the batch) against the reference and to the
+ * bit the same; the direct kernel (snc_cg_options.direct_conv) different bits */
+static void test_wino_dw_schedules(void) {
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    int y, chunked = 0;
+    snc_graph *g = build(&cases[k], &y);
+    g = cgu_with_loss(g, y, "wino");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    int dw = -1;
+    for (int i = 0; i < g->nnodes; i++)
+      if (g->nodes[i]->op == SNC_OP_CONV2D_DW) dw = i;
+    CU_ASSERT_FATAL(dw >= 0);
+    int64_t e = snc_shape_numel(&g->nodes[dw]->shape), nb = cases[k].batch - 2;
+    int oh = cases[k].H + 2 * cases[k].pad - 2, ow = cases[k].W + 2 * cases[k].pad - 2;
+    int units = (cases[k].batch + 15) / 16 * ((oh + 3) / 4) * ((ow + 3) / 4);
+    float *first = malloc((size_t)e * 4), *got = malloc((size_t)e * 4);
+    wdw_count = 1;
+    for (int v = 0; v <= wdw_count; v++) { /* the schedules in turn, then direct */
+      cg_run r;
+      snc_error err = {0};
+      wdw_pick = v;
+      snc_cg_options o = {.schedule = pick_wdw, .direct_conv = v == wdw_count};
+      int direct = v == wdw_count;
+      CU_ASSERT_EQUAL_FATAL(cgu_build_with(g, 1, &o, &r, &err), 0);
+      CU_ASSERT_EQUAL(wino_calls_of(&r, 0, "[wdw "), !direct);
+      for (int c = 0; c < r.p->ncalls[0]; c++) { /* chunks of fewer units than the batch has: several */
+        const char *at = strstr(r.p->call_names[0][c], "[wdw ");
+        int rr, pp, vv;
+        if (at && sscanf(at, "[wdw r%d p%d v%d", &rr, &pp, &vv) == 3 && vv < units) chunked = 1;
+      }
+      int bad = cgu_run_both(g, &r, nb, 2);
+      if (bad) fprintf(stderr, "\n  case %zu schedule %d: %d values differ\n", k, v, bad);
+      CU_ASSERT_EQUAL(bad, 0);
+      cgu_read(&r, g, dw, nb, v ? got : first);
+      if (v && !direct) CU_ASSERT_EQUAL(memcmp(first, got, (size_t)e * 4), 0);
+      if (direct) CU_ASSERT_NOT_EQUAL(memcmp(first, got, (size_t)e * 4), 0);
+      cgu_free(&r);
+    }
+    CU_ASSERT(wdw_count >= 3); /* blocks, and chunks of half and of one unit */
+    CU_ASSERT(chunked == (units > 1));
+    free(first);
+    free(got);
+    snc_graph_free(g);
+  }
+}
+
 /* shapes it refuses run direct: padding 2, stride 2, too few input channels, tiles mostly cropped */
 static void test_wino_refused(void) {
   conv_dims ok = {.C = 32, .H = 6, .W = 6, .O = 64, .OH = 4, .OW = 4, .kh = 3, .kw = 3, .s = {1, 1}};
@@ -161,10 +218,24 @@ static void test_wino_refused(void) {
   CU_ASSERT(!cg_wino_ok(&d, NULL));
   d = ok, d.C = 512, d.O = 512; /* its weights would not fit the thread's stack budget */
   CU_ASSERT(!cg_wino_ok(&d, NULL));
+  CU_ASSERT(cg_wino_dw_scratch(&d, 112) > 0); /* its weight gradient does: the scratch is the arena's */
+  /* weight gradients: the same rules, but for the stack */
+  CU_ASSERT(cg_wino_dw_scratch(&ok, 112) > 0);
+  d = ok, d.p[0] = d.p[1] = 2, d.OH = d.OW = 8;
+  CU_ASSERT(cg_wino_dw_scratch(&d, 112) == 0);
+  d = ok, d.s[0] = d.s[1] = 2;
+  CU_ASSERT(cg_wino_dw_scratch(&d, 112) == 0);
+  d = ok, d.C = 8;
+  CU_ASSERT(cg_wino_dw_scratch(&d, 112) == 0);
+  d = ok, d.O = 12;
+  CU_ASSERT(cg_wino_dw_scratch(&d, 112) == 0);
+  d = ok, d.H = d.W = 7, d.OH = d.OW = 5;
+  CU_ASSERT(cg_wino_dw_scratch(&d, 112) == 0);
 }
 
 static void register_tests(void) {
   SNC_SUITE("winograd", {"training steps against the reference", test_wino_train},
-            {"evaluation: reference, schedules, direct", test_wino_eval}, {"refused shapes", test_wino_refused});
+            {"evaluation: reference, schedules, direct", test_wino_eval},
+            {"weight gradients: reference, schedules, direct", test_wino_dw_schedules}, {"refused shapes", test_wino_refused});
 }
 SNC_TEST_MAIN(register_tests)

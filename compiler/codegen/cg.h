@@ -92,8 +92,9 @@ void cg_if_end(snc_cg *cg, LLVMBasicBlockRef after);
 /* memory: node buffers live in the arena at the layout's offsets */
 LLVMValueRef cg_node_ptr(snc_cg *cg, int node);                      /* float* (or i32*) base */
 /* a per-call i64 that is a value of a node, which cg_reuse.c can map to a twin kernel's node */
-enum { CG_DATA_STREAM = 1, CG_DATA_NUMEL, CG_DATA_PER_SAMPLE, CG_DATA_DIM1, CG_DATA_INNER };
-int64_t cg_data_value(const snc_graph *g, int node, int kind); /* stream, numel, per sample, dim 1, per sample / dim 1 */
+enum { CG_DATA_STREAM = 1, CG_DATA_NUMEL, CG_DATA_PER_SAMPLE, CG_DATA_DIM1, CG_DATA_INNER, CG_DATA_SCRATCH };
+/* stream, numel, per sample, dim 1, per sample / dim 1, the arena offset of its kernel's scratch */
+int64_t cg_data_value(const snc_cg *cg, int node, int kind);
 LLVMValueRef cg_data_of(snc_cg *cg, int node, int kind);
 LLVMValueRef cg_data_fresh_of(snc_cg *cg, int node, int kind); /* in a slot of its own */
 LLVMValueRef cg_data(snc_cg *cg, int64_t value);                      /* a per-call i64 (e.g. an RNG stream) */

@@ -134,7 +134,8 @@ LLVMValueRef cg_node_ptr(snc_cg *cg, int node) {
 LLVMValueRef cg_data(snc_cg *cg, int64_t value) { return slot(cg, -1, value, -1, 0); }
 LLVMValueRef cg_data_fresh(snc_cg *cg, int64_t value) { return slot(cg, -2, value, -1, 0); }
 
-int64_t cg_data_value(const snc_graph *g, int node, int kind) {
+int64_t cg_data_value(const snc_cg *cg, int node, int kind) {
+  const snc_graph *g = cg->g;
   const snc_node *n = g->nodes[node];
   switch (kind) {
   case CG_DATA_STREAM: return n->attr.stream;
@@ -142,12 +143,13 @@ int64_t cg_data_value(const snc_graph *g, int node, int kind) {
   case CG_DATA_PER_SAMPLE: return cg_per_sample(g, node);
   case CG_DATA_DIM1: return n->shape.dim[1];
   case CG_DATA_INNER: return cg_per_sample(g, node) / n->shape.dim[1];
+  case CG_DATA_SCRATCH: SNC_ASSERT(cg->lay->scratch_off[node] >= 0); return cg->lay->scratch_off[node];
   default: SNC_ASSERT(!"a data kind"); return 0;
   }
 }
-LLVMValueRef cg_data_of(snc_cg *cg, int node, int kind) { return slot(cg, -1, cg_data_value(cg->g, node, kind), node, kind); }
+LLVMValueRef cg_data_of(snc_cg *cg, int node, int kind) { return slot(cg, -1, cg_data_value(cg, node, kind), node, kind); }
 LLVMValueRef cg_data_fresh_of(snc_cg *cg, int node, int kind) {
-  return slot(cg, -2, cg_data_value(cg->g, node, kind), node, kind);
+  return slot(cg, -2, cg_data_value(cg, node, kind), node, kind);
 }
 
 LLVMValueRef cg_gep(snc_cg *cg, LLVMValueRef base, LLVMValueRef idx) {

@@ -222,6 +222,10 @@ static void push(snc_cg *cg, klist *l, LLVMValueRef f, const char *what, int nod
       c->buf[c->nbuf][0] = cg->lay->offset[m], c->buf[c->nbuf][1] = cg->lay->offset[m] + cg->lay->bytes[m];
       c->nbuf++;
     }
+    if (cg->lay->scratch_bytes[node]) { /* and its scratch */
+      c->buf[c->nbuf][0] = cg->lay->scratch_off[node], c->buf[c->nbuf][1] = cg->lay->scratch_off[node] + cg->lay->scratch_bytes[node];
+      c->nbuf++;
+    }
     c->nwritten = c->nbuf;
     for (int k = 0; k < cg->nslots; k++) {
       int b = cg->slot_node[k];
@@ -413,7 +417,13 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   } else if (snc_fuse_plan(g, p->into, err)) {
     goto fail;
   }
-  if (snc_layout_plan(g, p->into, opt && opt->no_reuse, &p->layout, err)) goto fail;
+  int direct_conv = (opt && opt->direct_conv) || (getenv("SNC_DIRECT_CONV") && !strcmp(getenv("SNC_DIRECT_CONV"), "1"));
+  int64_t *scratch = calloc((size_t)g->nnodes, sizeof *scratch);
+  if (!scratch) goto oom;
+  for (int i = 0; i < g->nnodes; i++) scratch[i] = cg_dw_scratch(g, p->into, i, direct_conv);
+  int planned = snc_layout_plan(g, p->into, opt && opt->no_reuse, scratch, &p->layout, err);
+  free(scratch);
+  if (planned) goto fail;
   p->inputs = calloc((size_t)g->nnodes, sizeof(int));
   p->outputs = calloc(2 * (size_t)g->noutputs + 1, sizeof(int));
   if (!p->inputs || !p->outputs) goto oom;
@@ -429,7 +439,7 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
 
   snc_cg cg = {.g = g, .lay = &p->layout, .err = err, .profile = opt && opt->profile, .into = p->into,
                .sched_fn = opt ? opt->schedule : NULL, .sched_user = opt ? opt->schedule_user : NULL,
-               .direct_conv = (opt && opt->direct_conv) || (getenv("SNC_DIRECT_CONV") && !strcmp(getenv("SNC_DIRECT_CONV"), "1"))};
+               .direct_conv = direct_conv};
   p->context = cg.ctx = LLVMContextCreate();
   char modname[96];
   snprintf(modname, sizeof modname, "snc.%s", p->prefix);

@@ -72,7 +72,7 @@ int cg_slots_map(snc_cg *cg, const cg_slots *s, int head, int root) {
       if (cg->lay->offset[t] < 0) return 0;
       cg->slot_node[k] = t, cg->slot_val[k] = cg->lay->offset[t], cg->slot_src[k] = -1, cg->slot_kind[k] = 0;
     } else {
-      cg->slot_node[k] = s->node[k], cg->slot_val[k] = cg_data_value(cg->g, t, s->kind[k]);
+      cg->slot_node[k] = s->node[k], cg->slot_val[k] = cg_data_value(cg, t, s->kind[k]);
       cg->slot_src[k] = t, cg->slot_kind[k] = s->kind[k];
     }
   }

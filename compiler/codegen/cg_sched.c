@@ -6,10 +6,10 @@
 
 #include "codegen/cg.h"
 
-static const char *const kinds[] = {"none", "tile", "gather", "dw", "wino"};
+static const char *const kinds[] = {"none", "tile", "gather", "dw", "wino", "wdw"};
 
 int snc_cg_schedule_format(const snc_cg_schedule *s, char *buf, size_t n) {
-  int k = s->kind >= 0 && s->kind <= SNC_SCHED_WINO ? s->kind : 0;
+  int k = s->kind >= 0 && s->kind <= SNC_SCHED_WDW ? s->kind : 0;
   return snprintf(buf, n, "%s r%d p%d v%d o%d u%d", kinds[k], s->r, s->p, s->v, s->order, s->u);
 }
 
@@ -18,7 +18,7 @@ int snc_cg_schedule_parse(const char *text, snc_cg_schedule *s) {
   int r, p, v, o, u, used = 0;
   if (!text || sscanf(text, " %15s r%d p%d v%d o%d u%d%n", kind, &r, &p, &v, &o, &u, &used) != 6) return -1;
   if (text[used] && !strchr(" \t\n]", text[used])) return -1; /* ']': the form in kernel names */
-  for (int k = 1; k <= SNC_SCHED_WINO; k++)
+  for (int k = 1; k <= SNC_SCHED_WDW; k++)
     if (!strcmp(kind, kinds[k])) {
       if (r < 1 || p < 1 || v < 1 || u < 1 || r > 64 || p > 64 || v > 64 || u > 64 || (o != 0 && o != 1)) return -1;
       *s = (snc_cg_schedule){.kind = k, .r = r, .p = p, .v = v, .order = o, .u = u};

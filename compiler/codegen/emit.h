@@ -33,6 +33,9 @@ typedef struct conv_dims {
 } conv_dims;
 conv_dims cg_conv_dims(const snc_graph *g, const snc_node *n);
 void cg_emit_dw(snc_cg *cg, const snc_node *n);
+/* the scratch bytes the kernel of node needs (the memory plan places it): a weight gradient that runs
+   as Winograd (emit_wino_dw.c); 0 for every other node */
+int64_t cg_dw_scratch(const snc_graph *g, const int *into, int node, int direct_conv);
 
 /* forward 3x3 convolutions as Winograd F(4x4, 3x3) (emit_wino.c): the kernel's geometry, its
    buffers and its fused chain (the epilogue in cg->epi, a max pooling ending it) */
@@ -54,6 +57,16 @@ typedef struct cg_wino {
    within the thread's stack budget. */
 int cg_wino_ok(const conv_dims *d, const snc_node *pool);
 void cg_wino_emit(snc_cg *cg, const cg_wino *W);
+/* the transforms' matrices (B^T, G, A^T) and their parts, shared with emit_wino_dw.c:
+   cg_wino_lincomb = sum_k c[k] v[k] over the nonzero c[k] in k order; cg_wino_sandwich: out = L in L^T
+   for an m x n L (row-major) and an n x n in (m, n <= 6) */
+extern const float cg_wino_BT[6][6], cg_wino_G[6][3], cg_wino_AT[4][6];
+LLVMValueRef cg_wino_lincomb(snc_cg *cg, const float *c, const LLVMValueRef *v, int n);
+void cg_wino_sandwich(snc_cg *cg, const float *L, int m, int n, const LLVMValueRef *in, LLVMValueRef *out);
+/* weight gradients of 3x3 convolutions as Winograd F(3x3, 4x4) in phases over arena scratch
+   (emit_wino_dw.c): the scratch bytes its node needs (0: the direct kernel), and the kernel */
+int64_t cg_wino_dw_scratch(const conv_dims *d, int64_t bp);
+void cg_wino_dw_emit(snc_cg *cg, const snc_node *n);
 
 /* helpers */
 int64_t cg_per_sample(const snc_graph *g, int node); /* numel per sample (numel when not batched) */

@@ -200,8 +200,21 @@ int snc_cg_dw_prologue_fits(const snc_graph *g, const snc_node *dw, const snc_no
   return d.C * d.kh * d.kw <= 27 && scratch_bytes(&d, pool_dx->attr.kernel[0], 1, bp) <= DW_SCRATCH_MAX;
 }
 
+int64_t cg_dw_scratch(const snc_graph *g, const int *into, int node, int direct_conv) {
+  const snc_node *n = g->nodes[node];
+  if (direct_conv || n->op != SNC_OP_CONV2D_DW || into[node] != node) return 0;
+  for (int m = 0; m < g->nnodes; m++) /* a prologue or a side output: the direct kernel */
+    if (m != node && snc_fuse_root(into, m) == node) return 0;
+  conv_dims d = cg_conv_dims(g, n);
+  return cg_wino_dw_scratch(&d, snc_cg_batch_lanes(g->batch));
+}
+
 void cg_emit_dw(snc_cg *cg, const snc_node *n) {
   const snc_graph *g = cg->g;
+  if (cg->lay->scratch_bytes[n->id]) {
+    cg_wino_dw_emit(cg, n);
+    return;
+  }
   dwspec S = {.d = cg_conv_dims(g, n), .bp = cg->lay->bp};
   int kk = S.d.kh * S.d.kw;
   int lin = n->op == SNC_OP_LINEAR_DW;

@@ -21,17 +21,17 @@
  * relative (docs/architecture.md). */
 #include "codegen/emit.h"
 
-static const float BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+const float cg_wino_BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
                                {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-static const float GW[6][3] = {{1 / 4.f, 0, 0},           {-1 / 6.f, -1 / 6.f, -1 / 6.f}, {-1 / 6.f, 1 / 6.f, -1 / 6.f},
+const float cg_wino_G[6][3] = {{1 / 4.f, 0, 0},           {-1 / 6.f, -1 / 6.f, -1 / 6.f}, {-1 / 6.f, 1 / 6.f, -1 / 6.f},
                                {1 / 24.f, 1 / 12.f, 1 / 6.f}, {1 / 24.f, -1 / 12.f, 1 / 6.f}, {0, 0, 1}};
-static const float AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+const float cg_wino_AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
 #define WINO_R 16                /* output channels per block, at most (the schedule's r; 8 by default) */
 #define WINO_STACK (512 << 10)   /* U, V and M on the stack of an OpenMP thread */
 
 /* sum_k c[k] v[k] over the nonzero c[k] in k order: +-1 as an add or subtract, others as an FMA */
-static LLVMValueRef lincomb(snc_cg *cg, const float *c, const LLVMValueRef *v, int n) {
+LLVMValueRef cg_wino_lincomb(snc_cg *cg, const float *c, const LLVMValueRef *v, int n) {
   LLVMValueRef s = NULL;
   for (int k = 0; k < n; k++) {
     if (c[k] == 0) continue;
@@ -43,16 +43,16 @@ static LLVMValueRef lincomb(snc_cg *cg, const float *c, const LLVMValueRef *v, i
   return s ? s : cg_vf(cg, 0);
 }
 
-/* out = L in L^T for a 6x6 in (row-major) and an m x 6 L: out m x m */
-static void sandwich(snc_cg *cg, const float (*L)[6], int m, const LLVMValueRef *in, LLVMValueRef *out) {
+void cg_wino_sandwich(snc_cg *cg, const float *L, int m, int n, const LLVMValueRef *in, LLVMValueRef *out) {
   LLVMValueRef t[6][6], col[6];
+  SNC_ASSERT(m <= 6 && n <= 6);
   for (int i = 0; i < m; i++)
-    for (int j = 0; j < 6; j++) {
-      for (int k = 0; k < 6; k++) col[k] = in[k * 6 + j];
-      t[i][j] = lincomb(cg, L[i], col, 6);
+    for (int j = 0; j < n; j++) {
+      for (int k = 0; k < n; k++) col[k] = in[k * n + j];
+      t[i][j] = cg_wino_lincomb(cg, L + i * n, col, n);
     }
   for (int i = 0; i < m; i++)
-    for (int l = 0; l < m; l++) out[i * m + l] = lincomb(cg, L[l], t[i], 6);
+    for (int l = 0; l < m; l++) out[i * m + l] = cg_wino_lincomb(cg, L + l * n, t[i], n);
 }
 
 static int64_t stack_bytes(const conv_dims *d) { return d->O * d->C * 36 * 4 + 36 * (d->C + 1) * 64 + 36 * WINO_R * 64; }
@@ -169,9 +169,9 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
     }
   }
   for (int i = 0; i < 6; i++)
-    for (int j = 0; j < 3; j++) t[i][j] = lincomb(cg, GW[i], (LLVMValueRef[]){g[j], g[3 + j], g[6 + j]}, 3);
+    for (int j = 0; j < 3; j++) t[i][j] = cg_wino_lincomb(cg, cg_wino_G[i], (LLVMValueRef[]){g[j], g[3 + j], g[6 + j]}, 3);
   for (int i = 0; i < 6; i++)
-    for (int l = 0; l < 6; l++) u[i * 6 + l] = lincomb(cg, GW[l], t[i], 3);
+    for (int l = 0; l < 6; l++) u[i * 6 + l] = cg_wino_lincomb(cg, cg_wino_G[l], t[i], 3);
   for (int p = 0; p < 36; p++) {
     LLVMValueRef ui = cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, p * O), lp.iv), cg_i64(cg, C)), lc.iv);
     cg_vstore(cg, u[p], LLVMBuildInBoundsGEP2(cg->b, cg->f32, us, &ui, 1, ""), 64);
@@ -215,7 +215,7 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
       LLVMValueRef nx = LLVMBuildInBoundsGEP2(cg->b, cg->f32, xp, (LLVMValueRef[]){cg_i64(cg, SNC_VW)}, 1, "");
       cg_call_intrinsic(cg, "llvm.prefetch", LLVMTypeOf(nx), (LLVMValueRef[]){nx, cg_i32(cg, 0), cg_i32(cg, 3), cg_i32(cg, 1)}, 4);
     }
-  sandwich(cg, BT, 6, dt, vt);
+  cg_wino_sandwich(cg, &cg_wino_BT[0][0], 6, 6, dt, vt);
   for (int p = 0; p < 36; p++) {
     LLVMValueRef vi = cg_add(cg, cg_i64(cg, p * (C + 1)), lc.iv);
     cg_vstore(cg, vt[p], LLVMBuildInBoundsGEP2(cg->b, cg->vf, vs, &vi, 1, ""), 64);
@@ -247,7 +247,7 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
     LLVMValueRef mi = cg_add(cg, cg_i64(cg, p * R), lr.iv);
     mt[p] = cg_vload(cg, LLVMBuildInBoundsGEP2(cg->b, cg->vf, ms, &mi, 1, ""), 64);
   }
-  sandwich(cg, AT, 4, mt, y);
+  cg_wino_sandwich(cg, &cg_wino_AT[0][0], 4, 6, mt, y);
   if (W->bias) {
     LLVMValueRef bv = cg_splat(cg, cg_load(cg, cg_gep(cg, W->bias, o)));
     for (int e = 0; e < 16; e++) y[e] = LLVMBuildFAdd(cg->b, y[e], bv, "");

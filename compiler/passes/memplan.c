@@ -37,7 +37,7 @@ typedef struct block {
   int until; /* free after this node index */
 } block;
 
-int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layout *lay, snc_error *err) {
+int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, const int64_t *scratch, snc_layout *lay, snc_error *err) {
   int n = g->nnodes;
   memset(lay, 0, sizeof *lay);
   lay->bp = snc_cg_batch_lanes(g->batch);
@@ -45,9 +45,12 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
   lay->bytes = malloc((size_t)n * sizeof *lay->bytes);
   lay->live_end = malloc((size_t)n * sizeof *lay->live_end);
   lay->compact = into ? calloc((size_t)n, 1) : NULL;
-  block *live = malloc((size_t)n * sizeof *live);
+  lay->scratch_off = malloc((size_t)n * sizeof *lay->scratch_off);
+  lay->scratch_bytes = calloc((size_t)n, sizeof *lay->scratch_bytes);
+  block *live = malloc((size_t)(n + 1) * sizeof *live); /* a kernel's scratch besides every buffer */
   int *side = malloc(2 * (size_t)n * sizeof *side); /* per root its first side output, per side output the next */
-  if (!lay->offset || !lay->bytes || !lay->live_end || !live || !side || (into && !lay->compact)) {
+  if (!lay->offset || !lay->bytes || !lay->live_end || !live || !side || (into && !lay->compact) || !lay->scratch_off ||
+      !lay->scratch_bytes) {
     free(live);
     free(side);
     snc_layout_free(lay);
@@ -67,6 +70,8 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
     if ((!into || into[i] <= i) && snc_layout_view_delta(g, i, lay->bp) < 0) lay->unplanned_bytes += lay->bytes[i];
     lay->live_end[i] = i;
     lay->offset[i] = -1;
+    lay->scratch_off[i] = -1;
+    if (scratch && scratch[i] > 0) lay->scratch_bytes[i] = align_up(scratch[i], ALIGN);
   }
   for (int i = 0; i < n; i++) { /* a fused node reads its inputs where its chain's kernel runs */
     int at = snc_fuse_root(into, i);
@@ -114,8 +119,10 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
       if (live[j].until >= i) live[w++] = live[j];
     nlive = w;
     /* the node, then the side outputs its kernel also stores (they are written here, not where
-       they stand in the graph's order) */
-    for (int s = i; s >= 0; s = s == i ? side_first[i] : side_next[s]) {
+       they stand in the graph's order), then its kernel's scratch (s = -1), free after it */
+    for (int s = i; s != -2; s = s == -1 ? -2 : s == i ? side_first[i] : side_next[s]) {
+      if (s < 0 && !lay->scratch_bytes[i]) break;
+      int64_t size = s < 0 ? lay->scratch_bytes[i] : lay->bytes[s];
       /* first fit in address order among the gaps between live blocks */
       for (int a = 1; a < nlive; a++) /* insertion sort by offset; nlive stays small */
         for (int b = a; b > 0 && live[b - 1].off > live[b].off; b--) {
@@ -125,12 +132,13 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layou
         }
       int64_t at = top;
       for (int j = 0; j < nlive; j++) {
-        if (live[j].off - at >= lay->bytes[s]) break;
+        if (live[j].off - at >= size) break;
         if (live[j].off + live[j].size > at) at = live[j].off + live[j].size;
       }
-      lay->offset[s] = at;
-      live[nlive++] = (block){at, lay->bytes[s], g->nodes[s]->op == SNC_OP_INPUT || no_reuse ? n : lay->live_end[s]};
-      if (at + lay->bytes[s] > end) end = at + lay->bytes[s];
+      if (s < 0) lay->scratch_off[i] = at;
+      else lay->offset[s] = at;
+      live[nlive++] = (block){at, size, s < 0 ? i : g->nodes[s]->op == SNC_OP_INPUT || no_reuse ? n : lay->live_end[s]};
+      if (at + size > end) end = at + size;
     }
   }
   lay->arena_bytes = end;
@@ -144,5 +152,7 @@ void snc_layout_free(snc_layout *lay) {
   free(lay->bytes);
   free(lay->live_end);
   free(lay->compact);
+  free(lay->scratch_off);
+  free(lay->scratch_bytes);
   memset(lay, 0, sizeof *lay);
 }

@@ -24,6 +24,9 @@ typedef struct snc_layout {
   int *live_end;           /* per node: last node index that reads it (for dumps) */
   unsigned char *compact;  /* per node: its buffer holds the compact form of a pooled activation
                               (snc_fuse_compact), not the activation; NULL without a fusion plan */
+  int64_t *scratch_off;    /* per node: the offset of its kernel's scratch (live only while the kernel
+                              runs), -1 when it has none */
+  int64_t *scratch_bytes;  /* per node: that scratch's size, 0 when none */
 } snc_layout;
 
 /* Fusion (compiler/passes/fuse.c): into[i] = the node whose kernel computes node i (i itself when
@@ -62,8 +65,9 @@ static inline int snc_cg_batch_lanes(int n) { return (n + 15) / 16 * 16; }
 
 /* Plans the arena for g (compiler/passes/memplan.c). Freed with snc_layout_free. no_reuse gives
  * every buffer its own space (for tests that read every intermediate); into (may be NULL) is the
- * fusion plan: absorbed nodes get no buffer, side outputs one placed at their kernel's node. */
-int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, snc_layout *lay, snc_error *err);
+ * fusion plan: absorbed nodes get no buffer, side outputs one placed at their kernel's node.
+ * scratch (may be NULL): per node, the bytes of scratch its kernel needs while it runs. */
+int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, const int64_t *scratch, snc_layout *lay, snc_error *err);
 void snc_layout_free(snc_layout *lay);
 /* A view shares its input's buffer at this byte offset (reshape, leading-axis slice); -1 if not. */
 int64_t snc_layout_view_delta(const snc_graph *g, int node, int bp);
@@ -82,14 +86,14 @@ int snc_layout_batched(const snc_graph *g, int node);
  *   wino   (forward 3x3 convolutions as Winograd F(4x4, 3x3), codegen/emit_wino.c): r output
  *          channels per block of the transformed products (p = v = 1, order 0)
  * Text form (snc_cg_schedule_format / _parse): "tile r6 p4 v1 o0 u24". */
-enum { SNC_SCHED_NONE = 0, SNC_SCHED_TILE, SNC_SCHED_GATHER, SNC_SCHED_DW, SNC_SCHED_WINO };
+enum { SNC_SCHED_NONE = 0, SNC_SCHED_TILE, SNC_SCHED_GATHER, SNC_SCHED_DW, SNC_SCHED_WINO, SNC_SCHED_WDW };
 typedef struct snc_cg_schedule {
-  int kind; /* SNC_SCHED_TILE, _GATHER, _DW or _WINO */
+  int kind; /* SNC_SCHED_TILE, _GATHER, _DW, _WINO or _WDW */
   int r, p, v, order;
   int u;    /* a fused epilogue (tile, gather): the block's vectors it takes per step, node by node
                side by side (all of them: straight from the accumulators); 1 without an epilogue */
 } snc_cg_schedule;
-#define SNC_CG_SCHEDULE_VERSION 3 /* bumped when a schedule's meaning or the candidates change */
+#define SNC_CG_SCHEDULE_VERSION 4 /* bumped when a schedule's meaning or the candidates change */
 int snc_cg_schedule_format(const snc_cg_schedule *s, char *buf, size_t n); /* returns the length */
 int snc_cg_schedule_parse(const char *text, snc_cg_schedule *s);           /* 0, or -1 if malformed */
 int snc_cg_schedule_equal(const snc_cg_schedule *a, const snc_cg_schedule *b);
