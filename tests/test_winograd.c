@@ -216,7 +216,7 @@ static void test_wino_refused(void) {
   CU_ASSERT(!cg_wino_ok(&d, NULL));
   d = ok, d.H = d.W = 7, d.OH = d.OW = 5; /* 2 x 2 tiles for 25 outputs: too much cropped */
   CU_ASSERT(!cg_wino_ok(&d, NULL));
-  d = ok, d.C = 512, d.O = 512; /* its weights would not fit the thread's stack budget */
+  d = ok, d.C = 512, d.O = 512; /* its input tiles would not fit the thread's stack budget */
   CU_ASSERT(!cg_wino_ok(&d, NULL));
   CU_ASSERT(cg_wino_dw_scratch(&d, 112) > 0); /* its weight gradient does: the scratch is the arena's */
   /* weight gradients: the same rules, but for the stack */

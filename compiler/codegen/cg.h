@@ -81,6 +81,9 @@ void cg_kernel_end(snc_cg *cg);
 /* loops: for (iv = lo; iv < hi; iv += step) { ... } ; lo/hi are i64 values */
 void cg_loop_begin(snc_cg *cg, snc_cg_loop *l, LLVMValueRef lo, LLVMValueRef hi, int64_t step, const char *name);
 void cg_loop_end(snc_cg *cg, snc_cg_loop *l);
+/* every thread of the team waits for the others (GOMP_barrier): a kernel in phases, every thread
+   reaching each barrier (never inside a condition that differs between threads) */
+void cg_barrier(snc_cg *cg);
 /* this thread's share [lo, hi) of n work items */
 void cg_partition(snc_cg *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
 void cg_partition_v(snc_cg *cg, LLVMValueRef n, LLVMValueRef *lo, LLVMValueRef *hi); /* n known at run time */

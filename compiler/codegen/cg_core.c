@@ -131,6 +131,13 @@ LLVMValueRef cg_node_ptr(snc_cg *cg, int node) {
   return p;
 }
 
+void cg_barrier(snc_cg *cg) {
+  LLVMTypeRef t = LLVMFunctionType(cg->voidt, NULL, 0, 0);
+  LLVMValueRef f = LLVMGetNamedFunction(cg->mod, "GOMP_barrier");
+  if (!f) f = LLVMAddFunction(cg->mod, "GOMP_barrier", t);
+  LLVMBuildCall2(cg->b, t, f, NULL, 0, "");
+}
+
 LLVMValueRef cg_data(snc_cg *cg, int64_t value) { return slot(cg, -1, value, -1, 0); }
 LLVMValueRef cg_data_fresh(snc_cg *cg, int64_t value) { return slot(cg, -2, value, -1, 0); }
 

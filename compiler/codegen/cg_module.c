@@ -420,7 +420,7 @@ snc_program *snc_program_build(const snc_graph *g, const snc_cg_options *opt, sn
   int direct_conv = (opt && opt->direct_conv) || (getenv("SNC_DIRECT_CONV") && !strcmp(getenv("SNC_DIRECT_CONV"), "1"));
   int64_t *scratch = calloc((size_t)g->nnodes, sizeof *scratch);
   if (!scratch) goto oom;
-  for (int i = 0; i < g->nnodes; i++) scratch[i] = cg_dw_scratch(g, p->into, i, direct_conv);
+  for (int i = 0; i < g->nnodes; i++) scratch[i] = cg_node_scratch(g, p->into, i, direct_conv);
   int planned = snc_layout_plan(g, p->into, opt && opt->no_reuse, scratch, &p->layout, err);
   free(scratch);
   if (planned) goto fail;

@@ -33,8 +33,10 @@ typedef struct conv_dims {
 } conv_dims;
 conv_dims cg_conv_dims(const snc_graph *g, const snc_node *n);
 void cg_emit_dw(snc_cg *cg, const snc_node *n);
-/* the scratch bytes the kernel of node needs (the memory plan places it): a weight gradient that runs
-   as Winograd (emit_wino_dw.c); 0 for every other node */
+/* the scratch bytes the kernel of node (a chain's root) needs, which the memory plan places: a
+   convolution, input gradient (emit_conv.c) or weight gradient (emit_dw.c) that runs as Winograd;
+   0 for every other node */
+int64_t cg_node_scratch(const snc_graph *g, const int *into, int node, int direct_conv);
 int64_t cg_dw_scratch(const snc_graph *g, const int *into, int node, int direct_conv);
 
 /* forward 3x3 convolutions as Winograd F(4x4, 3x3) (emit_wino.c): the kernel's geometry, its
@@ -43,6 +45,7 @@ typedef struct cg_wino {
   conv_dims d;
   int64_t bp;
   int head;                 /* the convolution's node */
+  int root;                 /* the kernel's node (its chain's root), whose scratch holds U */
   LLVMValueRef x, w, bias, out; /* out: the chain's root, or the pooled tensor */
   const snc_node *pool;     /* the max pooling that ends the chain, or NULL */
   LLVMValueRef keep;        /* pooled in a training graph: the side output (the activation, or compact) */
@@ -56,6 +59,7 @@ typedef struct cg_wino {
    direct kernel's multiplies, whole tiles whose windows the pooling tiles when it pools, its scratch
    within the thread's stack budget. */
 int cg_wino_ok(const conv_dims *d, const snc_node *pool);
+int64_t cg_wino_scratch(const conv_dims *d); /* its transformed weights U, in the node's scratch */
 void cg_wino_emit(snc_cg *cg, const cg_wino *W);
 /* the transforms' matrices (B^T, G, A^T) and their parts, shared with emit_wino_dw.c:
    cg_wino_lincomb = sum_k c[k] v[k] over the nonzero c[k] in k order; cg_wino_sandwich: out = L in L^T

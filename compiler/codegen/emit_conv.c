@@ -541,6 +541,33 @@ static gather gather_geometry(const snc_graph *g, const snc_node *n, int dx) {
   return G;
 }
 
+/* Does the convolution or input gradient n, its chain ending in pool (or NULL), run as Winograd? wd:
+   the convolution Winograd computes (an input gradient: dy with the weights transposed and turned,
+   padding 2 - p) */
+static int wino_runs(const snc_graph *g, const snc_node *n, const snc_node *pool, int direct_conv, conv_dims *wd) {
+  int dx = n->op == SNC_OP_CONV2D_DX;
+  conv_dims d = cg_conv_dims(g, n);
+  *wd = d;
+  if (dx) {
+    wd->C = d.O, wd->H = d.OH, wd->W = d.OW, wd->O = d.C, wd->OH = d.H, wd->OW = d.W;
+    wd->p[0] = d.kh - 1 - d.p[0], wd->p[1] = d.kw - 1 - d.p[1];
+  }
+  return (n->op == SNC_OP_CONV2D || dx) && !direct_conv && (!dx || d.s[0] * d.s[1] == 1) && cg_wino_ok(wd, pool);
+}
+
+int64_t cg_node_scratch(const snc_graph *g, const int *into, int node, int direct_conv) {
+  if (into[node] != node) return 0; /* not a kernel's node */
+  int head = node; /* the chain's first member (emit_range in cg_module.c) */
+  for (int m = 0; m < node && head == node; m++)
+    if (snc_fuse_root(into, m) == node) head = m;
+  const snc_node *h = g->nodes[head], *r = g->nodes[node];
+  if (r->op == SNC_OP_CONV2D_DW) return cg_dw_scratch(g, into, node, direct_conv); /* it is its kernel's head too */
+  if (h->op != SNC_OP_CONV2D && h->op != SNC_OP_CONV2D_DX) return 0;
+  conv_dims wd;
+  const snc_node *pool = head != node && r->op == SNC_OP_MAXPOOL2D ? r : NULL; /* emit_conv's G.pool */
+  return wino_runs(g, h, pool, direct_conv, &wd) ? cg_wino_scratch(&wd) : 0;
+}
+
 static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   gather G = gather_geometry(cg->g, n, dx);
   G.bp = cg->lay->bp;
@@ -574,15 +601,11 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
   }
   /* Winograd (emit_wino.c): a forward convolution, or an input gradient as the convolution of dy
      with the weights transposed and turned (padding 2 - p) */
-  conv_dims wd = G.d;
-  if (dx) {
-    wd.C = G.d.O, wd.H = G.d.OH, wd.W = G.d.OW, wd.O = G.d.C, wd.OH = G.d.H, wd.OW = G.d.W;
-    wd.p[0] = G.d.kh - 1 - G.d.p[0], wd.p[1] = G.d.kw - 1 - G.d.p[1];
-  }
-  if ((n->op == SNC_OP_CONV2D || n->op == SNC_OP_CONV2D_DX) && !cg->direct_conv && (!dx || G.d.s[0] * G.d.s[1] == 1) &&
-      cg_wino_ok(&wd, G.pool)) {
-    cg_wino W = {.d = wd, .bp = G.bp, .head = n->id, .x = G.src, .w = G.w, .bias = G.bias, .out = G.out, .pool = G.pool,
-                 .keep = G.keep, .compact = G.compact, .after_pool = G.after_pool, .shape = shape, .dx = dx};
+  conv_dims wd;
+  if (wino_runs(cg->g, n, G.pool, cg->direct_conv, &wd)) {
+    SNC_ASSERT(cg->lay->scratch_bytes[snc_fuse_root(cg->into, n->id)] == cg_node_scratch(cg->g, cg->into, snc_fuse_root(cg->into, n->id), cg->direct_conv));
+    cg_wino W = {.d = wd, .bp = G.bp, .head = n->id, .root = snc_fuse_root(cg->into, n->id), .x = G.src, .w = G.w, .bias = G.bias,
+                 .out = G.out, .pool = G.pool, .keep = G.keep, .compact = G.compact, .after_pool = G.after_pool, .shape = shape, .dx = dx};
     cg_wino_emit(cg, &W);
     if (G.pool) cg->nepi++;
     return;

@@ -8,8 +8,11 @@
  * 36 products per tile and channel pair instead of 144: a quarter of the multiplies, plus the
  * transforms. On [C][H][W][Bp] every transform runs on vectors of 16 samples.
  *
- * A thread takes a range of work items (batch vector, tile, block of R output channels) and
- *   1. transforms the weights into U (its stack: [36][O][C] floats; 16 input channels side by side),
+ * The threads
+ *   1. transform the weights into U ([36][O][C] floats in the node's scratch in the arena, which the
+ *      memory plan places: cg_node_scratch), items (output channel, 16 input channels), and wait
+ *      for each other (a barrier in the kernel);
+ * then a thread takes a range of work items (batch vector, tile, block of R output channels) and
  *   2. for each of its tiles of a batch vector: transforms the input tile of every channel into
  *      V ([36][C] vectors), then for each of its blocks of R output channels sums
  *      M[p][r] = sum_c U[p][o0+r][c] V[p][c] in channel order, and per channel transforms M back
@@ -28,7 +31,7 @@ const float cg_wino_G[6][3] = {{1 / 4.f, 0, 0},           {-1 / 6.f, -1 / 6.f, -
 const float cg_wino_AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
 #define WINO_R 16                /* output channels per block, at most (the schedule's r; 8 by default) */
-#define WINO_STACK (512 << 10)   /* U, V and M on the stack of an OpenMP thread */
+#define WINO_STACK (512 << 10)   /* V and M on the stack of an OpenMP thread */
 
 /* sum_k c[k] v[k] over the nonzero c[k] in k order: +-1 as an add or subtract, others as an FMA */
 LLVMValueRef cg_wino_lincomb(snc_cg *cg, const float *c, const LLVMValueRef *v, int n) {
@@ -55,7 +58,9 @@ void cg_wino_sandwich(snc_cg *cg, const float *L, int m, int n, const LLVMValueR
     for (int l = 0; l < m; l++) out[i * m + l] = cg_wino_lincomb(cg, L + l * n, t[i], n);
 }
 
-static int64_t stack_bytes(const conv_dims *d) { return d->O * d->C * 36 * 4 + 36 * (d->C + 1) * 64 + 36 * WINO_R * 64; }
+static int64_t stack_bytes(const conv_dims *d) { return 36 * (d->C + 1) * 64 + 36 * WINO_R * 64; }
+
+int64_t cg_wino_scratch(const conv_dims *d) { return d->O * d->C * 36 * 4; }
 
 int cg_wino_ok(const conv_dims *d, const snc_node *pool) {
   if (d->kh != 3 || d->kw != 3 || d->s[0] != 1 || d->s[1] != 1 || d->p[0] > 1 || d->p[1] > 1 || d->p[0] < 0 || d->p[1] < 0) return 0;
@@ -139,8 +144,9 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
   snc_cg_schedule sc = cg_sched_choose(cg, W->shape, c, nc);
   SNC_ASSERT(sc.kind == SNC_SCHED_WINO && sc.r >= 1 && sc.r <= WINO_R && O % sc.r == 0);
   int64_t R = sc.r;
-  LLVMValueRef us = cg_alloca(cg, LLVMArrayType(cg->f32, (unsigned)(O * C * 36)), "wino_u");
-  LLVMSetAlignment(us, 64);
+  SNC_ASSERT(cg->lay->scratch_bytes[W->root] >= cg_wino_scratch(d));
+  LLVMValueRef uoff = cg_data_fresh_of(cg, W->root, CG_DATA_SCRATCH);
+  LLVMValueRef us = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->arena, &uoff, 1, "wino_u");
   /* V[p] rows C + 1 vectors apart: C vectors apart, the 36 of one channel would share few L1 sets */
   LLVMValueRef vs = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(36 * (C + 1))), "wino_v");
   LLVMValueRef ms = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(36 * R)), "wino_m");
@@ -151,20 +157,21 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
      and 7 batch vectors split evenly */
   int64_t nblk = O / R, nitems = nvec * nty * ntx * nblk;
   LLVMValueRef lo, hi;
-  cg_partition(cg, nitems, &lo, &hi);
-  LLVMBasicBlockRef none = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, lo, hi, ""), "mine");
-  /* 1. U, [36][O][C]: U_c = G g_c G^T for 16 input channels at a time */
-  snc_cg_loop lp, lc;
-  cg_loop_begin(cg, &lp, cg_i64(cg, 0), cg_i64(cg, O), 1, "uo");
-  cg_loop_begin(cg, &lc, cg_i64(cg, 0), cg_i64(cg, C), SNC_VW, "uc");
+  /* 1. U, [36][O][C] in the node's scratch: U_c = G g_c G^T for 16 input channels at a time, items
+     (output channel, 16 input channels) shared among the threads; then a barrier */
+  snc_cg_loop lu;
+  cg_partition(cg, O * (C / SNC_VW), &lo, &hi);
+  cg_loop_begin(cg, &lu, lo, hi, 1, "u");
+  LLVMValueRef uo = LLVMBuildUDiv(cg->b, lu.iv, cg_i64(cg, C / SNC_VW), "uo");
+  LLVMValueRef uc = cg_mul(cg, LLVMBuildURem(cg->b, lu.iv, cg_i64(cg, C / SNC_VW), ""), cg_i64(cg, SNC_VW));
   LLVMValueRef g[9], t[6][3], u[36];
   for (int k = 0; k < 9; k++) { /* tap k of channels c.. c+15: stride 9 */
     g[k] = LLVMGetUndef(cg->vf);
     for (int l = 0; l < SNC_VW; l++) {
-      LLVMValueRef cl = cg_add(cg, lc.iv, cg_i64(cg, l)), wi;
-      if (!W->dx) wi = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, lp.iv, cg_i64(cg, C)), cl), cg_i64(cg, 9)), cg_i64(cg, k));
+      LLVMValueRef cl = cg_add(cg, uc, cg_i64(cg, l)), wi;
+      if (!W->dx) wi = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, uo, cg_i64(cg, C)), cl), cg_i64(cg, 9)), cg_i64(cg, k));
       else /* the input gradient: the weights transposed (w[c][o]) and turned by 180 degrees */
-        wi = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, cl, cg_i64(cg, O)), lp.iv), cg_i64(cg, 9)), cg_i64(cg, 8 - k));
+        wi = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, cl, cg_i64(cg, O)), uo), cg_i64(cg, 9)), cg_i64(cg, 8 - k));
       g[k] = LLVMBuildInsertElement(cg->b, g[k], cg_load(cg, cg_gep(cg, W->w, wi)), cg_i32(cg, l), "");
     }
   }
@@ -173,13 +180,15 @@ void cg_wino_emit(snc_cg *cg, const cg_wino *W) {
   for (int i = 0; i < 6; i++)
     for (int l = 0; l < 6; l++) u[i * 6 + l] = cg_wino_lincomb(cg, cg_wino_G[l], t[i], 3);
   for (int p = 0; p < 36; p++) {
-    LLVMValueRef ui = cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, p * O), lp.iv), cg_i64(cg, C)), lc.iv);
+    LLVMValueRef ui = cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, p * O), uo), cg_i64(cg, C)), uc);
     cg_vstore(cg, u[p], LLVMBuildInBoundsGEP2(cg->b, cg->f32, us, &ui, 1, ""), 64);
   }
-  cg_loop_end(cg, &lc);
-  cg_loop_end(cg, &lp);
+  cg_loop_end(cg, &lu);
+  cg_barrier(cg);
+  cg_partition(cg, nitems, &lo, &hi);
+  LLVMBasicBlockRef none = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, lo, hi, ""), "mine");
   /* 2. per item: the input transform when its tile is new to the thread, then the block */
-  snc_cg_loop li, lpp, lr;
+  snc_cg_loop li, lpp, lr, lc;
   cg_loop_begin(cg, &li, lo, hi, 1, "item");
   LLVMValueRef blk = LLVMBuildURem(cg->b, li.iv, cg_i64(cg, nblk), "blk"), rest = LLVMBuildUDiv(cg->b, li.iv, cg_i64(cg, nblk), "");
   LLVMValueRef tile = LLVMBuildURem(cg->b, rest, cg_i64(cg, nty * ntx), "tile");

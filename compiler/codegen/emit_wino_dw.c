@@ -55,13 +55,6 @@ int64_t cg_wino_dw_scratch(const conv_dims *d, int64_t bp) {
 
 static LLVMValueRef at(snc_cg *cg, LLVMValueRef base, LLVMValueRef i) { return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &i, 1, ""); }
 
-static void barrier(snc_cg *cg) {
-  LLVMTypeRef t = LLVMFunctionType(cg->voidt, NULL, 0, 0);
-  LLVMValueRef f = LLVMGetNamedFunction(cg->mod, "GOMP_barrier");
-  if (!f) f = LLVMAddFunction(cg->mod, "GOMP_barrier", t);
-  LLVMBuildCall2(cg->b, t, f, NULL, 0, "");
-}
-
 /* rows v[0..16) into columns: v[j][i] = old v[i][j], in four rounds of two-source shuffles */
 static void transpose16(snc_cg *cg, LLVMValueRef *v) {
   for (int h = SNC_VW / 2; h >= 1; h /= 2)
@@ -270,7 +263,7 @@ void cg_wino_dw_emit(snc_cg *cg, const snc_node *n) {
   LLVMValueRef cx = cg_mul(cg, LLVMBuildURem(cg->b, li.iv, cg_i64(cg, ncb), ""), cg_i64(cg, SNC_VW));
   x_unit(cg, &W, cg_add(cg, u0, u), u, cx, tmp);
   cg_loop_end(cg, &li);
-  barrier(cg);
+  cg_barrier(cg);
   /* 2. M += (A H A^T) Xt: items (row of points, output block, input block), rows outermost */
   int64_t nob = d->O / W.R, npb = d->C / (SNC_VW * W.P);
   cg_partition(cg, 6 * nob * npb, &lo, &hi);
@@ -286,7 +279,7 @@ void cg_wino_dw_emit(snc_cg *cg, const snc_node *n) {
   }
   m_item(cg, &W, row2, o0, c0, nu, first, acc);
   cg_loop_end(cg, &li);
-  barrier(cg); /* the next chunk's transforms overwrite Xt; phase 3 reads M */
+  cg_barrier(cg); /* the next chunk's transforms overwrite Xt; phase 3 reads M */
   cg_loop_end(cg, &lch);
   /* 3. dw = G^T M G */
   cg_partition(cg, d->O * ncb, &lo, &hi);

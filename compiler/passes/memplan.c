@@ -105,7 +105,12 @@ int snc_layout_plan(const snc_graph *g, const int *into, int no_reuse, const int
     if (snc_fuse_side(into, s)) side_next[s] = side_first[snc_fuse_root(into, s)], side_first[snc_fuse_root(into, s)] = s;
   int nlive = 0;
   int64_t end = top;
-  for (int i = 0; i < n; i++) {
+  /* inputs first (the step copies them in before any kernel runs: a space another buffer or a
+     kernel's scratch used before an input's place in the order would be written over), then the
+     rest in order */
+  for (int k = 0; k < 2 * n; k++) {
+    int i = k % n;
+    if ((k < n) != (g->nodes[i]->op == SNC_OP_INPUT)) continue;
     if (persistent(g->nodes[i])) continue;
     if (into && into[i] != i) continue; /* in registers in its chain's kernel, or a side output */
     int64_t delta = snc_layout_view_delta(g, i, lay->bp);
