@@ -603,9 +603,10 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
      with the weights transposed and turned (padding 2 - p) */
   conv_dims wd;
   if (wino_runs(cg->g, n, G.pool, cg->direct_conv, &wd)) {
-    SNC_ASSERT(cg->lay->scratch_bytes[snc_fuse_root(cg->into, n->id)] == cg_node_scratch(cg->g, cg->into, snc_fuse_root(cg->into, n->id), cg->direct_conv));
-    cg_wino W = {.d = wd, .bp = G.bp, .head = n->id, .root = snc_fuse_root(cg->into, n->id), .x = G.src, .w = G.w, .bias = G.bias,
-                 .out = G.out, .pool = G.pool, .keep = G.keep, .compact = G.compact, .after_pool = G.after_pool, .shape = shape, .dx = dx};
+    int root = snc_fuse_root(cg->into, n->id); /* the plan gave its kernel the scratch (the same decision) */
+    SNC_ASSERT(cg->lay->scratch_bytes[root] > 0 && cg->lay->scratch_bytes[root] >= cg_node_scratch(cg->g, cg->into, root, cg->direct_conv));
+    cg_wino W = {.d = wd, .bp = G.bp, .head = n->id, .root = root, .x = G.src, .w = G.w, .bias = G.bias, .out = G.out,
+                 .pool = G.pool, .keep = G.keep, .compact = G.compact, .after_pool = G.after_pool, .shape = shape, .dx = dx};
     cg_wino_emit(cg, &W);
     if (G.pool) cg->nepi++;
     return;
