@@ -194,7 +194,7 @@ static void m_item(snc_cg *cg, const wdw *W, LLVMValueRef row, LLVMValueRef o0, 
 }
 
 /* phase 3: dw[o][c0..c0+15][.] = G^T M G */
-static void out_item(snc_cg *cg, const wdw *W, LLVMValueRef item) {
+static void out_item(snc_cg *cg, const wdw *W, LLVMValueRef item, LLVMValueRef tmp) {
   const conv_dims *d = &W->d;
   float GT[3][6];
   for (int i = 0; i < 3; i++)
@@ -205,10 +205,18 @@ static void out_item(snc_cg *cg, const wdw *W, LLVMValueRef item) {
   for (int p = 0; p < 36; p++)
     mt[p] = cg_vload(cg, at(cg, W->m, cg_add(cg, cg_mul(cg, cg_add(cg, cg_i64(cg, p * d->O), o), cg_i64(cg, d->C)), c0)), 64);
   cg_wino_sandwich(cg, &GT[0][0], 3, 6, mt, w);
+  /* dw[o][c0 + l][t] = w[t][l]: through the stack (tmp, [9] vectors), a lane's 9 taps at a time */
   LLVMValueRef base = cg_mul(cg, cg_add(cg, cg_mul(cg, o, cg_i64(cg, d->C)), c0), cg_i64(cg, 9));
-  for (int l = 0; l < SNC_VW; l++)
-    for (int t = 0; t < 9; t++)
-      cg_store(cg, LLVMBuildExtractElement(cg->b, w[t], cg_i32(cg, l), ""), cg_gep(cg, W->out, cg_add(cg, base, cg_i64(cg, l * 9 + t))));
+  for (int t = 0; t < 9; t++) {
+    LLVMValueRef ti = cg_i64(cg, t);
+    cg_vstore(cg, w[t], LLVMBuildInBoundsGEP2(cg->b, cg->vf, tmp, &ti, 1, ""), 64);
+  }
+  snc_cg_loop ll;
+  cg_loop_begin(cg, &ll, cg_i64(cg, 0), cg_i64(cg, SNC_VW), 1, "l");
+  for (int t = 0; t < 9; t++)
+    cg_store(cg, cg_load(cg, at(cg, tmp, cg_add(cg, cg_i64(cg, t * SNC_VW), ll.iv))),
+             cg_gep(cg, W->out, cg_add(cg, base, cg_add(cg, cg_mul(cg, ll.iv, cg_i64(cg, 9)), cg_i64(cg, t)))));
+  cg_loop_end(cg, &ll);
 }
 
 void cg_wino_dw_emit(snc_cg *cg, const snc_node *n) {
@@ -284,6 +292,6 @@ void cg_wino_dw_emit(snc_cg *cg, const snc_node *n) {
   /* 3. dw = G^T M G */
   cg_partition(cg, d->O * ncb, &lo, &hi);
   cg_loop_begin(cg, &li, lo, hi, 1, "o");
-  out_item(cg, &W, li.iv);
+  out_item(cg, &W, li.iv, tmp);
   cg_loop_end(cg, &li);
 }
