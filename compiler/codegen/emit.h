@@ -59,6 +59,7 @@ typedef struct cg_wino {
    direct kernel's multiplies, whole tiles whose windows the pooling tiles when it pools, its scratch
    within the thread's stack budget. */
 int cg_wino_ok(const conv_dims *d, const snc_node *pool);
+int cg_wino_shape_ok(const conv_dims *d); /* the rules above but the pooling's and the stack's */
 int64_t cg_wino_scratch(const conv_dims *d); /* its transformed weights U, in the node's scratch */
 void cg_wino_emit(snc_cg *cg, const cg_wino *W);
 /* the transforms' matrices (B^T, G, A^T) and their parts, shared with emit_wino_dw.c:

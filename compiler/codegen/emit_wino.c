@@ -62,11 +62,15 @@ static int64_t stack_bytes(const conv_dims *d) { return 36 * (d->C + 1) * 64 + 3
 
 int64_t cg_wino_scratch(const conv_dims *d) { return d->O * d->C * 36 * 4; }
 
-int cg_wino_ok(const conv_dims *d, const snc_node *pool) {
+int cg_wino_shape_ok(const conv_dims *d) {
   if (d->kh != 3 || d->kw != 3 || d->s[0] != 1 || d->s[1] != 1 || d->p[0] > 1 || d->p[1] > 1 || d->p[0] < 0 || d->p[1] < 0) return 0;
-  if (d->OH < 4 || d->OW < 4 || d->C % SNC_VW || d->O % 8 || stack_bytes(d) > WINO_STACK) return 0;
+  if (d->OH < 4 || d->OW < 4 || d->C % SNC_VW || d->O % 8) return 0;
   /* tiles past the edge are cropped: at most half the direct kernel's multiplies */
-  if (((d->OH + 3) / 4) * ((d->OW + 3) / 4) * 36 * 2 > d->OH * d->OW * 9) return 0;
+  return ((d->OH + 3) / 4) * ((d->OW + 3) / 4) * 36 * 2 <= d->OH * d->OW * 9;
+}
+
+int cg_wino_ok(const conv_dims *d, const snc_node *pool) {
+  if (!cg_wino_shape_ok(d) || stack_bytes(d) > WINO_STACK) return 0;
   return !pool || (d->OH % 4 == 0 && d->OW % 4 == 0 && 4 % pool->attr.kernel[0] == 0 && 4 % pool->attr.kernel[1] == 0);
 }
 

@@ -45,10 +45,8 @@ static int64_t units_per_chunk(const conv_dims *d, int64_t nunits) {
 }
 
 int64_t cg_wino_dw_scratch(const conv_dims *d, int64_t bp) {
-  if (d->kh != 3 || d->kw != 3 || d->s[0] != 1 || d->s[1] != 1 || d->p[0] < 0 || d->p[1] < 0 || d->p[0] > 1 || d->p[1] > 1) return 0;
-  if (d->OH < 4 || d->OW < 4 || d->C % SNC_VW || d->O % 8) return 0;
+  if (!cg_wino_shape_ok(d)) return 0; /* the forward's shapes, without its stack budget */
   int64_t ntiles = ((d->OH + 3) / 4) * ((d->OW + 3) / 4);
-  if (ntiles * 36 * 2 > d->OH * d->OW * 9) return 0; /* cropped tiles: at most half the direct multiplies */
   int64_t nunits = bp / SNC_VW * ntiles, cu = units_per_chunk(d, nunits);
   return cu * unit_bytes(d) + 36 * 64 + 36 * d->O * d->C * 4;
 }
