@@ -153,6 +153,7 @@ LLVMValueRef cg_epilogue(snc_cg *cg, int head, LLVMValueRef v, LLVMValueRef f, L
 LLVMValueRef cg_epilogue_from(snc_cg *cg, int k0, int head, LLVMValueRef v, LLVMValueRef f, LLVMValueRef b0);
 /* the same for n values at once, node by node (independent chains side by side, for the scheduler) */
 void cg_epilogue_n(snc_cg *cg, int head, LLVMValueRef *v, const LLVMValueRef *f, const LLVMValueRef *b0, int n);
+void cg_epilogue_n_from(snc_cg *cg, int k0, int head, LLVMValueRef *v, const LLVMValueRef *f, const LLVMValueRef *b0, int n);
 
 /* vector math (cg_math.c): polynomial approximations, |error| about 1e-7 relative */
 LLVMValueRef cg_vexp(snc_cg *cg, LLVMValueRef x);

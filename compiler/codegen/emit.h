@@ -49,7 +49,7 @@ typedef struct cg_wino {
   LLVMValueRef x, w, bias, out; /* out: the chain's root, or the pooled tensor */
   const snc_node *pool;     /* the max pooling that ends the chain, or NULL */
   LLVMValueRef keep;        /* pooled in a training graph: the side output (the activation, or compact) */
-  int compact, after_pool;  /* as the direct kernel's (emit_conv.c) */
+  int compact, pre;         /* as the direct kernel's (emit_conv.c) */
   const char *shape;        /* the schedule's shape key (cg_sched_shape) */
   int dx;                   /* an input gradient: d is the convolution that computes it (from dy, C
                                its output channels, the weights w[c][o] turned by 180 degrees) */

@@ -55,7 +55,8 @@ typedef struct gather {
   const snc_node *pool;      /* pooled: the max pooling that ends the chain (tile only), out is its buffer */
   LLVMValueRef keep;         /* pooled in a training graph: the pooling's input, stored too (a side output) */
   int compact;               /* keep holds the compact form (snc_fuse_compact): each window's argmax */
-  int after_pool;            /* pooled: the epilogue runs on the pooled values (epilogue_after_pool) */
+  int pre;                   /* pooled: the epilogue's first pre nodes run on every element, the rest
+                                on the pooled values (epilogue_before_pool) */
 } gather;
 
 /* One vector v of the produced element f (channel-major index; channel c, row oy, column ox), lanes
@@ -230,8 +231,10 @@ static int64_t tile_sx(const gather *G, int64_t t, int k) {
   return u >= 0 && u < G->SW ? u : -1;
 }
 
+/* one block: R x P x V accumulators at row ty, then the epilogue and the stores; with vals (pooled
+   in registers, tile_windows), the epilogue's values go there instead of the stores */
 static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LLVMValueRef ty, LLVMValueRef tx0, int64_t ctx0,
-                       LLVMValueRef b0, LLVMValueRef *acc) {
+                       LLVMValueRef b0, LLVMValueRef *acc, LLVMValueRef *vals_out) {
   int R = G->R, V = G->V, n = R * P * V; /* acc[(r P + p) V + v] */
   for (int r = 0; r < R; r++) {
     LLVMValueRef init = cg_vf(cg, 0);
@@ -275,6 +278,10 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
   }
   int64_t sp = G->OH * G->OW;
   LLVMValueRef pix0 = cg_add(cg, cg_mul(cg, ty, cg_i64(cg, G->OW)), tx0);
+  if (vals_out && !cg->nepi) {
+    for (int i = 0; i < n; i++) vals_out[i] = cg_vload(cg, acc[i], 64);
+    return;
+  }
   if (!cg->nepi) {
     for (int r = 0; r < R; r++)
       for (int p = 0; p < P; p++) {
@@ -290,7 +297,7 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
      straight from the accumulators; else in a loop of n / U steps over a spill of the block */
   int U = G->U;
   LLVMValueRef vals[32], fs[32], bvs[32], cs[32], oxs[32];
-  if (U == n) {
+  if (U == n || vals_out) {
     for (int i = 0; i < n; i++) {
       int r = i / (P * V), p = i / V % P, v = i % V;
       cs[i] = cg_add(cg, out0, cg_i64(cg, r)), oxs[i] = cg_add(cg, tx0, cg_i64(cg, p));
@@ -299,9 +306,13 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
       vals[i] = cg_vload(cg, acc[i], 64);
     }
     cg_epilogue_n(cg, G->head, vals, fs, bvs, n);
-    for (int i = 0; i < n; i++) tile_store(cg, G, vals[i], fs[i], cs[i], ty, oxs[i], bvs[i]);
+    for (int i = 0; i < n; i++) {
+      if (vals_out) vals_out[i] = vals[i];
+      else tile_store(cg, G, vals[i], fs[i], cs[i], ty, oxs[i], bvs[i]);
+    }
     return;
   }
+  SNC_ASSERT(!vals_out);
   for (int i = 0; i < n; i++) {
     LLVMValueRef idx = cg_i64(cg, i);
     cg_vstore(cg, cg_vload(cg, acc[i], 64), LLVMBuildInBoundsGEP2(cg->b, cg->vf, G->spill, &idx, 1, ""), 64);
@@ -322,21 +333,24 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
   cg_loop_end(cg, &le);
 }
 
-/* Max pooling commutes with an epilogue whose every op is monotone non-decreasing and reads nothing
- * but its input: tanh, relu, sigmoid, and dropout outside training (the identity). Without a side
- * output (evaluation), the kernel then pools the raw sums and applies the epilogue to the pooled
- * values only: a quarter of conv1's tanh for a 2x2 window. snc's tanh (cg_vtanh) is monotone only to
- * a few ulp (0.7% of neighbouring floats in [-9, 9] step down, by at most 4.2e-7), so a pooled value
- * may differ from the elementwise order at that level, within the reference executor's tolerance. */
-static int epilogue_after_pool(const snc_cg *cg) {
-  if (cg->nside || !cg->nepi) return 0;
-  for (int k = 0; k < cg->nepi; k++) {
-    const snc_node *e = cg->g->nodes[cg->epi[k]];
-    if (e->ninputs != 1) return 0;
-    if (e->op == SNC_OP_DROPOUT ? cg->training : e->op != SNC_OP_TANH && e->op != SNC_OP_RELU && e->op != SNC_OP_SIGMOID)
-      return 0;
+/* Max pooling commutes with an epilogue op that is monotone non-decreasing and reads nothing but
+ * its input: tanh, relu, sigmoid, and dropout outside training (the identity). Without a side output
+ * (evaluation), the kernel runs the chain up to its last other op on every element, pools, and
+ * applies the rest to the pooled values only: a quarter of conv1's tanh for a 2x2 window. snc's tanh
+ * (cg_vtanh) is monotone only to a few ulp (0.7% of neighbouring floats in [-9, 9] step down, by at
+ * most 4.2e-7), so a pooled value may differ from the elementwise order at that level, within the
+ * reference executor's tolerance. Not in training: there the argmax must be the first maximum of the
+ * activation itself, and tanh ties distinct values (near +-1, one float stands for inputs 0.05
+ * apart at 6), whose windows would route the gradient elsewhere. */
+static int epilogue_before_pool(const snc_cg *cg) {
+  if (cg->nside) return cg->nepi;
+  int pre = cg->nepi;
+  for (; pre > 0; pre--) {
+    const snc_node *e = cg->g->nodes[cg->epi[pre - 1]];
+    int ok = e->ninputs == 1 && (e->op == SNC_OP_DROPOUT ? !cg->training : e->op == SNC_OP_TANH || e->op == SNC_OP_RELU || e->op == SNC_OP_SIGMOID);
+    if (!ok) break;
   }
-  return 1;
+  return pre;
 }
 
 /* the largest divisor of nvec up to 8: batch vectors handled side by side */
@@ -348,6 +362,7 @@ static int chunk_vectors(int nvec) {
 
 /* the epilogue over the pooled planes of channels [out0, out0 + R): a few vectors side by side */
 static void pooled_epilogue(snc_cg *cg, const gather *G, LLVMValueRef out0) {
+  int head = G->pre ? cg->epi[G->pre - 1] : G->head;
   int64_t plane = (G->OH / G->pool->attr.kernel[0]) * (G->OW / G->pool->attr.kernel[1]);
   int U = chunk_vectors((int)(G->bp / SNC_VW));
   snc_cg_loop li, lb;
@@ -360,7 +375,7 @@ static void pooled_epilogue(snc_cg *cg, const gather *G, LLVMValueRef out0) {
     ps[u] = cg_gep(cg, G->out, cg_add(cg, cg_mul(cg, pf, cg_i64(cg, G->bp)), bvs[u]));
     vals[u] = cg_vload(cg, ps[u], 64);
   }
-  cg_epilogue_n(cg, G->head, vals, fs, bvs, U);
+  cg_epilogue_n_from(cg, G->pre, head, vals, fs, bvs, U);
   for (int u = 0; u < U; u++) cg_vstore(cg, vals[u], ps[u], 64);
   cg_loop_end(cg, &lb);
   cg_loop_end(cg, &li);
@@ -455,12 +470,69 @@ static int tile_valid(const gather *G, const snc_cg_schedule *s) {
          s->v <= 4 && s->v <= G->bp / SNC_VW && s->r * s->p * s->v <= 32 && s->u >= 1 && (s->r * s->p * s->v) % s->u == 0;
 }
 
+/* Pooled, with windows inside the blocks (tile_fold): the block at the ky rows of window row py, one
+ * after the other, each value folded into its window's maximum in registers, "the first, then each
+ * greater one" in row-major order as tile_store's, the rest of the chain on the maxima, and one store
+ * per window (and its argmax, compact), instead of a load, a compare and a store per element. */
+static void tile_windows(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LLVMValueRef py, LLVMValueRef tx0, int64_t ctx0,
+                         LLVMValueRef b0, LLVMValueRef *acc, int nepi) {
+  int R = G->R, V = G->V, ky = (int)G->pool->attr.kernel[0], kx = (int)G->pool->attr.kernel[1], nw = R * (P / kx) * V;
+  int64_t PH = G->OH / ky, PW = G->OW / kx, sp = G->OH * G->OW;
+  LLVMValueRef m[32], at[32], vals[32];
+  for (int j = 0; j < ky; j++) {
+    LLVMValueRef ty = cg_add(cg, cg_mul(cg, py, cg_i64(cg, ky)), cg_i64(cg, j));
+    tile_block(cg, G, P, out0, ty, tx0, ctx0, b0, acc, vals);
+    for (int i = 0; i < R * P * V; i++) { /* acc[(r P + p) V + v] */
+      int r = i / (P * V), p = i / V % P, v = i % V, w = (r * (P / kx) + p / kx) * V + v, e = j * kx + p % kx;
+      LLVMValueRef x = vals[i];
+      if (G->keep && !G->compact) { /* the activation too (a side output) */
+        LLVMValueRef f = cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, sp)),
+                                cg_add(cg, cg_mul(cg, ty, cg_i64(cg, G->OW)), cg_add(cg, tx0, cg_i64(cg, p))));
+        cg_vstore(cg, x, cg_gep(cg, G->keep, cg_add(cg, cg_mul(cg, f, cg_i64(cg, G->bp)), cg_add(cg, b0, cg_i64(cg, v * SNC_VW)))), 64);
+      }
+      if (!e) {
+        m[w] = x, at[w] = cg_splat(cg, LLVMConstInt(cg->i8, 0, 0));
+        continue;
+      }
+      LLVMValueRef gt = LLVMBuildFCmp(cg->b, LLVMRealOGT, x, m[w], "");
+      m[w] = LLVMBuildSelect(cg->b, gt, x, m[w], ""); /* cg_fmax(m, x) */
+      if (G->compact) at[w] = LLVMBuildSelect(cg->b, gt, cg_splat(cg, LLVMConstInt(cg->i8, (unsigned)e, 0)), at[w], "");
+    }
+  }
+  LLVMValueRef fs[32], bs[32], ats[32];
+  for (int w = 0; w < nw; w++) {
+    int r = w / ((P / kx) * V), q = w / V % (P / kx), v = w % V;
+    LLVMValueRef px = cg_add(cg, LLVMBuildUDiv(cg->b, tx0, cg_i64(cg, kx), ""), cg_i64(cg, q));
+    fs[w] = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, cg_add(cg, out0, cg_i64(cg, r)), cg_i64(cg, PH)), py), cg_i64(cg, PW)), px);
+    bs[w] = cg_add(cg, b0, cg_i64(cg, v * SNC_VW));
+    ats[w] = cg_add(cg, cg_mul(cg, fs[w], cg_i64(cg, G->bp)), bs[w]);
+  }
+  int pre = cg->nepi;
+  cg->nepi = nepi;
+  if (pre < nepi) cg_epilogue_n_from(cg, pre, pre ? cg->epi[pre - 1] : G->head, m, fs, bs, nw);
+  cg->nepi = pre;
+  for (int w = 0; w < nw; w++) {
+    cg_vstore(cg, m[w], cg_gep(cg, G->out, ats[w]), 64);
+    if (G->compact) cg_compact_store(cg, G->keep, ats[w], at[w]);
+  }
+}
+
+/* can blocks of R x P x V hold whole pooling windows? Column blocks that start at multiples of the
+   window's width (P divides the row), the window's rows in one work item (the row loop steps over
+   windows); the epilogue then runs on the whole block at once, straight from the accumulators */
+static int tile_fold(const gather *G, int R, int P, int V) {
+  if (!G->pool) return 0;
+  int64_t ky = G->pool->attr.kernel[0], kx = G->pool->attr.kernel[1];
+  return G->OW % P == 0 && P % kx == 0 && G->OH % ky == 0 && R * P * V <= 32;
+}
+
 static void emit_tile(snc_cg *cg, gather *G, int P) {
   int64_t ntx = (G->OW + P - 1) / P, nblk = (G->nout + G->R - 1) / G->R, nvec = G->bp / SNC_VW;
   int64_t nvb = (nvec + G->V - 1) / G->V;
   LLVMValueRef acc[32];
-  int nepi = cg->nepi; /* after_pool: the blocks pool raw sums, pooled_epilogue does the rest */
-  if (G->after_pool) cg->nepi = 0;
+  int nepi = cg->nepi; /* pooled: the blocks run the chain's first G->pre nodes and pool, pooled_epilogue does the rest */
+  if (G->pool) cg->nepi = G->pre;
+  int fold = tile_fold(G, G->R, P, G->V);
   for (int i = 0; i < G->R * P * G->V; i++) acc[i] = cg_alloca(cg, cg->vf, "acc");
   if (cg->nepi && G->U < G->R * P * G->V) G->spill = cg_alloca(cg, LLVMArrayType(cg->vf, (unsigned)(G->R * P * G->V)), "spill");
   LLVMValueRef lo, hi;
@@ -472,7 +544,8 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
     cg_partition(cg, nblk, &lo, &hi);
     cg_loop_begin(cg, &li, lo, hi, 1, "blk");
     blk = li.iv;
-    cg_loop_begin(cg, &lpy, cg_i64(cg, 0), cg_i64(cg, G->OH), 1, "ty");
+    /* folded: the loop is over rows of windows, ty the first row */
+    cg_loop_begin(cg, &lpy, cg_i64(cg, 0), cg_i64(cg, fold ? G->OH / G->pool->attr.kernel[0] : G->OH), 1, "ty");
     ty = lpy.iv;
     cg_loop_begin(cg, &lpx, cg_i64(cg, 0), cg_i64(cg, ntx), 1, "txb");
     txb = lpx.iv;
@@ -504,7 +577,8 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
   v0 = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, v0, maxv, ""), maxv, v0, "v0");
   LLVMValueRef bv0 = cg_mul(cg, v0, cg_i64(cg, SNC_VW));
   if (!tile_edges(G, P)) {
-    tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, bv0, acc);
+    if (fold) tile_windows(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, bv0, acc, nepi);
+    else tile_block(cg, G, P, out0, ty, tx0, ntx == 1 ? 0 : -1, bv0, acc, NULL);
   } else { /* one copy of the block per column block, each with constant columns */
     LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "txdone");
     LLVMValueRef sw = LLVMBuildSwitch(cg->b, txb, done, (unsigned)ntx);
@@ -512,7 +586,8 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
       LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "txblock");
       LLVMAddCase(sw, cg_i64(cg, t), bb);
       LLVMPositionBuilderAtEnd(cg->b, bb);
-      tile_block(cg, G, P, out0, ty, cg_i64(cg, t * P), t * P, bv0, acc);
+      if (fold) tile_windows(cg, G, P, out0, ty, cg_i64(cg, t * P), t * P, bv0, acc, nepi);
+      else tile_block(cg, G, P, out0, ty, cg_i64(cg, t * P), t * P, bv0, acc, NULL);
       LLVMBuildBr(cg->b, done);
     }
     LLVMPositionBuilderAtEnd(cg->b, done);
@@ -523,7 +598,7 @@ static void emit_tile(snc_cg *cg, gather *G, int P) {
     cg_loop_end(cg, &lpy);
     cg->nepi = nepi;
     /* the block's windows are all complete (out0 of the rows is not in scope here; R divides the channels) */
-    if (G->after_pool) pooled_epilogue(cg, G, cg_mul(cg, blk, cg_i64(cg, G->R)));
+    if (G->pre < nepi && !fold) pooled_epilogue(cg, G, cg_mul(cg, blk, cg_i64(cg, G->R)));
   }
   cg_loop_end(cg, &li);
 }
@@ -597,7 +672,7 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
       G.keep = cg_node_ptr(cg, cg->side[0]);
       G.compact = cg_compact(cg, cg->side[0]);
     }
-    G.after_pool = epilogue_after_pool(cg);
+    G.pre = epilogue_before_pool(cg);
   }
   /* Winograd (emit_wino.c): a forward convolution, or an input gradient as the convolution of dy
      with the weights transposed and turned (padding 2 - p) */
@@ -606,7 +681,7 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
     int root = snc_fuse_root(cg->into, n->id); /* the plan gave its kernel the scratch (the same decision) */
     SNC_ASSERT(cg->lay->scratch_bytes[root] > 0 && cg->lay->scratch_bytes[root] >= cg_node_scratch(cg->g, cg->into, root, cg->direct_conv));
     cg_wino W = {.d = wd, .bp = G.bp, .head = n->id, .root = root, .x = G.src, .w = G.w, .bias = G.bias, .out = G.out,
-                 .pool = G.pool, .keep = G.keep, .compact = G.compact, .after_pool = G.after_pool, .shape = shape, .dx = dx};
+                 .pool = G.pool, .keep = G.keep, .compact = G.compact, .pre = G.pre, .shape = shape, .dx = dx};
     cg_wino_emit(cg, &W);
     if (G.pool) cg->nepi++;
     return;
@@ -620,6 +695,7 @@ static void emit_gather(snc_cg *cg, const snc_node *n, int dx) {
         snc_cg_schedule s = c[k];
         while (G.nout % s.r) s.r--;
         if (s.u > 1 && (s.r * s.p * s.v) % s.u) s.u = epi_step(s.r * s.p * s.v);
+        if (tile_fold(&G, s.r, s.p, s.v)) s.u = s.r * s.p * s.v; /* the whole block's epilogue at once */
         nd = cg_sched_add(d, nd, 16, s);
       }
       memcpy(c, d, sizeof d);

@@ -96,8 +96,12 @@ LLVMValueRef cg_epilogue_from(snc_cg *cg, int k0, int head, LLVMValueRef v, LLVM
 }
 
 void cg_epilogue_n(snc_cg *cg, int head, LLVMValueRef *v, const LLVMValueRef *f, const LLVMValueRef *b0, int n) {
+  cg_epilogue_n_from(cg, 0, head, v, f, b0, n);
+}
+
+void cg_epilogue_n_from(snc_cg *cg, int k0, int head, LLVMValueRef *v, const LLVMValueRef *f, const LLVMValueRef *b0, int n) {
   int prev = head;
-  for (int k = 0; k < cg->nepi; k++) { /* node by node over the n values: n independent chains side by side */
+  for (int k = k0; k < cg->nepi; k++) { /* node by node over the n values: n independent chains side by side */
     const snc_node *e = cg->g->nodes[cg->epi[k]];
     for (int u = 0; u < n; u++) {
       LLVMValueRef in[16];

@@ -90,7 +90,10 @@ static void tile_out(snc_cg *cg, const cg_wino *W, LLVMValueRef o, LLVMValueRef 
     fs[e] = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, o, cg_i64(cg, d->OH)), oy), cg_i64(cg, d->OW)), ox);
     bs[e] = b0;
   }
-  if (!W->after_pool && cg->nepi) cg_epilogue_n(cg, W->head, y, fs, bs, 16);
+  int nepi = cg->nepi, pre = W->pool ? W->pre : nepi; /* pooled: the rest runs on the pooled values */
+  cg->nepi = pre;
+  if (pre) cg_epilogue_n(cg, W->head, y, fs, bs, 16);
+  cg->nepi = nepi;
   if (!W->pool || (W->keep && !W->compact))
     for (int e = 0; e < 16; e++) {
       LLVMBasicBlockRef in = NULL;
@@ -124,10 +127,10 @@ static void tile_out(snc_cg *cg, const cg_wino *W, LLVMValueRef o, LLVMValueRef 
       pf[np] = cg_add(cg, cg_mul(cg, cg_add(cg, cg_mul(cg, o, cg_i64(cg, PH)), py), cg_i64(cg, PW)), px);
       pv[np] = m, idx[np] = at;
     }
-  if (W->after_pool && cg->nepi) {
+  if (pre < nepi) {
     LLVMValueRef bs2[16];
     for (int k = 0; k < np; k++) bs2[k] = b0;
-    cg_epilogue_n(cg, W->head, pv, pf, bs2, np);
+    cg_epilogue_n_from(cg, pre, pre ? cg->epi[pre - 1] : W->head, pv, pf, bs2, np);
   }
   for (int k = 0; k < np; k++) {
     LLVMValueRef at = cg_add(cg, cg_mul(cg, pf[k], cg_i64(cg, W->bp)), b0);
