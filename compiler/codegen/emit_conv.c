@@ -340,8 +340,8 @@ static void tile_block(snc_cg *cg, const gather *G, int P, LLVMValueRef out0, LL
  * (cg_vtanh) is monotone only to a few ulp (0.7% of neighbouring floats in [-9, 9] step down, by at
  * most 4.2e-7), so a pooled value may differ from the elementwise order at that level, within the
  * reference executor's tolerance. Not in training: there the argmax must be the first maximum of the
- * activation itself, and tanh ties distinct values (near +-1, one float stands for inputs 0.05
- * apart at 6), whose windows would route the gradient elsewhere. */
+ * activation itself, and tanh ties distinct values (at 6, one float of tanh stands for inputs
+ * 0.0024 apart), whose windows would route the gradient elsewhere. */
 static int epilogue_before_pool(const snc_cg *cg) {
   if (cg->nside) return cg->nepi;
   int pre = cg->nepi;
