@@ -247,9 +247,10 @@ static void test_threads_bitwise(void) {
  * conv1's weight and bias gradients in one kernel; batch norm's input and gamma gradients in one).
  * Four steps, the last on a partial batch, on digits that are mostly background: siamese at batch
  * 100 (7 vectors: sums across them) with and without weight sharing, and siamese_plus at batch 24.
- * Every value the fused program stores, to the bit. The pooling kernels pool before the tanh
- * (emit_conv.c, epilogue_before_pool); a last case scales the digits by 60, so that most of conv1's
- * activations saturate: windows of tanh's constant top, where the first must stay the argmax. */
+ * Every value the fused program stores, to the bit. The pooled kernels fold whole windows in
+ * registers (emit_conv.c, tile_fold); a last case scales the digits by 60, so that most of conv1's
+ * activations lie where tanh gives neighbouring sums one float: windows of equal activations from
+ * distinct sums, where the first must stay the argmax. */
 static void test_fusion_bitwise(void) {
   const char *ws[] = {"weight_sharing=true", "weight_sharing=false", "batch=24", "weight_sharing=true"};
   const char *file[] = {"models/siamese.yaml", "models/siamese.yaml", "models/siamese_plus.yaml", "models/siamese.yaml"};
