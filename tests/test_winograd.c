@@ -83,12 +83,16 @@ static void test_wino_train(void) {
   }
 }
 
-static int chooser_pick, wino_count; /* the schedule index to take, and how many there are */
+/* takes the pick-th schedule of the kernels of one kind (the first if there are fewer), and counts them */
+typedef struct chooser {
+  int kind, pick, count;
+} chooser;
 static int pick(void *user, const char *name, const char *shape, const snc_cg_schedule *c, int n) {
-  (void)user, (void)name, (void)shape;
-  if (c[0].kind != SNC_SCHED_WINO) return 0;
-  wino_count = n;
-  return chooser_pick < n ? chooser_pick : 0;
+  chooser *ch = user;
+  (void)name, (void)shape;
+  if (c[0].kind != ch->kind) return 0;
+  ch->count = n;
+  return ch->pick < n ? ch->pick : 0;
 }
 
 /* evaluation builds (forward only): the output against the reference, every schedule the same
@@ -113,8 +117,8 @@ static void test_wino_eval(void) {
       cg_run r;
       memset(&r, 0, sizeof r);
       int direct = v > 0 && v == nv - 1;
-      snc_cg_options o = {.schedule = pick, .direct_conv = direct};
-      chooser_pick = direct ? 0 : v;
+      chooser ch = {.kind = SNC_SCHED_WINO, .pick = direct ? 0 : v};
+      snc_cg_options o = {.schedule = pick, .schedule_user = &ch, .direct_conv = direct};
       r.p = snc_program_build(g, &o, &err);
       CU_ASSERT_PTR_NOT_NULL_FATAL(r.p);
       snc_jit_options jo = snc_jit_default_options();
@@ -128,8 +132,8 @@ static void test_wino_eval(void) {
       r.arena = aligned_alloc(64, (size_t)r.p->layout.arena_bytes);
       memset(r.arena, 0, (size_t)r.p->layout.arena_bytes);
       if (v == 0) {
-        CU_ASSERT(wino_count >= 2 && wino_count <= 8);
-        nv = (wino_count < 8 ? wino_count : 8) + 1;
+        CU_ASSERT(ch.count >= 2 && ch.count <= 8);
+        nv = (ch.count < 8 ? ch.count : 8) + 1;
       }
       CU_ASSERT_EQUAL(wino_calls(&r, 1), !direct);
       cgu_copy_params(&r, ex, g);
@@ -153,14 +157,6 @@ static void test_wino_eval(void) {
   }
 }
 
-static int wdw_pick, wdw_count; /* the weight gradient's schedule to take, and how many it has */
-static int pick_wdw(void *user, const char *name, const char *shape, const snc_cg_schedule *c, int n) {
-  (void)user, (void)name, (void)shape;
-  if (c[0].kind != SNC_SCHED_WDW) return 0;
-  wdw_count = n;
-  return wdw_pick < n ? wdw_pick : 0;
-}
-
 /* weight gradients: every schedule (blocks, chunks of the batch) against the reference and to the
  * bit the same; the direct kernel (snc_cg_options.direct_conv) different bits */
 static void test_wino_dw_schedules(void) {
@@ -177,13 +173,13 @@ static void test_wino_dw_schedules(void) {
     int oh = cases[k].H + 2 * cases[k].pad - 2, ow = cases[k].W + 2 * cases[k].pad - 2;
     int units = (cases[k].batch + 15) / 16 * ((oh + 3) / 4) * ((ow + 3) / 4);
     float *first = malloc((size_t)e * 4), *got = malloc((size_t)e * 4);
-    wdw_count = 1;
-    for (int v = 0; v <= wdw_count; v++) { /* the schedules in turn, then direct */
+    chooser ch = {.kind = SNC_SCHED_WDW, .count = 1};
+    for (int v = 0; v <= ch.count; v++) { /* the schedules in turn, then direct */
       cg_run r;
       snc_error err = {0};
-      wdw_pick = v;
-      snc_cg_options o = {.schedule = pick_wdw, .direct_conv = v == wdw_count};
-      int direct = v == wdw_count;
+      int direct = v == ch.count;
+      ch.pick = v;
+      snc_cg_options o = {.schedule = pick, .schedule_user = &ch, .direct_conv = direct};
       CU_ASSERT_EQUAL_FATAL(cgu_build_with(g, 1, &o, &r, &err), 0);
       CU_ASSERT_EQUAL(wino_calls_of(&r, 0, "[wdw "), !direct);
       for (int c = 0; c < r.p->ncalls[0]; c++) { /* chunks of fewer units than the batch has: several */
@@ -199,7 +195,7 @@ static void test_wino_dw_schedules(void) {
       if (direct) CU_ASSERT_NOT_EQUAL(memcmp(first, got, (size_t)e * 4), 0);
       cgu_free(&r);
     }
-    CU_ASSERT(wdw_count >= 3); /* blocks, and chunks of half and of one unit */
+    CU_ASSERT(ch.count >= 3); /* blocks, and chunks of half and of one unit */
     CU_ASSERT(chunked == (units > 1));
     free(first);
     free(got);
